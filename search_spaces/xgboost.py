@@ -1,0 +1,68 @@
+"""XGBoost gradient-boosted trees (histogram method)."""
+
+from __future__ import annotations
+
+from ._base import Preprocessing, SearchSpace, SpaceContext
+
+
+def suggest(trial, ctx: SpaceContext) -> dict:
+    return {
+        "n_estimators": trial.suggest_int("n_estimators", 50, 1000, log=True),
+        "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
+        "max_depth": trial.suggest_int("max_depth", 2, 10),
+        "min_child_weight": trial.suggest_float("min_child_weight", 0.01, 20.0, log=True),
+        "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+        "colsample_bytree": trial.suggest_float("colsample_bytree", 0.3, 1.0),
+        "reg_alpha": trial.suggest_float("reg_alpha", 1e-8, 10.0, log=True),
+        "reg_lambda": trial.suggest_float("reg_lambda", 1e-8, 10.0, log=True),
+    }
+
+
+def build(params, ctx: SpaceContext):
+    import xgboost as xgb  # heavy import, deferred until the family is used
+
+    common = dict(
+        tree_method="hist",
+        n_estimators=params.get("n_estimators", 200),
+        learning_rate=params.get("learning_rate", 0.1),
+        max_depth=params.get("max_depth", 6),
+        min_child_weight=params.get("min_child_weight", 1.0),
+        subsample=params.get("subsample", 1.0),
+        colsample_bytree=params.get("colsample_bytree", 1.0),
+        reg_alpha=params.get("reg_alpha", 0.0),
+        reg_lambda=params.get("reg_lambda", 1.0),
+        n_jobs=ctx.n_jobs,
+        random_state=ctx.seed,
+        verbosity=0,
+    )
+    if ctx.is_classification:
+        return xgb.XGBClassifier(**common)
+    return xgb.XGBRegressor(**common)
+
+
+def defaults(ctx: SpaceContext) -> dict:
+    return {
+        "n_estimators": 200, "learning_rate": 0.1, "max_depth": 6, "min_child_weight": 1.0,
+        "subsample": 0.9, "colsample_bytree": 0.8, "reg_alpha": 1e-8, "reg_lambda": 1.0,
+    }
+
+
+SPACE = SearchSpace(
+    name="xgboost",
+    tasks=("binary", "multiclass", "regression"),
+    suggest=suggest,
+    build=build,
+    defaults=defaults,
+    describe={
+        "n_estimators": "log-int 50 – 1000 (paired with learning_rate)",
+        "learning_rate": "log-float 0.01 – 0.3",
+        "max_depth": "int 2 – 10",
+        "min_child_weight": "log-float 0.01 – 20",
+        "subsample": "float 0.5 – 1",
+        "colsample_bytree": "float 0.3 – 1",
+        "reg_alpha": "log-float 1e-8 – 10 (L1)",
+        "reg_lambda": "log-float 1e-8 – 10 (L2)",
+    },
+    preprocessing=Preprocessing(scale=False, encoding="ordinal", poly=False, select=False),
+    summary="Gradient-boosted trees, tree_method=hist; usually the strongest on tabular data.",
+)

@@ -1,0 +1,74 @@
+"""Shared fixtures. In CI (CI=true) a skipped test is an error, except where the only
+reason is that the shared PMLB dataset folder is not beside the checkout."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PMLB_OK_TO_SKIP = "PMLB dataset folder absent"
+
+
+def pmlb_dir() -> Path | None:
+    for candidate in (os.environ.get("TUNER_PMLB_DIR"), REPO.parent / "shared/datasets/pmlb", Path("/work/shared/datasets/pmlb")):
+        if candidate and Path(candidate, "INDEX.tsv").exists():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture
+def pmlb():
+    d = pmlb_dir()
+    if d is None:
+        pytest.skip(PMLB_OK_TO_SKIP)
+    return d
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if os.environ.get("CI") == "true" and rep.skipped and PMLB_OK_TO_SKIP not in str(rep.longrepr):
+        rep.outcome = "failed"
+        rep.longrepr = f"skipped in CI, which must run every test: {rep.longrepr}"
+
+
+@pytest.fixture
+def storage_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'tuner.db'}"
+
+
+@pytest.fixture
+def mixed_frame() -> pd.DataFrame:
+    """A small binary problem with raw string categories, missing values and an id column."""
+    rng = np.random.default_rng(0)
+    n = 160
+    x1 = rng.normal(size=n)
+    city = rng.choice(["Paris", "Lyon", "Nice", None], size=n, p=[0.4, 0.3, 0.2, 0.1])
+    signal = x1 + (city == "Paris") * 1.5 + rng.normal(scale=0.5, size=n)
+    df = pd.DataFrame({
+        "customer_id": [f"C{i:05d}" for i in range(n)],
+        "x1": np.where(rng.random(n) < 0.1, np.nan, x1),
+        "x2": rng.normal(size=n),
+        "city": city,
+        "constant": 7,
+        "churned": np.where(signal > 0.5, "yes", "no"),
+    })
+    return df
+
+
+@pytest.fixture
+def regression_frame() -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    n = 150
+    X = rng.normal(size=(n, 4))
+    y = np.exp(1 + X[:, 0] * 0.8 + 0.3 * X[:, 1] + rng.normal(scale=0.2, size=n))  # skewed, positive
+    df = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    df["kind"] = rng.choice(["u", "v"], size=n)
+    df["price"] = y
+    return df

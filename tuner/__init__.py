@@ -1,0 +1,24 @@
+"""tuner: tune and compare machine-learning model families on tabular data.
+
+Public API (nothing heavy is imported until used)::
+
+    import tuner
+    board = tuner.tune(df, target="churned", metric="f1", trials=30)
+    tuner.leaderboard(run="churn")
+"""
+
+from __future__ import annotations
+
+__all__ = ["tune", "leaderboard", "runs", "TunerError"]
+
+
+def __getattr__(name: str):
+    if name in {"tune", "leaderboard", "runs"}:
+        from . import api
+
+        return getattr(api, name)
+    if name == "TunerError":
+        from .errors import TunerError
+
+        return TunerError
+    raise AttributeError(f"module 'tuner' has no attribute {name!r}")

@@ -1,0 +1,85 @@
+"""RunConfig: every knob of a run, validated once, stored with the run."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+
+import search_spaces
+
+from .errors import TunerError
+from .metrics import check_metric
+
+
+@dataclass
+class RunConfig:
+    run: str
+    target: str
+    task: str
+    metric: str
+    direction: str
+    families: list[str]
+    cv: int = 5
+    cv_repeats: int = 1
+    seed: int = 0
+    source: str = ""
+    fingerprint: str = ""
+    task_reason: str = ""
+    schema: dict = field(default_factory=dict)
+    classes: list = field(default_factory=list)
+    n_rows: int = 0
+    n_features: int = 0
+    class_imbalance: float = 1.0
+    y_min: float = 0.0
+    created_at: str = ""
+    tuner_version: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "RunConfig":
+        data = json.loads(text)
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def resolve_families(models: list[str] | None, task: str) -> list[str]:
+    """Validate ``--models`` against the registry and the task; default to every family of the task."""
+    if not models:
+        return search_spaces.default_family_names(task)
+    names = []
+    for name in models:
+        try:
+            space = search_spaces.get_space(name)
+        except KeyError as exc:
+            raise TunerError(str(exc.args[0])) from None
+        if not space.supports(task):
+            valid = ", ".join(s.name for s in search_spaces.available_spaces(task))
+            raise TunerError(f"model family {name!r} does not support {task}; for {task} use: {valid}")
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def parse_models(text: str | None) -> list[str] | None:
+    if not text:
+        return None
+    return [m.strip() for m in text.split(",") if m.strip()]
+
+
+def validate_budget(trials: int | None, timeout: float | None) -> tuple[int | None, float | None]:
+    if trials is not None and trials < 1:
+        raise TunerError(f"--trials must be at least 1 (got {trials})")
+    if timeout is not None and timeout <= 0:
+        raise TunerError(f"--timeout must be a positive number of seconds (got {timeout:g})")
+    return trials, timeout
+
+
+def check_metric_name(name: str | None, task: str):
+    return check_metric(name, task)

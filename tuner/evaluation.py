@@ -1,0 +1,134 @@
+"""Cross-validate one estimator on fixed, seeded folds.
+
+The folds depend only on the target, the number of folds and the seed, so every
+family and every trial of a run is scored on the same rows: scores are paired.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import KFold, RepeatedKFold, RepeatedStratifiedKFold, StratifiedKFold
+
+from .errors import TunerError
+from .metrics import score_all
+
+
+@dataclass
+class FoldResult:
+    index: int
+    scores: dict[str, float]
+    fit_time_s: float
+    predict_time_s: float
+    n_predicted: int
+
+
+def make_folds(y: np.ndarray, task: str, cv: int, seed: int, repeats: int = 1) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified K-fold for classification, K-fold for regression; seeded and shuffled."""
+    if cv < 2:
+        raise TunerError(f"--cv must be at least 2 (got {cv})")
+    if cv > len(y):
+        raise TunerError(f"--cv {cv} is more than the {len(y)} rows; use fewer folds")
+    classification = task != "regression"
+    if classification:
+        smallest = int(np.bincount(y).min())
+        if smallest < cv:
+            raise TunerError(
+                f"the rarest class has only {smallest} row(s), fewer than --cv {cv}; "
+                f"use --cv {max(2, smallest)} or fewer, or drop that class"
+            )
+        splitter = (
+            StratifiedKFold(cv, shuffle=True, random_state=seed) if repeats == 1
+            else RepeatedStratifiedKFold(n_splits=cv, n_repeats=repeats, random_state=seed)
+        )
+    else:
+        splitter = (
+            KFold(cv, shuffle=True, random_state=seed) if repeats == 1
+            else RepeatedKFold(n_splits=cv, n_repeats=repeats, random_state=seed)
+        )
+    return [(tr, te) for tr, te in splitter.split(np.zeros(len(y)), y)]
+
+
+def predict_outputs(estimator, X: pd.DataFrame, task: str, n_classes: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """(predictions, class probabilities with one column per class 0..K-1 or None)."""
+    if task == "regression":
+        return np.asarray(estimator.predict(X), dtype=float), None
+    proba = np.asarray(estimator.predict_proba(X), dtype=float)
+    classes = np.asarray(estimator.classes_, dtype=int)
+    if len(classes) != n_classes:  # a class absent from the training fold: pad with zeros
+        full = np.zeros((len(X), n_classes))
+        full[:, classes] = proba
+        proba = full
+    totals = proba.sum(axis=1, keepdims=True)  # float32 models (XGBoost) drift from 1 by ~1e-7
+    proba = np.divide(proba, totals, out=np.full_like(proba, 1.0 / n_classes), where=totals > 0)
+    return proba.argmax(axis=1), proba
+
+
+def fit_quietly(estimator, X, y, **fit_params):
+    """Fit, keeping convergence chatter out of the user's terminal (recorded per trial instead)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        estimator.fit(X, y, **fit_params)
+    return [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
+
+
+def evaluate_fold(
+    estimator, X: pd.DataFrame, y: np.ndarray, fold: tuple[np.ndarray, np.ndarray], index: int,
+    task: str, n_classes: int, fit_params: dict | None = None,
+) -> tuple[FoldResult, list[str]]:
+    train, test = fold
+    est = clone(estimator)
+    start = time.perf_counter()
+    notes = fit_quietly(est, X.iloc[train], y[train], **(fit_params or {}))
+    fit_time = time.perf_counter() - start
+    start = time.perf_counter()
+    pred, proba = predict_outputs(est, X.iloc[test], task, n_classes)
+    predict_time = time.perf_counter() - start
+    if task == "regression" and not np.isfinite(pred).all():
+        raise ValueError("the model predicted non-finite values")
+    scores = score_all(task, y[test], pred, proba, n_classes)
+    return FoldResult(index, scores, fit_time, predict_time, len(test)), notes
+
+
+def cross_validate(
+    estimator, X: pd.DataFrame, y: np.ndarray, folds, task: str, n_classes: int,
+    on_fold: Callable[[FoldResult], None] | None = None, fit_params_for: Callable[[int], dict] | None = None,
+) -> list[FoldResult]:
+    """Score ``estimator`` on every fold; ``on_fold`` sees each result as it comes (and may stop the loop)."""
+    results = []
+    for i, fold in enumerate(folds):
+        result, _ = evaluate_fold(estimator, X, y, fold, i, task, n_classes, fit_params_for(i) if fit_params_for else None)
+        results.append(result)
+        if on_fold is not None:
+            on_fold(result)
+    return results
+
+
+def summarise(results: list[FoldResult]) -> dict:
+    """Mean, std and per-fold values of every metric, plus timings."""
+    names = results[0].scores.keys()
+    metrics = {}
+    for name in names:
+        values = [r.scores[name] for r in results]
+        arr = np.asarray(values, dtype=float)
+        finite = arr[np.isfinite(arr)]
+        metrics[name] = {
+            "mean": float(finite.mean()) if finite.size else None,
+            "std": float(finite.std(ddof=1)) if finite.size > 1 else 0.0 if finite.size else None,
+            "folds": [None if not np.isfinite(v) else float(v) for v in arr],
+        }
+    n_pred = sum(r.n_predicted for r in results)
+    return {
+        "metrics": metrics,
+        "fit_time_s": float(np.mean([r.fit_time_s for r in results])),
+        "predict_time_ms_per_1k": float(1e6 * sum(r.predict_time_s for r in results) / max(1, n_pred)),
+    }

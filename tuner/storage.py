@@ -1,0 +1,116 @@
+"""Where runs live: an Optuna storage holding one study per family, grouped under a run.
+
+A run named R is one Optuna study ``R`` that carries the run's configuration (user
+attribute ``tuner_run``) and one study ``R::family`` per model family. Any Optuna
+tool (optuna-dashboard, ``optuna.load_study``) can read them.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import optuna
+
+from .config import RunConfig
+from .errors import StorageError, TunerError
+
+DEFAULT_STORAGE = "sqlite:///tuner.db"
+CONFIG_ATTR = "tuner_run"
+SEPARATOR = "::"
+
+
+def family_study_name(run: str, family: str) -> str:
+    return f"{run}{SEPARATOR}{family}"
+
+
+def default_run_name(source: str) -> str:
+    name = source.removeprefix("builtin:")
+    name = Path(name).name
+    for suffix in (".gz", ".bz2", ".zip", ".xz", ".csv", ".tsv", ".txt", ".parquet", ".pq"):
+        name = name.removesuffix(suffix)
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "run"
+
+
+def _sqlite_path(url: str) -> Path | None:
+    if url.startswith("sqlite:///"):
+        return Path(url.removeprefix("sqlite:///"))
+    return None
+
+
+def open_storage(url: str | None, *, create: bool) -> optuna.storages.BaseStorage:
+    """Open ``url`` (default ``sqlite:///tuner.db``); with ``create=False`` a missing SQLite file is an error."""
+    url = url or DEFAULT_STORAGE
+    path = _sqlite_path(url)
+    if path is not None and not create and not path.exists():
+        raise StorageError(f"no storage at {path}: run `tuner run` first, or pass --storage URL")
+    if not re.match(r"^[a-z0-9+]+://", url):
+        raise StorageError(f"--storage {url!r} is not a database URL; use e.g. sqlite:///tuner.db or postgresql://host/db")
+    engine_kwargs = {"connect_args": {"timeout": 60}} if path is not None else {"pool_pre_ping": True}
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    except ImportError as exc:
+        raise StorageError(f"cannot open {url}: a database driver is missing ({exc}); pip install psycopg2-binary") from exc
+    except Exception as exc:  # sqlalchemy's OperationalError & co: report, don't trace back
+        first = str(exc).strip().splitlines()[0][:200]
+        raise StorageError(f"cannot open storage {url}: {first}") from exc
+
+
+def load_config(storage, run: str) -> RunConfig | None:
+    try:
+        study = optuna.load_study(study_name=run, storage=storage)
+    except KeyError:
+        return None
+    text = study.user_attrs.get(CONFIG_ATTR)
+    return RunConfig.from_json(text) if text else None
+
+
+def require_config(storage, run: str | None) -> RunConfig:
+    """The config of ``run``; with no name, the only (or most recent) run in the storage."""
+    if run is None:
+        runs = list_runs(storage)
+        if not runs:
+            raise StorageError("the storage holds no runs yet; start one with `tuner run DATA --target COL`")
+        return runs[-1]
+    config = load_config(storage, run)
+    if config is None:
+        names = ", ".join(c.run for c in list_runs(storage)) or "none"
+        raise StorageError(f"no run named {run!r} in the storage; runs there: {names}")
+    return config
+
+
+def save_config(storage, config: RunConfig) -> None:
+    study = optuna.create_study(study_name=config.run, storage=storage, load_if_exists=True)
+    study.set_user_attr(CONFIG_ATTR, config.to_json())
+
+
+def list_runs(storage) -> list[RunConfig]:
+    """Every run in the storage, oldest first."""
+    runs = []
+    for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
+        text = summary.user_attrs.get(CONFIG_ATTR)
+        if text:
+            runs.append(RunConfig.from_json(text))
+    return sorted(runs, key=lambda c: c.created_at)
+
+
+def load_family_study(storage, run: str, family: str) -> optuna.Study | None:
+    try:
+        return optuna.load_study(study_name=family_study_name(run, family), storage=storage)
+    except KeyError:
+        return None
+
+
+def check_compatible(existing: RunConfig, new: RunConfig) -> None:
+    """Refuse to continue a run on different data or with a different objective."""
+    if existing.fingerprint != new.fingerprint:
+        raise TunerError(
+            f"run {existing.run!r} was made on different data (fingerprint {existing.fingerprint[:12]} vs "
+            f"{new.fingerprint[:12]}); use a new --run name for this dataset"
+        )
+    for attr, flag in (("target", "--target"), ("task", "--task"), ("metric", "--metric"), ("cv", "--cv"), ("seed", "--seed"), ("cv_repeats", "--cv-repeats")):
+        if getattr(existing, attr) != getattr(new, attr):
+            raise TunerError(
+                f"run {existing.run!r} uses {flag} {getattr(existing, attr)} but this call asks for "
+                f"{getattr(new, attr)}; drop {flag} to continue the run, or use a new --run name"
+            )

@@ -1,0 +1,279 @@
+"""The Optuna driver: one study per family in one storage, families interleaved, budgets
+respected, every trial recorded (complete, pruned or failed with its reason)."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import math
+import time
+import traceback
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+import search_spaces
+from search_spaces import SpaceContext
+
+from . import preprocessing
+from .config import RunConfig, now_iso, resolve_families
+from .data import Dataset
+from .errors import TunerError
+from .evaluation import evaluate_fold, make_folds, summarise
+from .metrics import check_metric
+from .storage import check_compatible, family_study_name, load_config, save_config
+
+DEFAULT_TRIALS = 20
+# A family whose first trials all fail this many times in a row is set aside for the
+# rest of the invocation (the leaderboard shows why).
+MAX_FAILURES_WITHOUT_RESULT = 5
+
+
+class _OutOfTime(Exception):
+    """The invocation's time budget ran out in the middle of a trial."""
+
+
+@dataclass
+class FamilyState:
+    name: str
+    study: optuna.Study
+    space: search_spaces.SearchSpace
+    remaining: float  # trials still to run in this invocation (inf: until the timeout)
+    durations: list[float] = field(default_factory=list)
+    completed: int = 0
+    done_now: int = 0
+    failures_in_a_row: int = 0
+    gave_up: bool = False
+
+    def has_result(self) -> bool:
+        return self.completed > 0
+
+    def expected_duration(self) -> float:
+        return float(np.median(self.durations[-5:])) if self.durations else 0.0
+
+
+def make_config(ds: Dataset, *, run: str, metric: str | None, models: list[str] | None, cv: int | None,
+                seed: int | None, cv_repeats: int | None = None, existing: RunConfig | None = None) -> RunConfig:
+    """Validate the options against the data; options left as None inherit from an existing run."""
+    metric_obj = check_metric(metric or (existing.metric if existing and existing.task == ds.task else None), ds.task)
+    families = resolve_families(models, ds.task)
+    if existing is not None and models is None:
+        families = list(existing.families)
+    elif existing is not None:
+        families = list(dict.fromkeys(existing.families + families))
+    counts = np.bincount(ds.y) if ds.task != "regression" else np.array([1])
+    return RunConfig(
+        run=run, target=ds.target, task=ds.task, metric=metric_obj.name, direction=metric_obj.direction,
+        families=families,
+        cv=cv if cv is not None else (existing.cv if existing else 5),
+        cv_repeats=cv_repeats if cv_repeats is not None else (existing.cv_repeats if existing else 1),
+        seed=seed if seed is not None else (existing.seed if existing else 0),
+        source=ds.source, fingerprint=ds.fingerprint, task_reason=ds.task_reason, schema=ds.schema.to_dict(),
+        classes=ds.classes, n_rows=len(ds.X), n_features=ds.X.shape[1],
+        class_imbalance=float(counts.max() / max(1, counts.min())),
+        y_min=float(ds.y.min()) if ds.task == "regression" else 0.0,
+        created_at=existing.created_at if existing else now_iso(), tuner_version=_version(),
+    )
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tuner")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def space_context(config: RunConfig, n_jobs: int) -> SpaceContext:
+    train_rows = int(config.n_rows * (config.cv - 1) / config.cv)
+    return SpaceContext(
+        task=config.task, n_rows=train_rows, n_features=config.n_features, n_classes=len(config.classes),
+        seed=config.seed, n_jobs=n_jobs, class_imbalance=config.class_imbalance,
+    )
+
+
+def _sampler(config: RunConfig, family: str, n_existing: int) -> optuna.samplers.BaseSampler:
+    # A fresh seed per invocation: a resumed run must not replay the same random start.
+    digest = hashlib.sha256(f"{config.seed}:{family}:{n_existing}".encode()).digest()
+    seed = int.from_bytes(digest[:4], "little")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(
+            seed=seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=8
+        )
+
+
+def _pruner() -> optuna.pruners.BasePruner:
+    # Per-fold scores are paired across trials: the Wilcoxon signed-rank test against the
+    # best trial stops a configuration once it is clearly worse on the folds seen so far.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=2)
+
+
+def open_family_study(storage, config: RunConfig, family: str, ctx: SpaceContext) -> optuna.Study:
+    name = family_study_name(config.run, family)
+    try:
+        existing = optuna.load_study(study_name=name, storage=storage)
+        n_existing = len(existing.get_trials(deepcopy=False))
+    except KeyError:
+        n_existing = 0
+    study = optuna.create_study(
+        study_name=name, storage=storage, direction=config.direction, load_if_exists=True,
+        sampler=_sampler(config, family, n_existing), pruner=_pruner(),
+    )
+    if n_existing == 0:
+        space = search_spaces.get_space(family)
+        schema = _schema(config)
+        params = dict(space.defaults(ctx))
+        params.update(preprocessing.defaults(ctx, space.preprocessing, schema, config.y_min))
+        study.enqueue_trial(params, skip_if_exists=True)
+        study.set_user_attr("family", family)
+        study.set_user_attr("run", config.run)
+    return study
+
+
+def _schema(config: RunConfig):
+    from .data import Schema
+
+    return Schema.from_dict(config.schema)
+
+
+class Driver:
+    """Runs the trials of one invocation of ``tuner run``."""
+
+    def __init__(self, storage, config: RunConfig, ds: Dataset, *, n_jobs: int = 1, progress=None):
+        self.storage, self.config, self.ds = storage, config, ds
+        self.ctx = space_context(config, n_jobs)
+        self.schema = _schema(config)
+        self.folds = make_folds(ds.y, config.task, config.cv, config.seed, config.cv_repeats)
+        self.progress = progress
+
+    # -- one trial ---------------------------------------------------------------------
+    def run_trial(self, fam: FamilyState, deadline: float | None) -> str:
+        study, space, cfg = fam.study, fam.space, self.config
+        trial = study.ask()
+        start = time.monotonic()
+        folds_done = 0
+        try:
+            prep = preprocessing.suggest(trial, self.ctx, space.preprocessing, self.schema, cfg.y_min)
+            model_params = space.suggest(trial, self.ctx)
+            model = space.build(model_params, self.ctx)
+            estimator = preprocessing.build_pipeline(model, prep, self.ctx, space.preprocessing, self.schema)
+            fit_params = {"model__epoch_callback": None} if _accepts_epoch_callback(model) else {}
+            results = []
+            for i, fold in enumerate(self.folds):
+                if deadline is not None and time.monotonic() > deadline and fam.has_result():
+                    raise _OutOfTime
+                result, notes = evaluate_fold(estimator, self.ds.X, self.ds.y, fold, i, cfg.task,
+                                              len(cfg.classes), fit_params)
+                value = result.scores[cfg.metric]
+                if not math.isfinite(value):
+                    raise ValueError(f"{cfg.metric} is not finite on fold {i}")
+                results.append(result)
+                folds_done += 1
+                if notes:
+                    trial.set_user_attr("warnings", notes[:3])
+                trial.report(value, i)
+                if trial.should_prune():
+                    raise optuna.TrialPruned()
+            summary = summarise(results)
+            for key, value in summary.items():
+                trial.set_user_attr(key, value)
+            trial.set_user_attr("duration_s", time.monotonic() - start)
+            study.tell(trial, summary["metrics"][cfg.metric]["mean"])
+            state = "complete"
+        except optuna.TrialPruned:
+            trial.set_user_attr("stopped", f"pruned after {folds_done} fold(s)")
+            study.tell(trial, state=TrialState.PRUNED)
+            state = "pruned"
+        except _OutOfTime:
+            trial.set_user_attr("stopped", "time budget reached")
+            study.tell(trial, state=TrialState.PRUNED)
+            state = "stopped"
+        except KeyboardInterrupt:
+            trial.set_user_attr("fail_reason", "interrupted by the user")
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        except Exception as exc:  # a failed trial is recorded with its reason; the run goes on
+            reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:500]
+            trial.set_user_attr("fail_reason", reason)
+            trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
+            study.tell(trial, state=TrialState.FAIL)
+            state = "failed"
+        fam.durations.append(time.monotonic() - start)
+        fam.done_now += 1
+        if state == "complete":
+            fam.completed += 1
+            fam.failures_in_a_row = 0
+        elif state == "failed":
+            fam.failures_in_a_row += 1
+            if not fam.has_result() and fam.failures_in_a_row >= MAX_FAILURES_WITHOUT_RESULT:
+                fam.gave_up = True
+        return state
+
+    # -- the loop ----------------------------------------------------------------------
+    def run(self, trials: int | None, timeout: float | None) -> list[FamilyState]:
+        if trials is None and timeout is None:
+            trials = DEFAULT_TRIALS
+        deadline = time.monotonic() + timeout if timeout else None
+        families = []
+        for name in self.config.families:
+            study = open_family_study(self.storage, self.config, name, self.ctx)
+            completed = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+            families.append(FamilyState(name, study, search_spaces.get_space(name),
+                                        remaining=trials if trials is not None else math.inf, completed=completed))
+        while True:
+            progressed = False
+            for fam in families:
+                if fam.remaining <= 0 or fam.gave_up:
+                    continue
+                if deadline is not None:
+                    now = time.monotonic()
+                    if now >= deadline:
+                        return families
+                    # Do not start a trial that is expected to overrun the budget once the
+                    # family already has a result; cheaper families may still fit.
+                    if fam.has_result() and now + fam.expected_duration() > deadline:
+                        continue
+                state = self.run_trial(fam, deadline)
+                fam.remaining -= 1
+                progressed = True
+                if self.progress is not None:
+                    self.progress.update(fam.name, fam.done_now, _best(fam.study), state)
+            if not progressed:
+                return families
+
+
+def _best(study: optuna.Study) -> float | None:
+    try:
+        return study.best_value
+    except ValueError:
+        return None
+
+
+def _accepts_epoch_callback(model) -> bool:
+    try:
+        return "epoch_callback" in inspect.signature(model.fit).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def start_run(storage, ds: Dataset, *, run: str, metric=None, models=None, cv=None, seed=None,
+              cv_repeats=None) -> RunConfig:
+    """Create the run, or check that this call may continue it; returns the stored config."""
+    existing = load_config(storage, run)
+    config = make_config(ds, run=run, metric=metric, models=models, cv=cv, seed=seed,
+                         cv_repeats=cv_repeats, existing=existing)
+    if existing is not None:
+        check_compatible(existing, config)
+    make_folds(ds.y, config.task, config.cv, config.seed, config.cv_repeats)  # fail before writing
+    save_config(storage, config)
+    return config
+
+
+__all__ = ["Driver", "start_run", "make_config", "TunerError", "DEFAULT_TRIALS"]
