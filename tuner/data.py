@@ -291,3 +291,22 @@ def _native(v):
     if isinstance(v, float) and v.is_integer():
         return int(v)
     return v
+
+
+def load_for_run(config) -> Dataset:
+    """Reload a run's data from its recorded source and check it is the same data.
+
+    ``config`` is the run's RunConfig; a different fingerprint is refused.
+    """
+    if config.source in ("", "<DataFrame>"):
+        raise TunerError(
+            f"run {config.run!r} was made from an in-memory DataFrame; its data cannot be reloaded from the storage"
+        )
+    frame = read_table(config.source)
+    ds = prepare(frame, config.target, config.task, source=config.source)
+    if ds.fingerprint != config.fingerprint:
+        raise TunerError(
+            f"the data at {config.source} changed since run {config.run!r} was made "
+            f"(fingerprint {ds.fingerprint[:12]} vs {config.fingerprint[:12]}); restore it or start a new run"
+        )
+    return ds

@@ -4,7 +4,6 @@ respected, every trial recorded (complete, pruned or failed with its reason)."""
 from __future__ import annotations
 
 import hashlib
-import inspect
 import math
 import time
 import traceback
@@ -21,6 +20,7 @@ from search_spaces import SpaceContext
 from . import preprocessing
 from .config import RunConfig, now_iso, resolve_families
 from .data import Dataset
+from .estimator import build_estimator, space_context
 from .errors import TunerError
 from .evaluation import evaluate_fold, make_folds, summarise
 from .metrics import check_metric
@@ -88,14 +88,6 @@ def _version() -> str:
         return "0+unknown"
 
 
-def space_context(config: RunConfig, n_jobs: int) -> SpaceContext:
-    train_rows = int(config.n_rows * (config.cv - 1) / config.cv)
-    return SpaceContext(
-        task=config.task, n_rows=train_rows, n_features=config.n_features, n_classes=len(config.classes),
-        seed=config.seed, n_jobs=n_jobs, class_imbalance=config.class_imbalance,
-    )
-
-
 def _sampler(config: RunConfig, family: str, n_existing: int) -> optuna.samplers.BaseSampler:
     # A fresh seed per invocation: a resumed run must not replay the same random start.
     digest = hashlib.sha256(f"{config.seed}:{family}:{n_existing}".encode()).digest()
@@ -160,11 +152,10 @@ class Driver:
         start = time.monotonic()
         folds_done = 0
         try:
-            prep = preprocessing.suggest(trial, self.ctx, space.preprocessing, self.schema, cfg.y_min)
-            model_params = space.suggest(trial, self.ctx)
-            model = space.build(model_params, self.ctx)
-            estimator = preprocessing.build_pipeline(model, prep, self.ctx, space.preprocessing, self.schema)
-            fit_params = {"model__epoch_callback": None} if _accepts_epoch_callback(model) else {}
+            preprocessing.suggest(trial, self.ctx, space.preprocessing, self.schema, cfg.y_min)
+            space.suggest(trial, self.ctx)
+            estimator = build_estimator(cfg, fam.name, trial.params, self.ctx)
+            fit_params = {}
             results = []
             for i, fold in enumerate(self.folds):
                 if deadline is not None and time.monotonic() > deadline and fam.has_result():
@@ -254,13 +245,6 @@ def _best(study: optuna.Study) -> float | None:
         return study.best_value
     except ValueError:
         return None
-
-
-def _accepts_epoch_callback(model) -> bool:
-    try:
-        return "epoch_callback" in inspect.signature(model.fit).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def start_run(storage, ds: Dataset, *, run: str, metric=None, models=None, cv=None, seed=None,
