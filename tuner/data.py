@@ -175,11 +175,8 @@ def _useless_reason(name: str, col: pd.Series, n_rows: int) -> str | None:
 
 def _normalise_categorical(col: pd.Series) -> pd.Series:
     """Object dtype holding strings, with NaN for missing: one representation for every fold."""
-    out = col.astype(object)
-    mask = col.isna().to_numpy()
-    out = out.map(str)
-    out[mask] = np.nan
-    return out
+    values = np.array([np.nan if pd.isna(v) else str(v) for v in col.to_numpy(dtype=object)], dtype=object)
+    return pd.Series(values, index=col.index, dtype=object)
 
 
 def coerce_features(X: pd.DataFrame, schema: Schema) -> pd.DataFrame:
@@ -293,11 +290,67 @@ def _native(v):
     return v
 
 
+def check_test_size(test_size: float | None) -> None:
+    """A held-out test fraction is 0 (none) or strictly between 0 and 1."""
+    if test_size is None or test_size == 0:
+        return
+    if not (0 < test_size < 1):
+        raise TunerError(f"--test-size must be a fraction between 0 and 1, e.g. 0.2 (got {test_size:g})")
+
+
+def split_holdout(ds: Dataset, test_size: float, seed: int) -> tuple[Dataset, Dataset]:
+    """Split off a held-out test set before any tuning: (training part, test part).
+
+    Stratified by class for classification, shuffled with ``seed``; the split depends only
+    on (data, seed, test_size), so any later process recomputes the same rows. Rows keep
+    their file order within each part. Both parts keep the fingerprint of the full data.
+    """
+    from dataclasses import replace
+
+    from sklearn.model_selection import train_test_split
+
+    check_test_size(test_size)
+    if not test_size:
+        raise ValueError("split_holdout needs a test_size between 0 and 1")
+    index = np.arange(len(ds.y))
+    stratify = ds.y if ds.task != "regression" else None
+    try:
+        train, test = train_test_split(index, test_size=test_size, random_state=seed, shuffle=True, stratify=stratify)
+    except ValueError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TunerError(f"--test-size {test_size:g} cannot split these {len(index)} rows: {first}; "
+                         "use a larger (or no) --test-size, or more data") from None
+    train, test = np.sort(train), np.sort(test)
+    how = "stratified by class, " if stratify is not None else ""
+    note = (f"held out {len(test)} of {len(index)} rows ({test_size:g}; {how}seed {seed}) as a test set, "
+            "scored once after tuning")
+
+    def part(rows: np.ndarray, notes: list[str]) -> Dataset:
+        return replace(ds, X=ds.X.iloc[rows].reset_index(drop=True), y=ds.y[rows], notes=notes)
+
+    return part(train, list(ds.notes) + [note]), part(test, [note])
+
+
+def load_split_for_run(config) -> tuple[Dataset, Dataset | None]:
+    """(training part, held-out test part or None) of a run's data, reloaded and checked."""
+    ds = _load_full_for_run(config)
+    test_size = getattr(config, "test_size", 0.0) or 0.0
+    if not test_size:
+        return ds, None
+    return split_holdout(ds, test_size, config.seed)
+
+
 def load_for_run(config) -> Dataset:
     """Reload a run's data from its recorded source and check it is the same data.
 
-    ``config`` is the run's RunConfig; a different fingerprint is refused.
+    ``config`` is the run's RunConfig; a different fingerprint is refused. When the run
+    holds out a test set (``config.test_size``), this is the training part only: the
+    rows the families were tuned on, and the rows a final model is refit on.
     """
+    return load_split_for_run(config)[0]
+
+
+def _load_full_for_run(config) -> Dataset:
     if config.source in ("", "<DataFrame>"):
         raise TunerError(
             f"run {config.run!r} was made from an in-memory DataFrame; its data cannot be reloaded from the storage"

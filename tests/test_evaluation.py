@@ -1,0 +1,49 @@
+"""Folds are seeded and shared; per-fold scores and times are recorded."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from tuner.data import prepare
+from tuner.errors import TunerError
+from tuner.evaluation import cross_validate, make_folds, summarise
+from tuner.preprocessing import build_pipeline
+from search_spaces import Preprocessing, SpaceContext
+
+
+def test_folds_are_deterministic_stratified_and_cover_every_row():
+    y = np.array([0] * 30 + [1] * 10)
+    a = make_folds(y, "binary", 5, seed=3)
+    b = make_folds(y, "binary", 5, seed=3)
+    assert all((x[1] == z[1]).all() for x, z in zip(a, b))
+    assert sorted(np.concatenate([te for _, te in a]).tolist()) == list(range(40))
+    assert all(np.bincount(y[te]).tolist() == [6, 2] for _, te in a)
+    assert any((x[1] != z[1]).any() for x, z in zip(a, make_folds(y, "binary", 5, seed=4)))
+
+
+def test_repeated_folds():
+    y = np.arange(30, dtype=float)
+    assert len(make_folds(y, "regression", 3, seed=0, repeats=2)) == 6
+
+
+def test_fold_errors():
+    with pytest.raises(TunerError, match="rarest class has only 2"):
+        make_folds(np.array([0] * 20 + [1] * 2), "binary", 5, seed=0)
+    with pytest.raises(TunerError, match="at least 2"):
+        make_folds(np.zeros(10), "regression", 1, seed=0)
+
+
+def test_cross_validate_records_every_metric_and_times(mixed_frame):
+    ds = prepare(mixed_frame, "churned")
+    ctx = SpaceContext(task="binary", n_rows=120, n_features=3, n_classes=2)
+    est = build_pipeline(LogisticRegression(), {}, ctx, Preprocessing(), ds.schema)
+    folds = make_folds(ds.y, ds.task, 4, seed=0)
+    results = cross_validate(est, ds.X, ds.y, folds, ds.task, 2)
+    assert len(results) == 4 and all(r.fit_time_s > 0 for r in results)
+    summary = summarise(results)
+    assert set(summary["metrics"]) == {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"}
+    assert len(summary["metrics"]["roc_auc"]["folds"]) == 4
+    assert summary["metrics"]["roc_auc"]["mean"] > 0.8
+    assert summary["predict_time_ms_per_1k"] > 0
