@@ -1,0 +1,148 @@
+"""The Optuna driver: budgets, interleaving, resume, failures, stored results."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+import search_spaces
+import tuner
+from tuner import leaderboard as lb
+from tuner.errors import TunerError
+from tuner.storage import list_runs, open_storage, require_config
+
+
+def _counts(storage_url, run, family):
+    study = optuna.load_study(study_name=f"{run}::{family}", storage=storage_url)
+    return {s: sum(t.state == s for t in study.trials) for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}, study
+
+
+def test_trials_per_family_and_defaults_first(mixed_frame, storage_url):
+    board = tuner.tune(mixed_frame, target="churned", models="logistic_regression,random_forest",
+                       trials=3, cv=3, storage=storage_url, run="r")
+    assert list(board["rank"]) == [1, 2]
+    for family in ("logistic_regression", "random_forest"):
+        counts, study = _counts(storage_url, "r", family)
+        assert sum(counts.values()) == 3
+        space = search_spaces.get_space(family)
+        first = study.trials[0]
+        for key, value in space.defaults(_ctx()).items():
+            if key != "max_features":
+                assert first.params[key] == value
+
+
+def _ctx():
+    return search_spaces.SpaceContext(task="binary", n_rows=100, n_features=3, n_classes=2)
+
+
+def test_resume_adds_trials_and_keeps_every_earlier_one(mixed_frame, storage_url):
+    tuner.tune(mixed_frame, target="churned", models=["logistic_regression"], trials=2, cv=3, storage=storage_url, run="r")
+    _, study = _counts(storage_url, "r", "logistic_regression")
+    first = [(t.number, t.params, t.value) for t in study.trials]
+    tuner.tune(mixed_frame, target="churned", models=["logistic_regression"], trials=3, cv=3, storage=storage_url, run="r")
+    _, study = _counts(storage_url, "r", "logistic_regression")
+    assert len(study.trials) == 5
+    assert [(t.number, t.params, t.value) for t in study.trials[:2]] == first
+    # the resumed sampler does not replay the first invocation's random start
+    assert study.trials[2].params != study.trials[1].params
+
+
+def test_different_data_under_an_existing_run_is_refused_without_writing(mixed_frame, storage_url):
+    tuner.tune(mixed_frame, target="churned", models=["logistic_regression"], trials=1, cv=3, storage=storage_url, run="r")
+    other = mixed_frame.copy()
+    other.loc[0, "x2"] = 99.0
+    with pytest.raises(TunerError, match="different data"):
+        tuner.tune(other, target="churned", models=["logistic_regression"], trials=1, cv=3, storage=storage_url, run="r")
+    with pytest.raises(TunerError, match="--metric"):
+        tuner.tune(mixed_frame, target="churned", metric="f1", models=["logistic_regression"], trials=1, storage=storage_url, run="r")
+    counts, _ = _counts(storage_url, "r", "logistic_regression")
+    assert sum(counts.values()) == 1
+
+
+def test_timeout_is_respected_and_every_family_gets_a_result(mixed_frame, storage_url):
+    start = time.monotonic()
+    board = tuner.tune(mixed_frame, target="churned", timeout=6, cv=3, storage=storage_url, run="t")
+    elapsed = time.monotonic() - start
+    assert (board["status"] == "ok").all()
+    longest = 0.0
+    for family in board["model"]:
+        counts, study = _counts(storage_url, "t", family)
+        longest = max([longest] + [(t.datetime_complete - t.datetime_start).total_seconds()
+                                   for t in study.trials if t.datetime_complete])
+    # the budget plus at most one trial (and the start-up before the first trial)
+    assert elapsed < 6 + longest + 3, (elapsed, longest)
+    counts, _ = _counts(storage_url, "t", "logistic_regression")
+    assert counts[TrialState.COMPLETE] >= 2  # it kept going until the budget was spent
+
+
+def test_trials_and_timeout_together_stop_at_whichever_comes_first(mixed_frame, storage_url):
+    tuner.tune(mixed_frame, target="churned", models=["logistic_regression"], trials=2, timeout=60, cv=3,
+               storage=storage_url, run="both")
+    counts, _ = _counts(storage_url, "both", "logistic_regression")
+    assert sum(counts.values()) == 2
+
+
+def _broken_space():
+    base = search_spaces.get_space("logistic_regression")
+
+    def build(params, ctx):
+        raise RuntimeError("solver exploded")
+
+    return dataclasses.replace(base, name="broken", build=build)
+
+
+def test_failing_family_is_recorded_and_the_run_goes_on(mixed_frame, storage_url, monkeypatch):
+    broken = _broken_space()
+    real_get = search_spaces.get_space
+    monkeypatch.setattr(search_spaces, "get_space", lambda name: broken if name == "broken" else real_get(name))
+    board = tuner.tune(mixed_frame, target="churned", models=["broken", "logistic_regression"], trials=2, cv=3,
+                       storage=storage_url, run="f")
+    by_model = board.set_index("model")
+    assert by_model.loc["logistic_regression", "rank"] == 1
+    assert "all 2 trial(s) failed" in by_model.loc["broken", "status"]
+    assert "solver exploded" in by_model.loc["broken", "status"]
+    _, study = _counts(storage_url, "f", "broken")
+    assert all(t.user_attrs["fail_reason"] == "RuntimeError: solver exploded" for t in study.trials)
+
+
+def test_leaderboard_json_shape_from_a_fresh_storage_handle(mixed_frame, storage_url):
+    tuner.tune(mixed_frame, target="churned", models=["logistic_regression", "xgboost"], trials=2, cv=3,
+               storage=storage_url, run="j")
+    store = open_storage(storage_url, create=False)
+    config = require_config(store, "j")
+    rows = json.loads(lb.to_json(lb.build(store, config)))
+    assert [r["rank"] for r in rows] == [1, 2]
+    for row in rows:
+        assert set(row) >= {"rank", "model", "trials", "metrics", "fit_time_s", "predict_time_ms_per_1k", "params", "trial_number"}
+        assert set(row["trials"]) >= {"complete", "pruned", "failed"}
+        assert set(row["metrics"]) == {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"}
+        for m in row["metrics"].values():
+            assert set(m) == {"mean", "std"} and isinstance(m["mean"], float)
+    assert rows[0]["metrics"]["roc_auc"]["mean"] >= rows[1]["metrics"]["roc_auc"]["mean"]
+    assert [c.run for c in list_runs(store)] == ["j"]
+
+
+def test_minimised_metric_ranks_lowest_first(regression_frame, storage_url):
+    board = tuner.tune(regression_frame, target="price", models=["lasso", "random_forest"], trials=2, cv=3,
+                       storage=storage_url, run="reg")
+    assert board["rmse_mean"].is_monotonic_increasing
+    assert {"mse_mean", "rmse_mean", "mae_mean", "r2_mean", "r2_std"} <= set(board.columns)
+
+
+def test_per_fold_pruning_records_pruned_trials(storage_url):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.normal(size=(200, 5)), columns=list("abcde"))
+    df["y"] = np.where(df["a"] + 0.5 * rng.normal(size=200) > 0, "p", "n")
+    tuner.tune(df, target="y", models=["logistic_regression"], trials=25, cv=5, storage=storage_url, run="p")
+    counts, study = _counts(storage_url, "p", "logistic_regression")
+    assert counts[TrialState.PRUNED] >= 1
+    pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
+    assert all(len(t.intermediate_values) < 5 for t in pruned)
