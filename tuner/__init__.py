@@ -5,11 +5,13 @@ Public API (nothing heavy is imported until used)::
     import tuner
     board = tuner.tune(df, target="churned", metric="f1", trials=30)
     tuner.leaderboard(run="churn")
+    model = tuner.load("model/")          # a folder written by `tuner export`
+    model.predict(new_rows); model.predict_proba(new_rows)
 """
 
 from __future__ import annotations
 
-__all__ = ["tune", "leaderboard", "runs", "TunerError"]
+__all__ = ["tune", "leaderboard", "runs", "load", "TunerError"]
 
 
 def __getattr__(name: str):
@@ -17,6 +19,10 @@ def __getattr__(name: str):
         from . import api
 
         return getattr(api, name)
+    if name == "load":
+        from .artifact import load
+
+        return load
     if name == "TunerError":
         from .errors import TunerError
 

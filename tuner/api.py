@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from . import holdout
 from . import leaderboard as lb
-from .data import prepare, read_table
+from .data import check_test_size, prepare, read_table
 from .errors import TunerError
 from .storage import DEFAULT_STORAGE, default_run_name, list_runs, open_storage, require_config
 from .study import Driver, make_config, start_run
@@ -26,32 +27,64 @@ def tune(
     run: str | None = None,
     n_jobs: int = 1,
     progress=None,
+    cv_repeats: int | None = None,
+    test_size: float | None = None,
 ) -> pd.DataFrame:
     """Tune every family on ``data`` and return the leaderboard (best first).
 
     ``data`` is a DataFrame or anything ``tuner run`` accepts (a path or ``builtin:NAME``).
     With neither ``trials`` nor ``timeout``, each family gets 20 trials. Runs persist in
     ``storage`` (default ``sqlite:///tuner.db``); calling again with the same ``run``
-    continues it.
+    continues it. ``cv_repeats`` repeats the K-fold CV with new shuffles; ``test_size`` holds
+    out that fraction of the rows before tuning (stratified, seeded) and scores each
+    family's best on it once, after tuning (``test_<metric>`` columns).
     """
+    if cv_repeats is not None and cv_repeats < 1:
+        raise TunerError(f"cv_repeats must be at least 1 (got {cv_repeats})")
+    check_test_size(test_size)
     source = data if isinstance(data, str) else "<DataFrame>"
     frame = read_table(data) if isinstance(data, str) else data
     if isinstance(models, str):
         models = [m.strip() for m in models.split(",") if m.strip()]
-    ds = prepare(frame, target, task, source=source)
+    full = prepare(frame, target, task, source=source)
     run = run or (default_run_name(source) if isinstance(data, str) else "dataframe")
-    make_config(ds, run=run, metric=metric, models=models, cv=cv, seed=seed)  # validate before writing
+    make_config(full, run=run, metric=metric, models=models, cv=cv, seed=seed)  # validate before writing
     store = open_storage(storage or DEFAULT_STORAGE, create=True)
-    config = start_run(store, ds, run=run, metric=metric, models=models, cv=cv, seed=seed)
+    ds, test_ds, fraction = holdout.resolve_split(store, full, run=run, test_size=test_size, seed=seed)
+    config = start_run(store, ds, run=run, metric=metric, models=models, cv=cv, seed=seed,
+                       cv_repeats=cv_repeats, test_size=fraction)
     Driver(store, config, ds, n_jobs=n_jobs, progress=progress).run(trials, timeout)
+    holdout.score_best(store, config, ds, test_ds, n_jobs=n_jobs)
     return lb.to_frame(lb.build(store, config), config)
 
 
 def leaderboard(*, run: str | None = None, storage: str | None = None, metric: str | None = None) -> pd.DataFrame:
-    """The leaderboard of a stored run as a DataFrame."""
+    """The leaderboard of a stored run as a DataFrame, ranked by ``metric`` (default: the run's).
+
+    Columns include ``p_value_vs_leader`` / ``tied_with_leader`` (corrected resampled
+    t-test on the paired fold scores) and, with a held-out test set, ``test_<metric>``.
+    """
+    from .metrics import check_metric
+
     store = open_storage(storage, create=False)
     config = require_config(store, run)
+    metric = check_metric(metric or config.metric, config.task).name
+    holdout.ensure_scores(store, config, metric)
     return lb.to_frame(lb.build(store, config, metric), config)
+
+
+def report(out: str, *, run: str | None = None, storage: str | None = None, data: pd.DataFrame | None = None,
+           n_jobs: int = 1) -> str:
+    """Write the self-contained HTML report of a run to ``out``; returns the path.
+
+    ``data`` is needed only for a run made from an in-memory DataFrame (the winner's
+    curves refit the model); pass the same DataFrame.
+    """
+    from .report import write_report
+
+    store = open_storage(storage, create=False)
+    config = require_config(store, run)
+    return str(write_report(store, config, out, data=data, n_jobs=n_jobs))
 
 
 def runs(*, storage: str | None = None) -> list[str]:
@@ -59,4 +92,4 @@ def runs(*, storage: str | None = None) -> list[str]:
     return [c.run for c in list_runs(open_storage(storage, create=False))]
 
 
-__all__ = ["tune", "leaderboard", "runs", "TunerError"]
+__all__ = ["tune", "leaderboard", "report", "runs", "TunerError"]

@@ -40,7 +40,9 @@ def _user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except TunerError as exc:
-            err.print(f"[bold red]Error:[/] {exc}", markup=True)
+            from rich.markup import escape  # a message may hold brackets: pip install 'tuner[report]'
+
+            err.print(f"[bold red]Error:[/] {escape(str(exc))}", markup=True)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper
@@ -64,18 +66,28 @@ def run(
     task: Annotated[str, typer.Option(help="auto, binary, multiclass or regression.")] = "auto",
     metric: Annotated[Optional[str], typer.Option(help="Metric to optimise [default: roc_auc / accuracy / rmse].")] = None,
     models: Annotated[Optional[str], typer.Option(help="Comma-separated families [default: all of the task].")] = None,
-    trials: Annotated[Optional[int], typer.Option(help="Trials per family in this invocation.")] = None,
-    timeout: Annotated[Optional[float], typer.Option(help="Seconds for the whole invocation.")] = None,
+    trials: Annotated[Optional[int], typer.Option(
+        help="Complete trials per family to add to the run's budget [default: 20].")] = None,
+    timeout: Annotated[Optional[float], typer.Option(
+        help="Seconds for the whole invocation (with --create-only: from when the first worker joins).")] = None,
     cv: Annotated[Optional[int], typer.Option(help="Cross-validation folds [default: 5].")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed for folds, samplers and models [default: 0].")] = None,
     storage: StorageOpt = None,
     run_name: RunOpt = None,
-    n_jobs: Annotated[int, typer.Option("--n-jobs", help="Threads a model may use.")] = 1,
+    n_jobs: Annotated[int, typer.Option(
+        "--n-jobs", help="Worker processes sharing the run; each model gets cores/J threads [default: 1].")] = 1,
+    create_only: Annotated[bool, typer.Option(
+        "--create-only", help="Record the run and its budget, then exit: `tuner worker` processes do the trials.")] = False,
+    cv_repeats: Annotated[Optional[int], typer.Option(
+        "--cv-repeats", help="Repeat the K-fold CV R times with new shuffles (same folds for every family) [default: 1].")] = None,
+    test_size: Annotated[Optional[float], typer.Option(
+        "--test-size", help="Fraction of rows held out before tuning (stratified, seeded) and scored once after [default: 0, none].")] = None,
 ) -> None:
     """Cross-validate and tune every model family on DATA; print the leaderboard."""
+    from . import holdout
     from . import leaderboard as lb
     from .config import parse_models, validate_budget
-    from .data import prepare, read_table
+    from .data import check_test_size, prepare, read_table
     from .progress import RunProgress
     from .storage import DEFAULT_STORAGE, default_run_name, open_storage
     from .study import Driver, make_config, start_run
@@ -85,12 +97,18 @@ def run(
     if n_jobs < 1:
         raise TunerError(f"--n-jobs must be at least 1 (got {n_jobs})")
     model_list = parse_models(models)
-    ds = prepare(read_table(data), target, task, source=_source(data))
+    if cv_repeats is not None and cv_repeats < 1:
+        raise TunerError(f"--cv-repeats must be at least 1 (got {cv_repeats})")
+    check_test_size(test_size)
+    full = prepare(read_table(data), target, task, source=_source(data))
     name = run_name or default_run_name(data)
-    make_config(ds, run=name, metric=metric, models=model_list, cv=cv, seed=seed)  # validate before writing
+    make_config(full, run=name, metric=metric, models=model_list, cv=cv, seed=seed)  # validate before writing
     url = storage or DEFAULT_STORAGE
     store = open_storage(url, create=True)
-    config = start_run(store, ds, run=name, metric=metric, models=model_list, cv=cv, seed=seed)
+    # Tuning sees the training part only; the held-out rows are scored once, after tuning.
+    ds, test_ds, fraction = holdout.resolve_split(store, full, run=name, test_size=test_size, seed=seed)
+    config = start_run(store, ds, run=name, metric=metric, models=model_list, cv=cv, seed=seed,
+                       cv_repeats=cv_repeats, test_size=fraction)
 
     n_num, n_cat = len(ds.schema.numeric), len(ds.schema.categorical)
     out.print(f"Data: {data}: {len(ds.X)} rows, {ds.X.shape[1]} features ({n_num} numeric, {n_cat} categorical)")
@@ -99,8 +117,13 @@ def run(
         out.print(f"  note: {note}")
     budget = " and ".join(x for x in (f"{trials} trials per family" if trials else "",
                                        f"{timeout:g}s" if timeout else "") if x) or "20 trials per family"
+    reps = f" × {config.cv_repeats} repeats" if config.cv_repeats > 1 else ""
     out.print(f"Run {config.run!r} in {url}: {', '.join(config.families)}; optimising {config.metric} "
-              f"with {config.cv}-fold CV (seed {config.seed}); budget {budget}")
+              f"with {config.cv}-fold CV{reps} (seed {config.seed}); budget {budget}")
+
+    if create_only:
+        _create_only(store, url, config, ds, trials, timeout)
+        return
 
     started = time.monotonic()
     with RunProgress(config.families, trials, timeout, config.metric, console=err) as progress:
@@ -108,7 +131,10 @@ def run(
             families = Driver(store, config, ds, n_jobs=n_jobs, progress=progress).run(trials, timeout)
         except KeyboardInterrupt:
             progress.__exit__(None, None, None)
+            from .worker import standing_text
+
             out.print("\nInterrupted: the current trial is recorded as failed; rerun the same command to continue.")
+            out.print(f"Run {config.run!r} stands at: {standing_text(store, config)} complete")
             out.print(lb.to_rich_table(lb.build(store, config), config))
             raise typer.Exit(130) from None
     done = sum(f.done_now for f in families)
@@ -116,7 +142,29 @@ def run(
     for fam in families:
         if fam.gave_up:
             out.print(f"  note: {fam.name} set aside after {fam.failures_in_a_row} failed trials in a row")
+    holdout.score_best(store, config, ds, test_ds, n_jobs=n_jobs)  # refit each best: train (and test) scores
     out.print(lb.to_rich_table(lb.build(store, config), config))
+
+
+def _create_only(store, url: str, config, ds, trials: Optional[int], timeout: Optional[float]) -> None:
+    """`tuner run --create-only`: the run and its budget go to the storage; workers do the rest."""
+    from . import budget as run_budget
+    from .study import DEFAULT_TRIALS, Driver
+
+    if config.source in ("", "<DataFrame>"):
+        raise TunerError("--create-only needs DATA that workers can read again: a file path or URL, or builtin:NAME")
+    if trials is None and timeout is None:
+        trials = DEFAULT_TRIALS
+    families = Driver(store, config, ds).open_families()
+    spent = run_budget.add(store, config, {f.name: f.study for f in families}, trials=trials, timeout=timeout,
+                           start_clock=False)
+    out.print(f"Created run {config.run!r}: budget {spent.describe()}; data at {config.source}")
+    if url.startswith("sqlite:"):
+        out.print("  note: a SQLite storage is shared by processes on this machine only; "
+                  "use --storage postgresql://HOST/DB for workers on other machines")
+    out.print("Start workers (any number, on any machine that can reach the storage and the data):")
+    out.print(f"  tuner worker --storage {url} --run {config.run}", soft_wrap=True)
+    out.print(f"Watch: tuner leaderboard --storage {url} --run {config.run}", soft_wrap=True)
 
 
 def _source(data: str) -> str:
@@ -132,20 +180,40 @@ def leaderboard(
     storage: StorageOpt = None,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
     out_file: Annotated[Optional[Path], typer.Option("--out", help="Write to FILE instead of the terminal.")] = None,
+    metric: Annotated[Optional[str], typer.Option(
+        help="Rank by another metric of the task (each family's best trial by that metric) [default: the run's].")] = None,
+    top_trials: Annotated[Optional[int], typer.Option(
+        "--top-trials", help="List the best K completed trials across all families instead.")] = None,
 ) -> None:
     """Show a run's families ranked by cross-validated score (from the storage alone)."""
+    from . import holdout
     from . import leaderboard as lb
+    from . import top_trials as tt
+    from .metrics import check_metric
     from .storage import open_storage, require_config
 
+    if fmt == Format.table and out_file is not None:
+        raise TunerError("--format table prints to the terminal; use --format json|csv|markdown|html with --out")
+    if top_trials is not None and top_trials < 1:
+        raise TunerError(f"--top-trials must be at least 1 (got {top_trials})")
     store = open_storage(storage, create=False)
     config = require_config(store, run_name)
-    rows = lb.build(store, config)
-    if fmt == Format.table:
-        if out_file is not None:
-            raise TunerError("--format table prints to the terminal; use --format json|csv|markdown|html with --out")
-        out.print(lb.to_rich_table(rows, config))
-        return
-    text = lb.render(rows, config, fmt.value)
+    metric = check_metric(metric or config.metric, config.task).name
+    if top_trials is not None:
+        trials_rows = tt.build(store, config, metric, top_trials)
+        if fmt == Format.table:
+            out.print(tt.to_rich_table(trials_rows, config, metric))
+            return
+        text = tt.render(trials_rows, config, fmt.value, metric)
+    else:
+        note = holdout.ensure_scores(store, config, metric)  # a best trial new since the run: score it once
+        if note:
+            err.print(f"note: {note}")
+        rows = lb.build(store, config, metric)
+        if fmt == Format.table:
+            out.print(lb.to_rich_table(rows, config, metric))
+            return
+        text = lb.render(rows, config, fmt.value, metric)
     if out_file is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     else:
@@ -212,6 +280,166 @@ def spaces(task: Annotated[Optional[str], typer.Option(help="binary, multiclass 
         for name, text in preprocessing.describe("regression").items():
             table.add_row(name, text) if name == "prep_target" else None
     out.print(table)
+
+
+@app.command()
+@_user_errors
+def report(
+    out_file: Annotated[Path, typer.Option("--out", help="The HTML file to write.")],
+    run_name: RunOpt = None,
+    storage: StorageOpt = None,
+    n_jobs: Annotated[int, typer.Option("--n-jobs", help="Threads a model may use for the winner's refit.")] = 1,
+) -> None:
+    """Write a self-contained HTML report: leaderboard, fold scores, optimisation history, importances, winner's curves."""
+    from .report import write_report
+    from .storage import open_storage, require_config
+
+    _quiet_libraries()
+    store = open_storage(storage, create=False)
+    config = require_config(store, run_name)
+    path = write_report(store, config, out_file, n_jobs=n_jobs)
+    err.print(f"wrote {path} (self-contained; open it in any browser, no network needed)")
+
+
+@app.command()
+@_user_errors
+def dashboard(
+    storage: StorageOpt = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+) -> None:
+    """Start optuna-dashboard (the live Optuna web UI) on the run's storage (needs the 'dashboard' extra)."""
+    from .dashboard import serve
+
+    _quiet_libraries()
+
+    def announce(line: str) -> None:
+        out.print(line, soft_wrap=True)
+        sys.stdout.flush()  # the address must show before the server blocks, pipes included
+
+    serve(storage, host=host, port=port, announce=announce)
+
+
+def _load_model(model_dir: Path, trust_pickle: bool = False):
+    """Load an artifact, printing version-mismatch warnings as one line each."""
+    import warnings
+
+    from .artifact import VersionWarning, load
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", VersionWarning)
+        model = load(model_dir, trust_pickle=trust_pickle)
+    for w in caught:
+        if issubclass(w.category, VersionWarning):
+            err.print(f"[yellow]warning:[/] {w.message}", markup=True)
+    return model
+
+
+TrustPickleOpt = Annotated[bool, typer.Option("--trust-pickle", help="Allow a pickled model (runs code when loaded): only for files from a source you trust.")]
+
+
+@app.command()
+@_user_errors
+def export(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the model artifact to.")],
+    run_name: RunOpt = None,
+    storage: StorageOpt = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Family to export [default: the run's winner].")] = None,
+    onnx: Annotated[bool, typer.Option("--onnx", help="Also write model.onnx, verified against the native model (needs tuner[onnx]).")] = False,
+    n_jobs: Annotated[int, typer.Option("--n-jobs", help="Threads the refit may use.")] = 1,
+) -> None:
+    """Refit the winner (or --model's best) on all training rows and write a model folder."""
+    from .export import export_model
+
+    _quiet_libraries()
+    result = export_model(out_dir, run=run_name, storage=storage, family=model, onnx=onnx, n_jobs=n_jobs)
+    card = result.card
+    row = card["leaderboard_row"]
+    m = row["metrics"][card["metric"]]
+    out.print(f"Exported {card['family']} (rank {row.get('rank')}, {card['metric']} {m['mean']:.4f} ± {m['std'] or 0:.4f}) "
+              f"from run {card['run']!r}, refit on {card['data']['rows_refit']} rows in {result.fit_seconds:.1f}s")
+    pipeline = card["pipeline"]
+    native = pipeline.get("native_model")
+    fmt = pipeline["format"] + (f" + {native['file']} ({native['format']})" if native else "")
+    out.print(f"  {out_dir}/: {', '.join(card['files'])}, model_card.json (model format: {fmt})", markup=False)
+    if pipeline["format"] != "skops":
+        out.print(f"  note: {pipeline.get('why_not_skops')}; the pickle must be loaded with --trust-pickle")
+    onnx_info = card.get("onnx")
+    if onnx_info:
+        if onnx_info["status"] == "verified":
+            v = onnx_info["verification"]
+            diff = v.get("max_abs_proba_diff", v.get("max_abs_diff"))
+            out.print(f"  ONNX: model.onnx verified on {v['rows']} rows (max |difference| {diff:.2g}; {v['tolerance']})")
+        else:
+            out.print(f"  ONNX: {onnx_info['status']}: {onnx_info['reason']} (the native model is complete)")
+
+
+@app.command()
+@_user_errors
+def predict(
+    model_dir: Annotated[Path, typer.Argument(help="Model folder written by `tuner export`.")],
+    data: Annotated[str, typer.Argument(help="CSV/TSV/Parquet file (optionally .gz) or builtin:NAME.")],
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="CSV to write [default: standard output].")] = None,
+    proba: Annotated[bool, typer.Option("--proba", help="Add one proba_<class> column per class.")] = False,
+    chunk_rows: Annotated[int, typer.Option("--chunk-rows", help="Rows read and predicted at a time.")] = 50_000,
+    trust_pickle: TrustPickleOpt = False,
+) -> None:
+    """Predict every row of DATA; CSV with `prediction` (+ probabilities), rows in input order."""
+    from .predict import predict_file
+
+    model = _load_model(model_dir, trust_pickle)
+    stats = predict_file(model, data, out_file, proba=proba, chunk_rows=chunk_rows,
+                         on_note=lambda text: err.print(f"note: {text}"))
+    if out_file is not None:
+        err.print(f"wrote {stats.rows} prediction(s) to {out_file} in {stats.seconds:.2f}s")
+
+
+@app.command()
+@_user_errors
+def serve(
+    model_dir: Annotated[Path, typer.Argument(help="Model folder written by `tuner export`.")],
+    host: Annotated[str, typer.Option(help="Address to bind; anything but loopback needs a token.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    token: Annotated[Optional[str], typer.Option(envvar="TUNER_SERVE_TOKEN", show_envvar=True,
+                                                 help="Require `Authorization: Bearer TOKEN` on /model and /predict.")] = None,
+    max_body_bytes: Annotated[int, typer.Option("--max-body-bytes", help="Largest request body accepted (413 beyond).")] = 10 * 1024 * 1024,
+    allow_unauthenticated: Annotated[bool, typer.Option("--allow-unauthenticated", help="Serve a non-loopback address without a token.")] = False,
+    trust_pickle: TrustPickleOpt = False,
+) -> None:
+    """Serve the model over HTTP: GET /health, GET /model, POST /predict, /openapi.json (needs tuner[serve])."""
+    from .serve import serve as run_server
+
+    def announce(model, token_in_use) -> None:
+        for note in model.version_notes:
+            err.print(f"[yellow]warning:[/] exported with {note}", markup=True)
+        auth = "bearer token required" if token_in_use else "no token"
+        out.print(f"Serving {model.family} ({model.task}, target {model.card['target']!r}) on http://{host}:{port} "
+                  f"({auth}; body limit {max_body_bytes} bytes); POST /predict, docs at /docs", soft_wrap=True)
+        sys.stdout.flush()
+
+    run_server(model_dir, host=host, port=port, token=token, max_body_bytes=max_body_bytes,
+               allow_unauthenticated=allow_unauthenticated, trust_pickle=trust_pickle, on_start=announce)
+
+
+@app.command()
+@_user_errors
+def worker(
+    run_name: Annotated[str, typer.Option("--run", help="The run to join (created by `tuner run ... --create-only`).")],
+    storage: StorageOpt = None,
+    timeout: Annotated[Optional[float], typer.Option(help="Start no trial after this many seconds (this worker only).")] = None,
+    trials: Annotated[Optional[int], typer.Option(help="Run at most this many trials, then exit (this worker only).")] = None,
+    n_jobs: Annotated[int, typer.Option("--n-jobs", help="Worker processes on this machine; each model gets cores/J threads.")] = 1,
+    data: Annotated[Optional[str], typer.Option(
+        "--data", help="Read the run's data here instead of its recorded location (must be the same data).")] = None,
+) -> None:
+    """Join a run: read its configuration and data, run trials until its budget is spent (exit 0)."""
+    from .worker_cli import join
+
+    _quiet_libraries()
+    code = join(run_name=run_name, storage=storage, timeout=timeout, trials=trials, n_jobs=n_jobs, data=data,
+                out=out, err=err)
+    if code:
+        raise typer.Exit(code)
 
 
 def main() -> None:  # console-script entry point

@@ -23,6 +23,7 @@ class RunConfig:
     cv: int = 5
     cv_repeats: int = 1
     seed: int = 0
+    test_size: float = 0.0  # fraction held out before tuning (0: none); see data.split_holdout
     source: str = ""
     fingerprint: str = ""
     task_reason: str = ""

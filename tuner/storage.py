@@ -12,6 +12,7 @@ from pathlib import Path
 
 import optuna
 
+from . import heartbeat
 from .config import RunConfig
 from .errors import StorageError, TunerError
 
@@ -48,12 +49,58 @@ def open_storage(url: str | None, *, create: bool) -> optuna.storages.BaseStorag
         raise StorageError(f"--storage {url!r} is not a database URL; use e.g. sqlite:///tuner.db or postgresql://host/db")
     engine_kwargs = {"connect_args": {"timeout": 60}} if path is not None else {"pool_pre_ping": True}
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        with heartbeat.quiet():
+            storage = optuna.storages.RDBStorage(_with_driver(url), engine_kwargs=engine_kwargs,
+                                                 **heartbeat.storage_options())
+        if path is not None:
+            _serialise_sqlite_writers(storage)
+        return storage
     except ImportError as exc:
         raise StorageError(f"cannot open {url}: a database driver is missing ({exc}); pip install psycopg2-binary") from exc
     except Exception as exc:  # sqlalchemy's OperationalError & co: report, don't trace back
         first = str(exc).strip().splitlines()[0][:200]
         raise StorageError(f"cannot open storage {url}: {first}") from exc
+
+
+def _with_driver(url: str) -> str:
+    """``postgresql://`` means psycopg 3 to SQLAlchemy ≥ 2.1; use psycopg2 when only that is installed."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url.removeprefix("postgres://")
+    if url.startswith("postgresql://"):
+        import importlib.util
+
+        if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2") is not None:
+            return "postgresql+psycopg2://" + url.removeprefix("postgresql://")
+    return url
+
+
+def _serialise_sqlite_writers(storage) -> None:
+    """Let several local processes write one SQLite file without "database is locked".
+
+    WAL lets readers run beside the one writer; every transaction starts with
+    ``BEGIN IMMEDIATE`` so a process takes the write lock up front and waits for it
+    (busy timeout, 60 s) instead of failing when it upgrades a read lock mid-transaction
+    (SQLite's deadlock answer is an immediate SQLITE_BUSY, whatever the timeout). This is
+    SQLAlchemy's documented recipe for pysqlite. The file must be on a local disk.
+    """
+    from sqlalchemy import event
+
+    engine = storage.engine
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # pysqlite must not BEGIN on its own
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout = 60000")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections opened while optuna set the schema up predate the hooks
 
 
 def load_config(storage, run: str) -> RunConfig | None:
@@ -108,7 +155,8 @@ def check_compatible(existing: RunConfig, new: RunConfig) -> None:
             f"run {existing.run!r} was made on different data (fingerprint {existing.fingerprint[:12]} vs "
             f"{new.fingerprint[:12]}); use a new --run name for this dataset"
         )
-    for attr, flag in (("target", "--target"), ("task", "--task"), ("metric", "--metric"), ("cv", "--cv"), ("seed", "--seed"), ("cv_repeats", "--cv-repeats")):
+    for attr, flag in (("target", "--target"), ("task", "--task"), ("metric", "--metric"), ("cv", "--cv"), ("seed", "--seed"), ("cv_repeats", "--cv-repeats"),
+                       ("test_size", "--test-size")):
         if getattr(existing, attr) != getattr(new, attr):
             raise TunerError(
                 f"run {existing.run!r} uses {flag} {getattr(existing, attr)} but this call asks for "

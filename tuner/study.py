@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 import search_spaces
 from search_spaces import SpaceContext
 
-from . import preprocessing
+from . import budget, preprocessing, worker
 from .config import RunConfig, now_iso, resolve_families
 from .data import Dataset
 from .estimator import build_estimator, space_context
@@ -47,6 +47,8 @@ class FamilyState:
     done_now: int = 0
     failures_in_a_row: int = 0
     gave_up: bool = False
+    finished: bool = False  # the family has its target of complete trials (tuner.budget)
+    target: int | None = None
 
     def has_result(self) -> bool:
         return self.completed > 0
@@ -56,7 +58,8 @@ class FamilyState:
 
 
 def make_config(ds: Dataset, *, run: str, metric: str | None, models: list[str] | None, cv: int | None,
-                seed: int | None, cv_repeats: int | None = None, existing: RunConfig | None = None) -> RunConfig:
+                seed: int | None, cv_repeats: int | None = None, existing: RunConfig | None = None,
+                test_size: float | None = None) -> RunConfig:
     """Validate the options against the data; options left as None inherit from an existing run."""
     metric_obj = check_metric(metric or (existing.metric if existing and existing.task == ds.task else None), ds.task)
     families = resolve_families(models, ds.task)
@@ -65,18 +68,21 @@ def make_config(ds: Dataset, *, run: str, metric: str | None, models: list[str] 
     elif existing is not None:
         families = list(dict.fromkeys(existing.families + families))
     counts = np.bincount(ds.y) if ds.task != "regression" else np.array([1])
-    return RunConfig(
+    config = RunConfig(
         run=run, target=ds.target, task=ds.task, metric=metric_obj.name, direction=metric_obj.direction,
         families=families,
         cv=cv if cv is not None else (existing.cv if existing else 5),
         cv_repeats=cv_repeats if cv_repeats is not None else (existing.cv_repeats if existing else 1),
         seed=seed if seed is not None else (existing.seed if existing else 0),
+        test_size=test_size if test_size is not None else (existing.test_size if existing else 0.0),
         source=ds.source, fingerprint=ds.fingerprint, task_reason=ds.task_reason, schema=ds.schema.to_dict(),
         classes=ds.classes, n_rows=len(ds.X), n_features=ds.X.shape[1],
         class_imbalance=float(counts.max() / max(1, counts.min())),
         y_min=float(ds.y.min()) if ds.task == "regression" else 0.0,
         created_at=existing.created_at if existing else now_iso(), tuner_version=_version(),
     )
+    make_folds(ds.y, config.task, config.cv, config.seed, config.cv_repeats)  # fold errors before writing
+    return config
 
 
 def _version() -> str:
@@ -88,9 +94,10 @@ def _version() -> str:
         return "0+unknown"
 
 
-def _sampler(config: RunConfig, family: str, n_existing: int) -> optuna.samplers.BaseSampler:
+def _sampler(config: RunConfig, family: str, n_existing: int, salt: str = "") -> optuna.samplers.BaseSampler:
     # A fresh seed per invocation: a resumed run must not replay the same random start.
-    digest = hashlib.sha256(f"{config.seed}:{family}:{n_existing}".encode()).digest()
+    # Concurrent workers add a salt of their own, or they would all propose the same start.
+    digest = hashlib.sha256(f"{config.seed}:{family}:{n_existing}{':' + salt if salt else ''}".encode()).digest()
     seed = int.from_bytes(digest[:4], "little")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -107,16 +114,31 @@ def _pruner() -> optuna.pruners.BasePruner:
         return optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=2)
 
 
-def open_family_study(storage, config: RunConfig, family: str, ctx: SpaceContext) -> optuna.Study:
+def open_family_study(storage, config: RunConfig, family: str, ctx: SpaceContext, *, salt: str = "") -> optuna.Study:
     name = family_study_name(config.run, family)
     try:
         existing = optuna.load_study(study_name=name, storage=storage)
         n_existing = len(existing.get_trials(deepcopy=False))
     except KeyError:
         n_existing = 0
+    if n_existing == 0:  # created (and its defaults enqueued) by one process only
+        with budget.run_lock(storage, config.run):
+            return _create_family_study(storage, config, family, ctx, salt)
+    return optuna.create_study(
+        study_name=name, storage=storage, direction=config.direction, load_if_exists=True,
+        sampler=_sampler(config, family, n_existing, salt), pruner=_pruner(),
+    )
+
+
+def _create_family_study(storage, config: RunConfig, family: str, ctx: SpaceContext, salt: str) -> optuna.Study:
+    name = family_study_name(config.run, family)
+    try:
+        n_existing = len(optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False))
+    except KeyError:
+        n_existing = 0
     study = optuna.create_study(
         study_name=name, storage=storage, direction=config.direction, load_if_exists=True,
-        sampler=_sampler(config, family, n_existing), pruner=_pruner(),
+        sampler=_sampler(config, family, n_existing, salt), pruner=_pruner(),
     )
     if n_existing == 0:
         space = search_spaces.get_space(family)
@@ -138,17 +160,27 @@ def _schema(config: RunConfig):
 class Driver:
     """Runs the trials of one invocation of ``tuner run``."""
 
-    def __init__(self, storage, config: RunConfig, ds: Dataset, *, n_jobs: int = 1, progress=None):
+    def __init__(self, storage, config: RunConfig, ds: Dataset, *, n_jobs: int = 1, progress=None,
+                 threads: int | None = None, salt: str = ""):
+        """``n_jobs``: worker processes (1: this one); each model gets ``threads`` threads
+        (default: the cores shared out between the processes, ``tuner.worker.threads_per_worker``)."""
         self.storage, self.config, self.ds = storage, config, ds
-        self.ctx = space_context(config, n_jobs)
+        if config.test_size and len(ds.y) != config.n_rows:  # the held-out rows must never be tuned on
+            raise TunerError(f"run {config.run!r} holds out a test set: tune on its {config.n_rows} training rows "
+                             f"(tuner.data.load_for_run), not on {len(ds.y)} rows")
+        self.n_jobs = n_jobs
+        self.salt = salt
+        self.ctx = space_context(config, threads if threads is not None else worker.threads_per_worker(n_jobs))
         self.schema = _schema(config)
         self.folds = make_folds(ds.y, config.task, config.cv, config.seed, config.cv_repeats)
         self.progress = progress
 
     # -- one trial ---------------------------------------------------------------------
-    def run_trial(self, fam: FamilyState, deadline: float | None) -> str:
+    def run_trial(self, fam: FamilyState, deadline: float | None, trial: optuna.Trial | None = None) -> str:
+        """Run ``trial`` (claimed by ``tuner.budget.claim``; asked here if None) to its end."""
         study, space, cfg = fam.study, fam.space, self.config
-        trial = study.ask()
+        if trial is None:
+            trial = study.ask()
         start = time.monotonic()
         folds_done = 0
         try:
@@ -170,7 +202,7 @@ class Driver:
                 if notes:
                     trial.set_user_attr("warnings", notes[:3])
                 trial.report(value, i)
-                if trial.should_prune():
+                if i < len(self.folds) - 1 and trial.should_prune():  # a finished trial is kept
                     raise optuna.TrialPruned()
             summary = summarise(results)
             for key, value in summary.items():
@@ -209,35 +241,45 @@ class Driver:
 
     # -- the loop ----------------------------------------------------------------------
     def run(self, trials: int | None, timeout: float | None) -> list[FamilyState]:
+        """Add ``trials`` complete trials per family and a ``timeout`` clock to the run's
+        budget (``tuner.budget``), then work on the run until its budget is spent."""
         if trials is None and timeout is None:
             trials = DEFAULT_TRIALS
-        deadline = time.monotonic() + timeout if timeout else None
+        families = self.open_families()
+        spent = budget.add(self.storage, self.config, {f.name: f.study for f in families},
+                           trials=trials, timeout=timeout, start_clock=True)
+        self.outcome = self.work(families, deadline_epoch=spent.deadline)
+        return families
+
+    def open_families(self) -> list[FamilyState]:
         families = []
         for name in self.config.families:
-            study = open_family_study(self.storage, self.config, name, self.ctx)
+            study = open_family_study(self.storage, self.config, name, self.ctx, salt=self.salt)
             completed = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-            families.append(FamilyState(name, study, search_spaces.get_space(name),
-                                        remaining=trials if trials is not None else math.inf, completed=completed))
-        while True:
-            progressed = False
-            for fam in families:
-                if fam.remaining <= 0 or fam.gave_up:
-                    continue
-                if deadline is not None:
-                    now = time.monotonic()
-                    if now >= deadline:
-                        return families
-                    # Do not start a trial that is expected to overrun the budget once the
-                    # family already has a result; cheaper families may still fit.
-                    if fam.has_result() and now + fam.expected_duration() > deadline:
-                        continue
-                state = self.run_trial(fam, deadline)
-                fam.remaining -= 1
-                progressed = True
-                if self.progress is not None:
-                    self.progress.update(fam.name, fam.done_now, _best(fam.study), state)
-            if not progressed:
-                return families
+            families.append(FamilyState(name, study, search_spaces.get_space(name), remaining=math.inf,
+                                        completed=completed, target=budget.target(study)))
+        return families
+
+    def work(self, families: list[FamilyState], *, deadline_epoch: float | None = None,
+             timeout: float | None = None, max_trials: int | None = None, on_trial=None, on_wait=None):
+        """Run trials until the run's budget is spent (or this worker's ``timeout`` /
+        ``max_trials``); in ``n_jobs`` local processes when ``n_jobs > 1``."""
+        local = time.monotonic() + timeout if timeout else None
+        if self.n_jobs > 1:
+            epoch = deadline_epoch if local is None else min(x for x in (deadline_epoch, time.time() + timeout) if x)
+            return worker.run_local(self, families, self.n_jobs, deadline_epoch=epoch, max_trials=max_trials,
+                                    progress=self.progress)
+
+        def report(fam, state, number):
+            if self.progress is not None:
+                self.progress.update(fam.name, fam.done_now, _best(fam.study), state)
+            if on_trial is not None:
+                on_trial(fam, state, number)
+
+        deadline = worker.to_monotonic(deadline_epoch)
+        deadline = local if deadline is None else (deadline if local is None else min(deadline, local))
+        return worker.work(self, families, deadline=deadline, max_trials=max_trials, on_trial=report,
+                           on_wait=on_wait)
 
 
 def _best(study: optuna.Study) -> float | None:
@@ -248,14 +290,17 @@ def _best(study: optuna.Study) -> float | None:
 
 
 def start_run(storage, ds: Dataset, *, run: str, metric=None, models=None, cv=None, seed=None,
-              cv_repeats=None) -> RunConfig:
-    """Create the run, or check that this call may continue it; returns the stored config."""
+              cv_repeats=None, test_size=None) -> RunConfig:
+    """Create the run, or check that this call may continue it; returns the stored config.
+
+    With a held-out test set, ``ds`` is the training part (``holdout.resolve_split``) and
+    ``test_size`` the fraction that was split off.
+    """
     existing = load_config(storage, run)
     config = make_config(ds, run=run, metric=metric, models=models, cv=cv, seed=seed,
-                         cv_repeats=cv_repeats, existing=existing)
+                         cv_repeats=cv_repeats, existing=existing, test_size=test_size)
     if existing is not None:
         check_compatible(existing, config)
-    make_folds(ds.y, config.task, config.cv, config.seed, config.cv_repeats)  # fail before writing
     save_config(storage, config)
     return config
 

@@ -1,0 +1,8 @@
+"""The peers of ``benchmarks.compare``: each a program run in its own process (see ``_common``)."""
+
+# name -> module run with ``python -m``
+PEERS: dict[str, str] = {
+    "tuner": "benchmarks.peers.tuner_peer",
+    "flaml": "benchmarks.peers.flaml_peer",
+    "optuna_baseline": "benchmarks.peers.optuna_baseline",
+}

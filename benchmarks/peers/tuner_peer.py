@@ -1,0 +1,121 @@
+"""Peer ``tuner``: driven through its public Python API, as a user would drive it.
+
+``tuner.tune(train, target=..., task=..., metric=..., timeout=..., n_jobs=...)`` on the
+training rows, then the winner of the leaderboard is refit on all training rows and
+predicts the holdout. The budget covers the whole process: tuning gets
+``SEARCH_SHARE`` of the time left after start-up, the rest is kept for the refit.
+
+The refit lives in :func:`refit_winner` alone, so that it can become
+``tuner export`` + ``tuner.load`` once that API is settled.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.peers import _common
+
+SEARCH_SHARE = 0.85  # of the time left when tuning starts; the rest is for the final refit
+RUN = "bench"
+
+
+class RefitModel:
+    """A fitted winner with the interface of ``tuner.load(...)``: ``classes``,
+    ``predict(df)`` (original labels or values) and ``predict_proba(df)`` (one column per class)."""
+
+    def __init__(self, pipeline, config, family: str):
+        from tuner.data import Schema
+
+        self.pipeline, self.config, self.family = pipeline, config, family
+        self.task = config.task
+        self.classes = list(config.classes)
+        self.schema = Schema.from_dict(config.schema)
+
+    def _X(self, df: pd.DataFrame) -> pd.DataFrame:
+        from tuner.data import coerce_features
+
+        return coerce_features(df, self.schema)
+
+    def predict_proba(self, df: pd.DataFrame) -> pd.DataFrame:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            proba = np.asarray(self.pipeline.predict_proba(self._X(df)), dtype=float)
+        codes = np.asarray(self.pipeline.classes_, dtype=int)  # codes 0..K-1 in config.classes order
+        full = np.zeros((len(df), len(self.classes)))
+        full[:, codes] = proba
+        return pd.DataFrame(full, columns=[f"proba_{c}" for c in self.classes], index=df.index)
+
+    def predict(self, df: pd.DataFrame) -> np.ndarray:
+        if self.task == "regression":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                return np.asarray(self.pipeline.predict(self._X(df)), dtype=float)
+        codes = self.predict_proba(df).to_numpy().argmax(axis=1)
+        return np.asarray(self.classes, dtype=object)[codes]
+
+
+def refit_winner(storage: str, run: str, family: str, params: dict, train: pd.DataFrame, n_jobs: int) -> RefitModel:
+    """Refit ``family`` with ``params`` (the leaderboard winner) on all of ``train``.
+
+    The one place to switch to ``tuner export`` / ``tuner.load`` when that API lands.
+    """
+    from tuner.data import Schema, coerce_features
+    from tuner.estimator import build_estimator, space_context
+    from tuner.evaluation import fit_quietly
+    from tuner.storage import open_storage, require_config
+
+    config = require_config(open_storage(storage, create=False), run)
+    train = train[train[config.target].notna()]  # as tuner.data.prepare does
+    X = coerce_features(train.drop(columns=[config.target]), Schema.from_dict(config.schema))
+    y_raw = train[config.target]
+    if config.task == "regression":
+        y = y_raw.to_numpy(dtype=float)
+    else:
+        index = {str(c): i for i, c in enumerate(config.classes)}
+        y = np.array([index[str(v)] for v in y_raw.tolist()], dtype=int)
+    # one process refits: the model gets every core (tuning shared them out between workers)
+    ctx = space_context(config, max(1, n_jobs), n_rows=len(X))
+    pipeline = build_estimator(config, family, params, ctx)
+    fit_quietly(pipeline, X, y)
+    return RefitModel(pipeline, config, family)
+
+
+def run(args) -> None:
+    import tuner
+
+    train = pd.read_parquet(args.train)
+    X_test = pd.read_parquet(args.test)
+    storage = f"sqlite:///{args.workdir / 'tuner.db'}"
+    timeout = max(1.0, SEARCH_SHARE * _common.remaining(args))
+    started = time.monotonic()
+    board = tuner.tune(str(args.train), target=_common.TARGET, task=args.task, metric=args.metric,
+                       timeout=timeout, seed=args.seed, storage=storage, run=RUN, n_jobs=args.n_jobs)
+    tune_s = time.monotonic() - started
+    counts = board[[c for c in board.columns if c.startswith("trials_")]].fillna(0).astype(int)
+    ok = board[board["status"] == "ok"]
+    if ok.empty:
+        states = "; ".join(f"{r['model']}: {r['status']}" for _, r in board.iterrows())
+        raise RuntimeError(f"tuner finished ({tune_s:.1f}s for a {timeout:.1f}s timeout) without a completed "
+                           f"trial: {states}")
+    best = ok.iloc[0]
+    started = time.monotonic()
+    model = refit_winner(storage, RUN, best["model"], json.loads(best["params"]), train, args.n_jobs)
+    info = {"model": best["model"], "cv_score": float(best[f"{args.metric}_mean"]),
+            "trials": int(counts.to_numpy().sum()), "complete_trials": int(counts.get("trials_complete", 0).sum()),
+            "tuning_timeout_s": round(timeout, 2), "tune_s": round(tune_s, 2),
+            "refit_s": round(time.monotonic() - started, 2)}
+    if args.task == "regression":
+        _common.write_predictions(args, values=model.predict(X_test), info=info)
+    else:
+        proba = model.predict_proba(X_test)
+        _common.write_predictions(args, labels=model.predict(X_test), proba=proba.to_numpy(),
+                                  proba_classes=model.classes, info=info)
+
+
+if __name__ == "__main__":
+    _common.main(run, __doc__)

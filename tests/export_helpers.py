@@ -1,0 +1,80 @@
+"""Small runs shared by the export / predict / serve / ONNX tests (tiny data, 1 trial, 2 folds)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import tuner
+
+CLASSIFIERS = ["logistic_regression", "random_forest", "svm", "xgboost"]
+REGRESSORS = ["lasso", "elastic_net", "random_forest", "svm", "xgboost"]
+
+
+def keras_available() -> bool:
+    return (importlib.util.find_spec("search_spaces.keras_mlp") is not None
+            and importlib.util.find_spec("tensorflow") is not None)
+
+
+def binary_frame(n: int = 120, seed: int = 0) -> pd.DataFrame:
+    """Binary target with text categories, missing values, an id column and a constant column."""
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(size=n)
+    city = rng.choice(["Paris", "Lyon", "Nice", None], size=n, p=[0.4, 0.3, 0.2, 0.1])
+    signal = x1 + (city == "Paris") * 1.5 + rng.normal(scale=0.5, size=n)
+    return pd.DataFrame({
+        "customer_id": [f"C{i:05d}" for i in range(n)],
+        "x1": np.where(rng.random(n) < 0.1, np.nan, x1),
+        "x2": rng.normal(size=n),
+        "city": city,
+        "count": rng.integers(0, 5, size=n),
+        "constant": 7,
+        "churned": np.where(signal > 0.5, "yes", "no"),
+    })
+
+
+def multiclass_frame(n: int = 150, seed: int = 2) -> pd.DataFrame:
+    """Three integer classes, and a categorical column with many rare levels (one-hot 'infrequent')."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    shop = rng.choice([f"s{i}" for i in range(45)], size=n)
+    y = np.digitize(X[:, 0] + 0.5 * X[:, 1], [-0.5, 0.5])
+    df = pd.DataFrame(X, columns=["a", "b", "c"])
+    df["shop"] = shop
+    df["label"] = y
+    return df
+
+
+def regression_frame(n: int = 120, seed: int = 1) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    y = np.exp(1 + X[:, 0] * 0.8 + 0.3 * X[:, 1] + rng.normal(scale=0.2, size=n))  # skewed, positive
+    df = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    df["kind"] = rng.choice(["u", "v"], size=n)
+    df["price"] = y
+    return df
+
+
+def make_run(folder: Path, frame: pd.DataFrame, target: str, models: list[str], run: str,
+             trials: int = 1, cv: int = 2) -> tuple[str, Path]:
+    """Tune ``models`` on ``frame`` saved as a CSV (so the run can reload its data); (storage URL, CSV)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    csv = folder / f"{run}.csv"
+    frame.to_csv(csv, index=False)
+    storage = f"sqlite:///{folder / 'tuner.db'}"
+    tuner.tune(str(csv), target=target, models=models, trials=trials, cv=cv, storage=storage, run=run)
+    return storage, csv
+
+
+def native_outputs(fitted, model, raw: pd.DataFrame):
+    """What the in-memory refit pipeline predicts for raw rows (labels / values, probabilities)."""
+    from tuner.evaluation import predict_outputs
+
+    X, _ = model.prepare(raw)
+    codes, proba = predict_outputs(fitted, X, model.task, len(model.classes))
+    if model.is_classifier:
+        return np.asarray(model.classes, dtype=object)[codes], proba
+    return codes, None

@@ -1,0 +1,130 @@
+"""ONNX export: parity with the native model for every family that converts; a clear reason otherwise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import tuner
+from tuner import onnx_export
+from tuner.export import export_model
+
+from export_helpers import CLASSIFIERS, REGRESSORS, binary_frame, make_run, multiclass_frame, regression_frame
+
+ort = pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture(scope="module")
+def binary_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("onnx_binary")
+    return folder, *make_run(folder, binary_frame(), "churned", CLASSIFIERS, "ob")
+
+
+@pytest.fixture(scope="module")
+def regression_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("onnx_regression")
+    return folder, *make_run(folder, regression_frame(), "price", REGRESSORS, "or")
+
+
+def _odd_rows(raw: pd.DataFrame, model) -> pd.DataFrame:
+    """Training rows plus rows with unseen / missing categories and missing numbers."""
+    odd = raw.head(6).copy()
+    for c in model.schema.categorical:
+        odd[c] = ["never seen", None, "never seen", None, "x", None]
+    for c in model.schema.numeric[:1]:
+        odd[c] = np.nan
+    return pd.concat([raw, odd], ignore_index=True)
+
+
+def _onnx_run(model, raw: pd.DataFrame) -> dict:
+    sess = ort.InferenceSession(str(model.path / "model.onnx"), providers=["CPUExecutionProvider"])
+    X, _ = model.prepare(raw)
+    feeds = onnx_export.onnx_feeds(X, model.card["schema"])
+    return dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
+
+
+def _check_parity(model, raw):
+    got = _onnx_run(model, raw)
+    if model.is_classifier:
+        proba = model.predict_proba(raw).to_numpy()
+        np.testing.assert_allclose(got["probabilities"], proba, atol=onnx_export.PROBA_ATOL, rtol=0)
+        labels = np.asarray(model.classes, dtype=object)[got["label"].astype(int)]
+        assert list(labels) == list(model.predict(raw))
+    else:
+        native = model.predict(raw)
+        np.testing.assert_allclose(got["prediction"].ravel(), native, rtol=onnx_export.VALUE_RTOL,
+                                   atol=onnx_export.VALUE_RTOL)
+
+
+@pytest.mark.parametrize("family", CLASSIFIERS)
+def test_onnx_parity_classifiers(binary_run, family):
+    folder, storage, csv = binary_run
+    result = export_model(folder / family, run="ob", storage=storage, family=family, onnx=True)
+    info = result.card["onnx"]
+    assert info["status"] == "verified", info
+    assert info["verification"]["passed"] and "model.onnx" in result.card["files"]
+    model = tuner.load(result.out)
+    _check_parity(model, _odd_rows(pd.read_csv(csv), model))
+
+
+@pytest.mark.parametrize("family", REGRESSORS)
+def test_onnx_parity_regressors(regression_run, family):
+    folder, storage, csv = regression_run
+    result = export_model(folder / family, run="or", storage=storage, family=family, onnx=True)
+    assert result.card["onnx"]["status"] == "verified", result.card["onnx"]
+    model = tuner.load(result.out)
+    _check_parity(model, _odd_rows(pd.read_csv(csv), model))
+
+
+@pytest.mark.parametrize("family", ["logistic_regression", "xgboost"])
+def test_onnx_parity_multiclass_with_rare_categories(tmp_path, family):
+    storage, csv = make_run(tmp_path, multiclass_frame(), "label", [family], "om")
+    result = export_model(tmp_path / "m", run="om", storage=storage, onnx=True)
+    assert result.card["onnx"]["status"] == "verified", result.card["onnx"]
+    model = tuner.load(result.out)
+    _check_parity(model, _odd_rows(pd.read_csv(csv), model))
+
+
+def _fit(frame, target, family, params):
+    from tuner.data import prepare
+    from tuner.estimator import build_estimator, space_context
+    from tuner.evaluation import fit_quietly
+    from tuner.study import make_config
+
+    ds = prepare(frame, target)
+    config = make_config(ds, run="x", metric=None, models=[family], cv=2, seed=0)
+    est = build_estimator(config, family, params, space_context(config, 1, n_rows=len(ds.X)))
+    fit_quietly(est, ds.X, ds.y)
+    card = {"schema": config.schema, "task": config.task, "classes": config.classes, "family": family}
+    return est, ds, card
+
+
+@pytest.mark.parametrize("params", [
+    {"alpha": 1e-3, "prep_target": "log", "prep_poly": True},
+    {"alpha": 1e-2, "l1_ratio": 0.5, "prep_target": "yeo_johnson"},
+])
+def test_target_transforms_convert(params, tmp_path):
+    family = "lasso" if "l1_ratio" not in params else "elastic_net"
+    est, ds, card = _fit(regression_frame(), "price", family, params)
+    info = onnx_export.write_onnx(est, card, ds.X, tmp_path)
+    assert info["status"] == "verified", info
+    assert info["verification"]["max_rel_diff"] < onnx_export.VALUE_RTOL
+
+
+def test_unconvertible_family_is_reported_and_native_artifact_kept(binary_run, tmp_path, monkeypatch):
+    est, ds, card = _fit(binary_frame(), "churned", "svm", {"C": 1.0, "kernel": "rbf_approx", "gamma": 0.1})
+    info = onnx_export.write_onnx(est, card, ds.X, tmp_path)
+    assert info["status"] == "not converted" and "Nystroem" in info["reason"] and "svm" in info["reason"]
+    assert not (tmp_path / "model.onnx").exists()
+
+    def refuse(fitted, card):
+        raise onnx_export.NotConvertible("no converter for this test")
+
+    monkeypatch.setattr(onnx_export, "convert", refuse)
+    folder, storage, csv = binary_run
+    result = export_model(tmp_path / "m", run="ob", storage=storage, family="svm", onnx=True)
+    assert result.card["onnx"]["status"] == "not converted"
+    assert not (result.out / "model.onnx").exists()
+    model = tuner.load(result.out)  # the native artifact is complete
+    assert len(model.predict(pd.read_csv(csv))) == 120

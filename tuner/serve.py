@@ -1,0 +1,259 @@
+"""HTTP prediction service over an exported artifact (FastAPI + uvicorn, extra ``tuner[serve]``).
+
+Endpoints::
+
+    GET  /health         {"status": "ok", "model": family, "task": task}   (never needs the token)
+    GET  /model          the model card
+    POST /predict        {"records": [{column: value, ...}, ...]}
+                         -> {"predictions": [...], "probabilities": [[...], ...] | null,
+                             "classes": [...], "notes": [...]}
+    GET  /openapi.json   OpenAPI schema (request body generated from the model's input schema)
+
+Bad input is a 422 naming the field (missing column, wrong type, malformed JSON); a body
+over the size limit is a 413; a missing or wrong bearer token (when one is set) a 401.
+"""
+
+# No `from __future__ import annotations` here: FastAPI reads the endpoint annotations at
+# runtime, and the request models are built per app from the model's schema.
+import hmac
+import ipaddress
+import json
+import os
+from typing import Any, Optional
+
+from .artifact import LoadedModel, missing_extra
+from .errors import TunerError
+from .inputs import InputError
+
+DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+TOKEN_ENV = "TUNER_SERVE_TOKEN"
+
+
+def _require():
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        raise missing_extra(exc.name or "fastapi", "serve") from None
+
+
+class BodyLimit:
+    """ASGI middleware: read the request body up to ``max_bytes``; beyond that answer 413."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None:
+            try:
+                too_big = int(length) > self.max_bytes
+            except ValueError:
+                too_big = False
+            if too_big:
+                return await self._refuse(send)
+        if scope.get("method") == "POST":  # the API speaks JSON only: read a body as JSON whatever its type says
+            kept = [(k, v) for k, v in scope.get("headers", []) if k != b"content-type"]
+            scope = dict(scope, headers=kept + [(b"content-type", b"application/json")])
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.max_bytes:
+                return await self._refuse(send)
+            chunks.append(body)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay():
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send):
+        payload = json.dumps({"detail": f"request body larger than {self.max_bytes} bytes; "
+                                        "send fewer records per request"}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": payload})
+
+
+def _blank_is_missing(v):
+    return None if isinstance(v, str) and not v.strip() else v
+
+
+def _category(v):
+    if v is None or isinstance(v, str):
+        return v
+    if isinstance(v, (bool, int, float)):
+        return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+    raise ValueError("must be text, a number or null")
+
+
+def _record_model(model: LoadedModel):
+    """A pydantic model of one input row, generated from the model's schema."""
+    from typing import Annotated
+
+    from pydantic import BeforeValidator, ConfigDict, Field, create_model
+
+    Number = Annotated[Optional[float], BeforeValidator(_blank_is_missing)]
+    Category = Annotated[Optional[str], BeforeValidator(_category)]
+    fields: dict[str, Any] = {}
+    categories = model.schema.categories
+    for i, c in enumerate(model.schema.numeric):
+        fields[f"n{i}"] = (Number, Field(..., alias=c, description="number (null when missing)"))
+    for i, c in enumerate(model.schema.categorical):
+        seen = categories.get(c, [])
+        hint = (f"category (null when missing); seen in training: {', '.join(map(str, seen[:20]))}"
+                f"{' ...' if len(seen) > 20 else ''}")
+        fields[f"c{i}"] = (Category, Field(..., alias=c, description=hint))
+    return create_model("Record", __config__=ConfigDict(extra="allow", populate_by_name=False), **fields)
+
+
+def _validation_message(errors) -> str:
+    parts = []
+    for e in errors[:5]:
+        loc = [x for x in e.get("loc", ()) if x != "body"]
+        if e.get("type") == "json_invalid":
+            why = (e.get("ctx") or {}).get("error", "")
+            parts.append(f"malformed JSON at character {loc[0] if loc else '?'}: {why}".rstrip(": "))
+            continue
+        where = "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in loc).lstrip(".") or "body"
+        parts.append(f"{where}: {e.get('msg', 'invalid')}")
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    return "; ".join(parts) + more
+
+
+def create_app(model: LoadedModel, *, token: str | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES):
+    """The FastAPI app serving ``model`` (wrapped in the body-size limit)."""
+    _require()
+    from fastapi import Depends, FastAPI, Request
+    from fastapi.encoders import jsonable_encoder
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+    from pydantic import BaseModel, Field, create_model
+
+    Record = _record_model(model)
+
+    PredictRequest = create_model(
+        "PredictRequest",
+        records=(list[Record], Field(..., description="rows to predict, one object per row, keyed by column")),
+    )
+
+    class PredictResponse(BaseModel):
+        predictions: list[Any]
+        probabilities: Optional[list[list[float]]] = Field(None, description="per class, in the order of `classes`")
+        classes: Optional[list[Any]] = None
+        notes: list[str] = []
+
+    card = model.card
+    app = FastAPI(
+        title=f"tuner model: {card['family']} predicting {card['target']!r}",
+        description=f"{card['task']} model from run {card.get('run')!r}; exported {card.get('created_at')}.",
+        version=str(card.get("versions", {}).get("tuner", "")),
+    )
+    bearer = HTTPBearer(auto_error=False)
+
+    def check_token(credentials: Optional[HTTPAuthorizationCredentials] = Depends(bearer)):
+        if token is None:
+            return
+        given = credentials.credentials if credentials is not None else ""
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            from fastapi import HTTPException
+
+            raise HTTPException(status_code=401, detail="missing or wrong bearer token",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        errors = jsonable_encoder(exc.errors(), custom_encoder={Exception: str})
+        for e in errors:
+            e.pop("input", None)  # do not echo whole request bodies back
+        return JSONResponse(status_code=422, content={"detail": errors, "message": _validation_message(errors)})
+
+    @app.exception_handler(TunerError)
+    async def _user_error(request: Request, exc: TunerError):
+        loc = ["body", "records", exc.column] if isinstance(exc, InputError) and exc.column else ["body"]
+        return JSONResponse(status_code=422, content={
+            "detail": [{"loc": loc, "msg": str(exc), "type": "value_error"}], "message": str(exc)})
+
+    @app.get("/health")
+    def health():
+        return {"status": "ok", "model": card["family"], "task": card["task"]}
+
+    @app.get("/model", dependencies=[Depends(check_token)])
+    def model_card():
+        return card
+
+    @app.post("/predict", response_model=PredictResponse, dependencies=[Depends(check_token)])
+    def predict(request: PredictRequest):
+        rows = [r.model_dump(by_alias=True) for r in request.records]
+        import pandas as pd
+
+        frame = pd.DataFrame.from_records(rows, columns=list(rows[0]) if rows else model.schema.columns)
+        result = model.predict_batch(frame, proba=model.is_classifier)
+        predictions = result.predictions.tolist()
+        return {
+            "predictions": predictions,
+            "probabilities": result.probabilities.tolist() if result.probabilities is not None else None,
+            "classes": model.classes or None,
+            "notes": result.notes,
+        }
+
+    return BodyLimit(app, max_body_bytes) if max_body_bytes else app
+
+
+def is_loopback(host: str) -> bool:
+    if host in {"localhost", "ip6-localhost"}:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def resolve_token(token: str | None) -> str | None:
+    token = token if token is not None else os.environ.get(TOKEN_ENV)
+    return token or None
+
+
+def serve(model_dir, *, host: str = "127.0.0.1", port: int = 8000, token: str | None = None,
+          max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, allow_unauthenticated: bool = False,
+          trust_pickle: bool = False, log_level: str = "info", on_start=None) -> None:
+    """Load the artifact and serve it until interrupted."""
+    _require()
+    import uvicorn
+
+    from .artifact import load
+
+    token = resolve_token(token)
+    if not is_loopback(host) and token is None and not allow_unauthenticated:
+        raise TunerError(
+            f"refusing to serve on {host} without a token: anyone who can reach it could use the model; "
+            f"set --token or {TOKEN_ENV}, or pass --allow-unauthenticated"
+        )
+    if max_body_bytes < 0:
+        raise TunerError(f"--max-body-bytes must be positive (got {max_body_bytes})")
+    if not 0 <= port <= 65535:
+        raise TunerError(f"--port must be between 0 and 65535 (got {port})")
+    model = load(model_dir, trust_pickle=trust_pickle)
+    app = create_app(model, token=token, max_body_bytes=max_body_bytes)
+    if on_start is not None:
+        on_start(model, token)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+
+
+__all__ = ["create_app", "serve", "BodyLimit", "DEFAULT_MAX_BODY_BYTES", "TOKEN_ENV", "is_loopback"]
