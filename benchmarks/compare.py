@@ -16,8 +16,8 @@ For every dataset (a PMLB ``<name>.tsv.gz`` with a ``target`` column, listed in
 - the peer writes its holdout predictions (``<out>/preds/<dataset>/<peer>.json``), scored
   here, never by the peer: ROC-AUC (binary), accuracy (multiclass), R² (regression) as the
   headline, plus F1 (binary; macro for multiclass) and RMSE;
-- wall time is measured from process start to exit, peak memory is the largest resident
-  set of the peer's process tree (polled, and the kernel's ``ru_maxrss`` of the process).
+- wall time is measured from process start to exit; peak memory is the peer process's
+  peak resident set plus what its worker processes hold, polled every 0.1 s.
 
 Outputs in ``--out``: ``results.csv`` (one row per dataset × peer), ``results.md``
 (per-dataset scores, then wins, mean normalised score, wall time and memory per peer) and
@@ -229,7 +229,13 @@ def resolve_peers(text: str) -> list[Peer]:
             if name not in PEERS:
                 raise SystemExit(f"unknown peer {name!r}; known: {', '.join(PEERS)} (or name=module / name=script.py)")
             where = PEERS[name]
-        cmd = [sys.executable, where] if where.endswith(".py") else [sys.executable, "-m", where]
+        if where.endswith(".py"):
+            script = Path(where).resolve()
+            if not script.exists():
+                raise SystemExit(f"peer {name!r}: no such script {script}")
+            cmd = [sys.executable, str(script)]
+        else:
+            cmd = [sys.executable, "-m", where]
         peers.append(Peer(name, cmd))
     names = [p.name for p in peers]
     if len(set(names)) != len(names):
@@ -237,19 +243,37 @@ def resolve_peers(text: str) -> list[Peer]:
     return peers
 
 
-def _tree_rss(pid: int) -> int:
-    """Bytes resident in ``pid`` and its descendants (0 when psutil is missing)."""
+def _hwm(pid: int) -> int:
+    """Peak resident bytes of one process so far (Linux ``VmHWM``; 0 elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _tree_memory(pid: int) -> int:
+    """Bytes held by the peer: its own peak resident set (``VmHWM``) plus what its child
+    processes (workers) hold right now (psutil; 0 for them when psutil is missing).
+
+    ``ru_maxrss`` is no use here: the kernel carries the parent's peak across fork + exec.
+    """
+    total = _hwm(pid)
     try:
         import psutil
     except ImportError:
-        return 0
+        return total
     try:
         root = psutil.Process(pid)
-        procs = [root] + root.children(recursive=True)
+        children = root.children(recursive=True)
+        if not total:
+            total = root.memory_info().rss
     except psutil.Error:
-        return 0
-    total = 0
-    for p in procs:
+        return total
+    for p in children:
         try:
             total += p.memory_info().rss
         except psutil.Error:
@@ -270,8 +294,8 @@ def run_peer(peer: Peer, *, train: Path, test_X: Path, task: str, budget: float,
     out.parent.mkdir(parents=True, exist_ok=True)
     log.parent.mkdir(parents=True, exist_ok=True)
     out.unlink(missing_ok=True)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-               MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
+    path = [str(REPO), os.getcwd(), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(dict.fromkeys(path)), MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
     with tempfile.TemporaryDirectory(prefix=f"bench-{peer.name}-") as work, open(log, "w") as logf:
         start_epoch = time.time()
         cmd = peer.command + [
@@ -284,17 +308,17 @@ def run_peer(peer: Peer, *, train: Path, test_X: Path, task: str, budget: float,
         start = time.monotonic()
         proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=logf, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
-        peak, killed, status, usage = 0, False, 0, None
+        peak, killed, status = 0, False, 0
         try:
             while True:
-                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                pid, status = os.waitpid(proc.pid, os.WNOHANG)
                 if pid:
                     break
-                peak = max(peak, _tree_rss(proc.pid))
+                peak = max(peak, _tree_memory(proc.pid))
                 if time.monotonic() - start > kill_after:
                     killed = True
                     _kill_group(proc.pid)
-                    _, status, usage = os.wait4(proc.pid, 0)
+                    _, status = os.waitpid(proc.pid, 0)
                     break
                 time.sleep(POLL_S)
         except BaseException:  # Ctrl-C: take the peer (and its workers) down too
@@ -303,8 +327,7 @@ def run_peer(peer: Peer, *, train: Path, test_X: Path, task: str, budget: float,
         wall = time.monotonic() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         _kill_group(proc.pid)  # workers the peer left behind
-    maxrss = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024) if usage else 0
-    return {"wall_s": wall, "peak_mb": max(peak, maxrss) / 2**20, "returncode": proc.returncode, "killed": killed}
+    return {"wall_s": wall, "peak_mb": peak / 2**20, "returncode": proc.returncode, "killed": killed}
 
 
 _EXC = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Warning)\b.*")

@@ -10,6 +10,12 @@ and the times are comparable.
 
     python -m benchmarks.keras_fit_time                 # 20 fits, 1 thread
     python -m benchmarks.keras_fit_time --fits 40 --n-jobs 2
+    python -m benchmarks.keras_fit_time --collect       # gc.collect() after each fit
+    python -m benchmarks.keras_fit_time --without-leak-fix   # TensorFlow's leak, for comparison
+
+Without --collect, RSS saw-tooths: the traced graphs of finished fits are
+reference cycles that Python's collector frees every few fits (those fits are
+~0.3 s slower: the full collection runs inside them).
 
 Wall time depends on what else the machine runs; CPU time much less so.
 """
@@ -17,6 +23,7 @@ Wall time depends on what else the machine runs; CPU time much less so.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import resource
 import statistics
@@ -41,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fits", type=int, default=20)
     ap.add_argument("--n-jobs", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--collect", action="store_true", help="gc.collect() after each fit")
+    ap.add_argument("--without-leak-fix", action="store_true",
+                    help="disable the TensorFlow gradient-registry leak workaround")
     args = ap.parse_args(argv)
 
     from sklearn.datasets import load_breast_cancer
@@ -48,8 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler
 
-    from search_spaces import SpaceContext, keras_mlp
+    from search_spaces import SpaceContext, _keras_estimator, keras_mlp
     from search_spaces._keras_estimator import configure_tensorflow
+
+    if args.without_leak_fix:
+        _keras_estimator._release_traced_step_gradients = lambda registry, before: None
 
     X, y = load_breast_cancer(return_X_y=True)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, stratify=y, random_state=0)
@@ -79,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         auc = roc_auc_score(yte, est.predict_proba(Xte)[:, 1])
         len_epochs = est.n_epochs_
         del est  # the driver drops each fold's model too
+        if args.collect:
+            gc.collect()
         walls.append(wall)
         cpus.append(cpu)
         epochs.append(len_epochs)
@@ -90,8 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     if k:
         first_w, last_w = statistics.mean(walls[:k]), statistics.mean(walls[-k:])
         first_c, last_c = statistics.mean(cpus[:k]), statistics.mean(cpus[-k:])
-        print(f"\nwall s/fit: first {k} {first_w:.2f}, last {k} {last_w:.2f} (x{last_w / first_w:.2f})")
-        print(f"cpu  s/fit: first {k} {first_c:.2f}, last {k} {last_c:.2f} (x{last_c / first_c:.2f})")
+        med_f, med_l = statistics.median(walls[:k]), statistics.median(walls[-k:])
+        print(f"\nwall s/fit: first {k} mean {first_w:.2f}, last {k} mean {last_w:.2f} (x{last_w / first_w:.2f}); "
+              f"medians {med_f:.2f} / {med_l:.2f} (x{med_l / med_f:.2f})")
+        print(f"cpu  s/fit: first {k} mean {first_c:.2f}, last {k} mean {last_c:.2f} (x{last_c / first_c:.2f})")
         print(f"(fit 1 includes TensorFlow's one-off runtime start; fits 2-{k}: "
               f"wall {statistics.mean(walls[1:k]) if k > 1 else walls[0]:.2f} s)")
     if len(rss) >= 2:

@@ -6,7 +6,8 @@ Tunes a few families on a PMLB dataset, exports the winner, then measures
   of growing size made by repeating the data: memory stays flat because the file is read,
   predicted and written in chunks;
 * `tuner serve` latency through a real server process on a loopback port, over one
-  keep-alive connection: p50 / p99 of single-row and 1,000-row POST /predict requests.
+  keep-alive connection: p50 / p99 of single-row and 1,000-row POST /predict requests
+  (the client runs on the same cores as the server).
 
     python -m benchmarks.serve_latency                      # spambase, defaults below
     python -m benchmarks.serve_latency --dataset adult --out benchmarks/results/serve_latency.md
@@ -55,23 +56,31 @@ def measure_predict(model_dir: Path, raw: pd.DataFrame, rows: int, folder: Path,
     data = folder / f"predict_{rows}.csv"
     pd.concat([raw] * reps, ignore_index=True).head(rows).to_csv(data, index=False)
     out = folder / f"pred_{rows}.csv"
+    # Peak RSS is the child's VmHWM (/proc/self/status): unlike ru_maxrss it is not inherited
+    # from the (large) parent across fork + exec.
     code = (
-        "import resource, sys, time, warnings\n"
+        "import sys, time, warnings\n"
         "warnings.simplefilter('ignore')\n"
+        "def kb(key):\n"
+        "    for line in open('/proc/self/status'):\n"
+        "        if line.startswith(key + ':'):\n"
+        "            return int(line.split()[1])\n"
         "import tuner\n"
         "from tuner.predict import predict_file\n"
         f"m = tuner.load({str(model_dir)!r})\n"
+        "loaded = kb('VmRSS')\n"
         "t = time.perf_counter()\n"
         f"s = predict_file(m, {str(data)!r}, {str(out)!r}, proba=True, chunk_rows={chunk_rows})\n"
-        "print(s.rows, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        "print(s.rows, time.perf_counter() - t, loaded, kb('VmHWM'))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    n, seconds, rss_kb = done.stdout.split()[-3:]
+    n, seconds, loaded_kb, peak_kb = done.stdout.split()[-4:]
     size_mb = data.stat().st_size / 1e6
     data.unlink()
     out.unlink()
     return {"rows": int(n), "file_mb": round(size_mb, 1), "seconds": round(float(seconds), 2),
-            "rows_per_s": round(int(n) / float(seconds)), "peak_rss_mb": round(int(rss_kb) / 1024)}
+            "rows_per_s": round(int(n) / float(seconds)), "rss_after_load_mb": round(int(loaded_kb) / 1024),
+            "peak_rss_mb": round(int(peak_kb) / 1024)}
 
 
 def _percentiles(samples: list[float]) -> dict:
@@ -173,7 +182,8 @@ def main() -> None:
         "",
         f"Winner: **{card['family']}** ({metric} {m['mean']:.4f} ± {m['std']:.4f}, {args.trials} trials per family of "
         f"{args.models}, tuned in {tune_s:.0f}s); {len(raw)} rows × {raw.shape[1]} features; "
-        f"machine: {os.cpu_count()} cores; Python {sys.version.split()[0]}.",
+        f"machine: {os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f} at the end: other jobs share "
+        f"them); Python {sys.version.split()[0]}.",
         "",
         "## `tuner serve` (one keep-alive connection, loopback)",
         "",
@@ -183,9 +193,11 @@ def main() -> None:
     for name, s in serve.items():
         lines.append(f"| {name.replace('_', ' ')} | {s['n']} | {s['p50_ms']} | {s['p99_ms']} | {s['mean_ms']} |")
     lines += ["", f"## `tuner predict --proba` (chunks of {args.chunk_rows} rows)", "",
-              "| rows | CSV MB | seconds | rows/s | peak RSS MB |", "|---|---|---|---|---|"]
+              "| rows | CSV MB | seconds | rows/s | RSS after loading the model MB | peak RSS MB |",
+              "|---|---|---|---|---|---|"]
     for p in predict:
-        lines.append(f"| {p['rows']} | {p['file_mb']} | {p['seconds']} | {p['rows_per_s']} | {p['peak_rss_mb']} |")
+        lines.append(f"| {p['rows']} | {p['file_mb']} | {p['seconds']} | {p['rows_per_s']} | "
+                     f"{p['rss_after_load_mb']} | {p['peak_rss_mb']} |")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:

@@ -53,6 +53,7 @@ import random
 import sys
 import tempfile
 import threading
+import warnings
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -197,6 +198,54 @@ def configure_tensorflow(n_jobs: Optional[int] = 1):
                     pass  # runtime already initialised: keep what it has
                 _THREADS_CONFIGURED = True
     return keras, tf
+
+
+def _gradient_registry() -> Optional[dict]:
+    try:
+        from tensorflow.python.framework import ops as tf_ops
+
+        registry = tf_ops._gradient_registry._registry
+        return registry if isinstance(registry, dict) else None
+    except Exception:  # private API moved: skip the workaround
+        return None
+
+
+def _closure_mentions(fn, needle: str, depth: int = 4) -> bool:
+    for cell in getattr(fn, "__closure__", None) or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:
+            continue
+        if callable(value) and hasattr(value, "__code__"):
+            if needle in getattr(value, "__qualname__", "") or (
+                depth > 0 and _closure_mentions(value, needle, depth - 1)
+            ):
+                return True
+    return False
+
+
+def _release_traced_step_gradients(registry: Optional[dict], before: set) -> None:
+    """Work around a TensorFlow leak of ~3 MiB per traced Keras step function.
+
+    Each ``model.fit`` traces its train and test steps; inside them the
+    distribution strategy's ``all_reduce`` is a ``tf.custom_gradient``, which in
+    graph mode registers a ``CustomGradient-N`` entry in TensorFlow's global
+    gradient registry that is never removed and keeps the whole traced graph
+    alive (keras-team/keras#17458, tensorflow/tensorflow#61791: "clear_session()
+    does not help"). Once tracing is over the entry is never looked up again, so
+    drop the ones this fit added.
+    """
+    if registry is None:
+        return
+    try:
+        for key in [k for k in list(registry) if k not in before]:
+            if isinstance(key, str) and key.startswith("CustomGradient-"):
+                entry = registry.get(key)
+                fn = entry.get("type") if isinstance(entry, dict) else None
+                if fn is not None and _closure_mentions(fn, "all_reduce"):
+                    registry.pop(key, None)
+    except Exception:  # never let a workaround break a fit
+        pass
 
 
 @contextlib.contextmanager
@@ -421,6 +470,8 @@ class _KerasMLPBase(BaseEstimator):
         # Drop the previous model's graph state before building this one.
         self.__dict__.pop("model_", None)
         keras.backend.clear_session(free_memory=False)
+        registry = _gradient_registry()
+        registry_before = set(registry) if registry is not None else set()
         model = None
         # Keras draws layer seeds from Python's global RNG and shuffles with
         # TF's: seed all of them, and give the caller its RNG state back.
@@ -470,8 +521,10 @@ class _KerasMLPBase(BaseEstimator):
             except BaseException:
                 # Pruned, interrupted or failed: free the half-trained model now.
                 model = None
+                _release_traced_step_gradients(registry, registry_before)
                 keras.backend.clear_session(free_memory=True)
                 raise
+        _release_traced_step_gradients(registry, registry_before)
 
         hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
         model.history = None  # break the model <-> History reference cycle
@@ -503,13 +556,20 @@ class _KerasMLPBase(BaseEstimator):
         check_is_fitted(self, "model_")
         with tempfile.TemporaryDirectory(prefix="tuner-keras-") as tmp:
             path = os.path.join(tmp, "model.keras")
-            self.model_.save(path)
+            with warnings.catch_warnings():
+                # Keras calls np.array() on TF variables, whose __array__ has no
+                # `copy` keyword: NumPy 2 deprecation noise, nothing to act on.
+                warnings.filterwarnings(
+                    "ignore", message=r"__array__ implementation doesn't accept a copy",
+                    category=DeprecationWarning,
+                )
+                self.model_.save(path)
             with open(path, "rb") as fh:
                 return fh.read()
 
     @staticmethod
-    def _model_from_bytes(data: bytes):
-        keras, _ = configure_tensorflow(1)
+    def _model_from_bytes(data: bytes, n_jobs: Optional[int] = 1):
+        keras, _ = configure_tensorflow(n_jobs)
         with tempfile.TemporaryDirectory(prefix="tuner-keras-") as tmp:
             path = os.path.join(tmp, "model.keras")
             with open(path, "wb") as fh:
@@ -548,7 +608,7 @@ class _KerasMLPBase(BaseEstimator):
         data = state.pop("_keras_model_bytes", None)
         super().__setstate__(state)
         if data is not None:
-            self.model_ = self._model_from_bytes(data)
+            self.model_ = self._model_from_bytes(data, getattr(self, "n_jobs", 1))
         elif "model_" in self.__dict__ and self.__dict__["model_"] is None:
             del self.__dict__["model_"]
 

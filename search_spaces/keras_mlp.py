@@ -168,8 +168,8 @@ SPACE = SearchSpace(
         "batch_size": "16 | 32 | 64 | 128 | 256 (larger choices above 5k / 50k rows)",
         "loss": "mse | mae | huber (regression; target standardised)",
         "class_weight": f"none | balanced (classification, imbalance ≥ {IMBALANCE_FOR_CLASS_WEIGHT:g})",
-        "epochs": "fixed: at most 150 (80 above 20k rows, 40 above 100k), early stopping on a "
-        "10% validation split, patience 10 (8, 5), best weights restored",
+        "epochs": "fixed ≤ 150 (80 > 20k rows, 40 > 100k); early stopping on a 10% validation "
+        "split, patience 10 (8, 5), best weights kept",
     },
     preprocessing=Preprocessing(scale=True, encoding="onehot", poly=False, select=False),
     summary="Keras 3 MLP (TensorFlow): depth, width, dropout, L1/L2, batch norm, optimizer; "

@@ -90,10 +90,10 @@ def run(*args, cwd=None, timeout=240, **env_extra) -> subprocess.CompletedProces
 def finish(proc: subprocess.Popen, timeout: float = 240) -> tuple[int, str, str]:
     try:
         out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
+    except subprocess.TimeoutExpired as exc:
         proc.kill()
         out, err = proc.communicate()
-        raise AssertionError(f"worker did not finish in {timeout}s\n{out}\n{err}")
+        raise AssertionError(f"worker did not finish in {timeout}s\n{out}\n{err}") from exc
     return proc.returncode, out, err
 
 
@@ -163,9 +163,29 @@ def leaderboard_json(url: str, run: str) -> list[dict]:
 
 
 def run_cli(*args) -> str:
+    """Run a `tuner` command in a subprocess; its stdout (exit code 0 asserted)."""
     result = run(*args)
     assert result.returncode == 0, result.stderr + result.stdout
     return result.stdout
+
+
+def cli(*args, code: int = 0):
+    """Run a `tuner` command in this process (no interpreter start-up); the click Result."""
+    from typer.testing import CliRunner
+
+    from tuner.cli import app
+
+    result = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+    assert result.exit_code == code, result.output
+    return result
+
+
+def register_slow_family(monkeypatch) -> None:
+    import search_spaces
+
+    import _slow_family
+
+    monkeypatch.setitem(search_spaces.FAMILIES, _slow_family.NAME, _slow_family.__name__)
 
 
 def interrupt(proc: subprocess.Popen) -> None:

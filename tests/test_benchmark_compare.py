@@ -23,9 +23,9 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # `benchmarks` is a folder of the repository, not an installed package
     sys.path.insert(0, str(REPO))
 
-from benchmarks import compare  # noqa: E402
+from benchmarks import compare
 
-BUDGET = 5
+BUDGET = 4
 
 CRASHING_PEER = """
 import sys
@@ -94,7 +94,7 @@ def bench(tmp_path_factory):
 
 
 def test_every_peer_runs_on_every_dataset_and_the_outputs_are_written(bench):
-    out, results, _ = bench
+    out, _, _ = bench
     assert (out / "results.csv").exists() and (out / "results.md").exists() and (out / "results.png").exists()
     csv = pd.read_csv(out / "results.csv")
     assert sorted(zip(csv["dataset"], csv["peer"])) == sorted(

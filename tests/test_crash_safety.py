@@ -34,21 +34,24 @@ def data_csv(tmp_path):
     return so.write_regression_csv(tmp_path / "small.csv")
 
 
-def _create(url, data_csv, trials):
-    so.run_cli("run", data_csv, "--target", "y", "--models", _slow_family.NAME, "--trials", trials, "--cv", 2,
+def _create(url, data_csv, trials, monkeypatch):
+    so.register_slow_family(monkeypatch)
+    so.cli("run", data_csv, "--target", "y", "--models", _slow_family.NAME, "--trials", trials, "--cv", 2,
                "--storage", url, "--run", "crash", "--create-only")
 
 
-def test_sigkilled_worker_trial_is_retried_and_the_run_completes(storage_url, data_csv):
+def test_sigkilled_worker_trial_is_retried_and_the_run_completes(storage_url, data_csv, monkeypatch):
     target = 3
-    _create(storage_url, data_csv, target)
+    _create(storage_url, data_csv, target, monkeypatch)
     victim = so.start("worker", "--storage", storage_url, "--run", "crash", **FAST_HEARTBEAT)
     killed = so.wait_for(lambda: so.running_trial(storage_url, "crash", _slow_family.NAME), timeout=120,
                          what="the first worker to start a trial")
     os.kill(victim.pid, signal.SIGKILL)  # no clean-up of any kind: as if the machine vanished
     victim.communicate()
 
-    code, out, err = so.finish(so.start("worker", "--storage", storage_url, "--run", "crash", **FAST_HEARTBEAT))
+    rescuer = so.start("worker", "--storage", storage_url, "--run", "crash",
+                       **{**FAST_HEARTBEAT, _slow_family.FIT_SECONDS_ENV: 0.2})
+    code, out, err = so.finish(rescuer)
     assert code == 0, out + err
     trials = {t.number: t for t in so.family_trials(storage_url, "crash", _slow_family.NAME)}
     assert trials[killed.number].state == TrialState.FAIL  # failed by the heartbeat check
@@ -58,7 +61,7 @@ def test_sigkilled_worker_trial_is_retried_and_the_run_completes(storage_url, da
     so.assert_books_balance(storage_url, "crash", [_slow_family.NAME], target)
 
 
-def test_ctrl_c_records_the_trial_reports_the_run_and_a_rerun_continues(tmp_path, data_csv):
+def test_ctrl_c_records_the_trial_reports_the_run_and_a_rerun_continues(tmp_path, data_csv, monkeypatch):
     url = f"sqlite:///{tmp_path / 'tuner.db'}"
     args = ("run", data_csv, "--target", "y", "--models", _slow_family.NAME, "--trials", 2, "--cv", 2,
             "--storage", url, "--run", "crash")
@@ -73,8 +76,9 @@ def test_ctrl_c_records_the_trial_reports_the_run_and_a_rerun_continues(tmp_path
     trial = {t.number: t for t in so.family_trials(url, "crash", _slow_family.NAME)}[interrupted.number]
     assert trial.state == TrialState.FAIL and trial.user_attrs["fail_reason"] == "interrupted by the user"
 
-    result = so.run(*args, **FAST_HEARTBEAT)  # the same command again continues the run
-    assert result.returncode == 0, result.stdout + result.stderr
+    so.register_slow_family(monkeypatch)
+    monkeypatch.setenv(_slow_family.FIT_SECONDS_ENV, "0.1")
+    so.cli(*args)  # the same command again continues the run
     so.assert_books_balance(url, "crash", [_slow_family.NAME], 4)  # the 2 owed, and 2 more
 
 
@@ -101,9 +105,9 @@ def test_ctrl_c_stops_every_local_process_cleanly(tmp_path, data_csv):
     assert len(stopped) >= 2 and all(t.user_attrs.get("fail_reason") == "interrupted by the user" for t in stopped)
 
 
-def test_worker_ctrl_c_exits_130_and_says_how_to_continue(tmp_path, data_csv):
+def test_worker_ctrl_c_exits_130_and_says_how_to_continue(tmp_path, data_csv, monkeypatch):
     url = f"sqlite:///{tmp_path / 'tuner.db'}"
-    _create(url, data_csv, 2)
+    _create(url, data_csv, 2, monkeypatch)
     proc = so.start("worker", "--storage", url, "--run", "crash", **FAST_HEARTBEAT)
     so.wait_for(lambda: so.running_trial(url, "crash", _slow_family.NAME), timeout=120, what="a trial to start")
     so.interrupt(proc)

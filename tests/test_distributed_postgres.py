@@ -11,14 +11,6 @@ import pytest
 from optuna.trial import TrialState
 
 import _scaleout as so
-from typer.testing import CliRunner
-
-from tuner.cli import app
-
-
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
-
 
 FAMILIES = ["lasso", "elastic_net"]
 
@@ -35,8 +27,8 @@ def data_csv(tmp_path):
 
 
 def _create(url, data_csv, trials, *extra):
-    out = so.run_cli("run", data_csv, "--target", "y", "--models", ",".join(FAMILIES), "--trials", trials,
-                     "--cv", 2, "--storage", url, "--run", "dist", "--create-only", *extra)
+    out = so.cli("run", data_csv, "--target", "y", "--models", ",".join(FAMILIES), "--trials", trials,
+                     "--cv", 2, "--storage", url, "--run", "dist", "--create-only", *extra).stdout
     assert "Created run 'dist'" in out and f"tuner worker --storage {url} --run dist" in out
     return out
 
@@ -59,8 +51,7 @@ def test_concurrent_workers_spend_the_budget_exactly(pg_url, data_csv, n_workers
 
     # the leaderboard is the same whichever process builds it, from any machine, at any time
     elsewhere = so.leaderboard_json(pg_url, "dist")
-    here = invoke("leaderboard", "--storage", pg_url, "--run", "dist", "--format", "json")
-    assert here.exit_code == 0, here.output
+    here = so.cli("leaderboard", "--storage", pg_url, "--run", "dist", "--format", "json")
     assert json.loads(here.stdout) == elsewhere
     assert len(elsewhere) == len(FAMILIES) and all(r["trials"]["complete"] == target for r in elsewhere)
 
@@ -72,8 +63,8 @@ def test_concurrent_workers_spend_the_budget_exactly(pg_url, data_csv, n_workers
 def test_budget_adds_up_and_run_without_create_only_works_on_the_run(pg_url, data_csv):
     _create(pg_url, data_csv, 2)
     _create(pg_url, data_csv, 3)  # a second --create-only adds to the budget: 5 per family
-    out = so.run_cli("run", data_csv, "--target", "y", "--models", ",".join(FAMILIES), "--trials", 1, "--cv", 2,
-                     "--storage", pg_url, "--run", "dist")  # works on the run itself and adds 1 more
+    out = so.cli("run", data_csv, "--target", "y", "--models", ",".join(FAMILIES), "--trials", 1, "--cv", 2,
+                 "--storage", pg_url, "--run", "dist").stdout  # works on the run itself and adds 1 more
     assert "ranked by cross-validated rmse" in out
     so.assert_books_balance(pg_url, "dist", FAMILIES, 6)
 
@@ -81,27 +72,27 @@ def test_budget_adds_up_and_run_without_create_only_works_on_the_run(pg_url, dat
 def test_worker_given_different_data_is_refused(pg_url, data_csv, tmp_path):
     _create(pg_url, data_csv, 2)
     other = so.write_regression_csv(tmp_path / "other.csv", seed=1)
-    result = so.run("worker", "--storage", pg_url, "--run", "dist", "--data", other)
+    result = so.run("worker", "--storage", pg_url, "--run", "dist", "--data", other)  # as a user sees it
     assert result.returncode == 2
     assert "refuses to join run 'dist'" in result.stderr and "fingerprint" in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
     so.write_regression_csv(data_csv, seed=2)  # the file at the recorded location changed
-    result = so.run("worker", "--storage", pg_url, "--run", "dist")
-    assert result.returncode == 2 and "refuses to join run 'dist'" in result.stderr
+    result = so.cli("worker", "--storage", pg_url, "--run", "dist", code=2)
+    assert "refuses to join run 'dist'" in result.output
     for family in FAMILIES:  # nothing ran
         assert all(t.state == TrialState.WAITING for t in so.family_trials(pg_url, "dist", family))
 
 
 def test_timeout_budget_starts_with_the_first_worker(pg_url, data_csv):
-    out = so.run_cli("run", data_csv, "--target", "y", "--models", "lasso", "--timeout", 3, "--cv", 2,
-                     "--storage", pg_url, "--run", "dist", "--create-only")
+    out = so.cli("run", data_csv, "--target", "y", "--models", "lasso", "--timeout", 3, "--cv", 2,
+                 "--storage", pg_url, "--run", "dist", "--create-only").stdout
     assert "3s from the first worker" in out
     study = so.load_study(pg_url, "dist")
     assert json.loads(study.user_attrs["tuner_budget"]) == {"timeout_s": 3.0, "deadline": None}
-    code, out, err = so.finish(so.start("worker", "--storage", pg_url, "--run", "dist"), timeout=120)
-    assert code == 0 and "time is up" in out, out + err
+    out = so.cli("worker", "--storage", pg_url, "--run", "dist").stdout
+    assert "time is up" in out
     trials = so.family_trials(pg_url, "dist", "lasso")
     assert sum(t.state == TrialState.COMPLETE for t in trials) >= 1
     assert not any(t.state == TrialState.RUNNING for t in trials)

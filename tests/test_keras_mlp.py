@@ -34,7 +34,7 @@ FAST = dict(units=16, epochs=8, patience=8, batch_size=32, learning_rate=1e-2, r
 
 def binary_data(n=160, seed=0):
     X, y = make_classification(
-        n_samples=n, n_features=6, n_informative=4, n_redundant=0, random_state=seed
+        n_samples=n, n_features=6, n_informative=4, n_redundant=0, class_sep=2.0, random_state=seed
     )
     return X, np.where(y == 1, "yes", "no")
 
@@ -303,7 +303,7 @@ def test_same_seed_same_predictions_and_divergence_stays_finite():
     c = KerasMLPRegressor(**{**FAST, "random_state": 1}).fit(X, y).predict(X)
     assert not np.array_equal(a, c)
     # a configuration that explodes: predictions stay finite (the mean) instead of NaN
-    wild = KerasMLPRegressor(**{**FAST, "epochs": 3}, optimizer="sgd", learning_rate=1e6).fit(X, y)
+    wild = KerasMLPRegressor(**{**FAST, "epochs": 3, "learning_rate": 1e6}, optimizer="sgd").fit(X, y)
     assert np.isfinite(wild.predict(X)).all()
 
 
@@ -342,7 +342,7 @@ def test_pruning_stops_a_hopeless_trial_early():
         lr = trial.suggest_float("learning_rate", 1e-7, 1e-1, log=True)
         pipe = Pipeline([
             ("scale", StandardScaler()),
-            ("model", KerasMLPClassifier(**{**FAST, "epochs": max_epochs, "patience": max_epochs}, learning_rate=lr)),
+            ("model", KerasMLPClassifier(**{**FAST, "epochs": max_epochs, "patience": max_epochs, "learning_rate": lr})),
         ])
 
         def cb(epoch, logs):

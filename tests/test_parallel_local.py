@@ -57,10 +57,10 @@ def test_pruned_trials_do_not_count_towards_the_budget(tmp_path):
     df = pd.DataFrame(rng.normal(size=(200, 5)), columns=list("abcde"))
     df["y"] = np.where(df["a"] + 0.5 * rng.normal(size=200) > 0, "p", "n")
     url = f"sqlite:///{tmp_path / 'p.db'}"
-    tuner.tune(df, target="y", models=["logistic_regression"], trials=20, cv=5, storage=url, run="p")
+    tuner.tune(df, target="y", models=["logistic_regression"], trials=8, cv=5, storage=url, run="p")
     trials = so.family_trials(url, "p", "logistic_regression")
-    assert sum(t.state == TrialState.COMPLETE for t in trials) == 20
-    assert any(t.state == TrialState.PRUNED for t in trials)  # ... which were run on top of the 20
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 8
+    assert any(t.state == TrialState.PRUNED for t in trials)  # ... which were run on top of the 8
 
 
 def test_budget_is_stored_and_accumulates(tmp_path, mixed_frame):

@@ -35,7 +35,8 @@ def tune(
     ``data`` is a DataFrame or anything ``tuner run`` accepts (a path or ``builtin:NAME``).
     With neither ``trials`` nor ``timeout``, each family gets 20 trials. Runs persist in
     ``storage`` (default ``sqlite:///tuner.db``); calling again with the same ``run``
-    continues it. ``cv_repeats`` repeats the K-fold CV with new shuffles; ``test_size`` holds
+    continues it, adding ``trials`` more complete trials per family. ``n_jobs`` > 1 runs that
+    many worker processes on the run (README, "Scaling out"). ``cv_repeats`` repeats the K-fold CV with new shuffles; ``test_size`` holds
     out that fraction of the rows before tuning (stratified, seeded) and scores each
     family's best on it once, after tuning (``test_<metric>`` columns).
     """

@@ -21,7 +21,13 @@ A worker claims a trial under the run's lock (:func:`run_lock`): it fails stale 
 calls ``study.ask()`` only if ``complete + running < target``; the new trial gets its first
 heartbeat before the lock is released. RUNNING trials are reservations: a pruned or
 failed trial gives its slot back, a finished one keeps it. Since every claim sees every
-earlier claim, ``complete`` can never pass ``target`` however many workers race.
+earlier claim, ``complete`` can never pass ``target`` however many workers race. A worker
+whose family is done, or full with every running trial still beating, learns so without
+the lock (waiting workers poll every second and must not queue on it).
+
+An interrupted trial (Ctrl-C, SIGTERM) is recorded FAIL and frees its slot; a trial whose
+worker vanished is failed by the heartbeat check and retried with the same parameters
+(``tuner.heartbeat``); its WAITING retry is what the next ``ask()`` pops.
 
 The lock is a PostgreSQL transaction-level advisory lock (released when the
 transaction ends or the server drops a dead client; idle sessions are cut after 60 s),
@@ -154,7 +160,7 @@ def add(storage, config, studies: dict[str, optuna.Study], *, trials: int | None
     (``None``: no trial limit) and a clock of ``timeout`` seconds, started now or, with
     ``start_clock=False``, by the first worker."""
     with run_lock(storage, config.run):
-        for family, study in studies.items():
+        for study in studies.values():
             if trials is None:
                 study.set_user_attr(TARGET_ATTR, None)
                 continue
@@ -194,6 +200,9 @@ class Claim:
 
 def claim(storage, run: str, study: optuna.Study) -> Claim:
     """Ask for a trial of ``study`` if the family's budget has room (see the module doc)."""
+    quick = _without_lock(storage, study)
+    if quick is not None:
+        return quick
     with run_lock(storage, run):
         heartbeat.fail_stale_trials(study)
         trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
@@ -213,6 +222,34 @@ def claim(storage, run: str, study: optuna.Study) -> Claim:
             study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             raise
         return Claim("claimed", trial=trial, complete=complete, running=running, target=limit)
+
+
+def _without_lock(storage, study: optuna.Study) -> Claim | None:
+    """The answer when it needs no lock: the family is done (final: complete trials stay
+    complete), or it is full and no running trial looks dead. Workers waiting for the last
+    trials of a big run poll this, so they do not queue on the run's lock."""
+    limit = target(study)
+    if limit is None:
+        return None
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
+    complete = sum(t.state == TrialState.COMPLETE for t in trials)
+    running = [t._trial_id for t in trials if t.state == TrialState.RUNNING]
+    if complete >= limit:
+        return Claim("done", complete=complete, running=len(running), target=limit)
+    if complete + len(running) < limit:
+        return None
+    try:
+        stale = _backend(storage)._get_stale_trial_ids(study._study_id)
+    except Exception:  # noqa: BLE001 — no heartbeat support: let the locked path decide
+        return None
+    if stale or heartbeat.trials_without_heartbeat(storage, running):
+        return None
+    return Claim("full", complete=complete, running=len(running), target=limit)
+
+
+def has_budget(storage, config) -> bool:
+    """Whether ``tuner run`` recorded a budget for the run (runs made before budgets were stored did not)."""
+    return BUDGET_ATTR in _run_study(storage, config.run).user_attrs
 
 
 def _fail_orphans(storage, study: optuna.Study, running: list) -> set[int]:

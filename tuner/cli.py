@@ -67,7 +67,7 @@ def run(
     metric: Annotated[Optional[str], typer.Option(help="Metric to optimise [default: roc_auc / accuracy / rmse].")] = None,
     models: Annotated[Optional[str], typer.Option(help="Comma-separated families [default: all of the task].")] = None,
     trials: Annotated[Optional[int], typer.Option(
-        help="Complete trials per family to add to the run's budget [default: 20].")] = None,
+        help="Complete trials per family to add to the run's budget (default 20).")] = None,
     timeout: Annotated[Optional[float], typer.Option(
         help="Seconds for the whole invocation (with --create-only: from when the first worker joins).")] = None,
     cv: Annotated[Optional[int], typer.Option(help="Cross-validation folds [default: 5].")] = None,
@@ -75,7 +75,7 @@ def run(
     storage: StorageOpt = None,
     run_name: RunOpt = None,
     n_jobs: Annotated[int, typer.Option(
-        "--n-jobs", help="Worker processes sharing the run; each model gets cores/J threads [default: 1].")] = 1,
+        "--n-jobs", help="Worker processes sharing the run, each with cores/J model threads (1: this process, 1 thread).")] = 1,
     create_only: Annotated[bool, typer.Option(
         "--create-only", help="Record the run and its budget, then exit: `tuner worker` processes do the trials.")] = False,
     cv_repeats: Annotated[Optional[int], typer.Option(
@@ -324,6 +324,8 @@ def _load_model(model_dir: Path, trust_pickle: bool = False):
     """Load an artifact, printing version-mismatch warnings as one line each."""
     import warnings
 
+    from rich.markup import escape
+
     from .artifact import VersionWarning, load
 
     with warnings.catch_warnings(record=True) as caught:
@@ -331,7 +333,7 @@ def _load_model(model_dir: Path, trust_pickle: bool = False):
         model = load(model_dir, trust_pickle=trust_pickle)
     for w in caught:
         if issubclass(w.category, VersionWarning):
-            err.print(f"[yellow]warning:[/] {w.message}", markup=True)
+            err.print(f"[yellow]warning:[/] {escape(str(w.message))}", markup=True)
     return model
 
 
@@ -345,7 +347,7 @@ def export(
     run_name: RunOpt = None,
     storage: StorageOpt = None,
     model: Annotated[Optional[str], typer.Option("--model", help="Family to export [default: the run's winner].")] = None,
-    onnx: Annotated[bool, typer.Option("--onnx", help="Also write model.onnx, verified against the native model (needs tuner[onnx]).")] = False,
+    onnx: Annotated[bool, typer.Option("--onnx", help="Also write model.onnx, verified against the native model (needs the onnx extra).")] = False,
     n_jobs: Annotated[int, typer.Option("--n-jobs", help="Threads the refit may use.")] = 1,
 ) -> None:
     """Refit the winner (or --model's best) on all training rows and write a model folder."""
@@ -363,15 +365,16 @@ def export(
     fmt = pipeline["format"] + (f" + {native['file']} ({native['format']})" if native else "")
     out.print(f"  {out_dir}/: {', '.join(card['files'])}, model_card.json (model format: {fmt})", markup=False)
     if pipeline["format"] != "skops":
-        out.print(f"  note: {pipeline.get('why_not_skops')}; the pickle must be loaded with --trust-pickle")
+        out.print(f"  note: {pipeline.get('why_not_skops')}; the pickle must be loaded with --trust-pickle", markup=False)
     onnx_info = card.get("onnx")
     if onnx_info:
         if onnx_info["status"] == "verified":
             v = onnx_info["verification"]
             diff = v.get("max_abs_proba_diff", v.get("max_abs_diff"))
-            out.print(f"  ONNX: model.onnx verified on {v['rows']} rows (max |difference| {diff:.2g}; {v['tolerance']})")
+            out.print(f"  ONNX: model.onnx verified on {v['rows']} rows (max |difference| {diff:.2g}; {v['tolerance']})",
+                      markup=False)
         else:
-            out.print(f"  ONNX: {onnx_info['status']}: {onnx_info['reason']} (the native model is complete)")
+            out.print(f"  ONNX: {onnx_info['status']}: {onnx_info['reason']} (the native model is complete)", markup=False)
 
 
 @app.command()
@@ -389,7 +392,7 @@ def predict(
 
     model = _load_model(model_dir, trust_pickle)
     stats = predict_file(model, data, out_file, proba=proba, chunk_rows=chunk_rows,
-                         on_note=lambda text: err.print(f"note: {text}"))
+                         on_note=lambda text: err.print(f"note: {text}", markup=False))
     if out_file is not None:
         err.print(f"wrote {stats.rows} prediction(s) to {out_file} in {stats.seconds:.2f}s")
 
@@ -406,12 +409,12 @@ def serve(
     allow_unauthenticated: Annotated[bool, typer.Option("--allow-unauthenticated", help="Serve a non-loopback address without a token.")] = False,
     trust_pickle: TrustPickleOpt = False,
 ) -> None:
-    """Serve the model over HTTP: GET /health, GET /model, POST /predict, /openapi.json (needs tuner[serve])."""
+    """Serve the model over HTTP: GET /health, GET /model, POST /predict, /openapi.json (needs the serve extra)."""
     from .serve import serve as run_server
 
     def announce(model, token_in_use) -> None:
         for note in model.version_notes:
-            err.print(f"[yellow]warning:[/] exported with {note}", markup=True)
+            err.print(f"warning: exported with {note}", markup=False)
         auth = "bearer token required" if token_in_use else "no token"
         out.print(f"Serving {model.family} ({model.task}, target {model.card['target']!r}) on http://{host}:{port} "
                   f"({auth}; body limit {max_body_bytes} bytes); POST /predict, docs at /docs", soft_wrap=True)

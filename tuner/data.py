@@ -76,6 +76,10 @@ def read_table(source: str) -> pd.DataFrame:
     if source.startswith("builtin:"):
         return _read_builtin(source.removeprefix("builtin:"))
     path = Path(source)
+    if "://" in source:  # a URL: the format comes from its path, not its query string
+        from urllib.parse import urlparse
+
+        path = Path(urlparse(source).path)
     suffixes = [s.lower() for s in path.suffixes]
     if suffixes and suffixes[-1] in {".gz", ".bz2", ".zip", ".xz", ".zst"}:
         suffixes = suffixes[:-1]
@@ -92,6 +96,8 @@ def read_table(source: str) -> pd.DataFrame:
             df = pd.read_parquet(source)
         else:
             df = pd.read_csv(source, sep=_SUFFIXES[kind], low_memory=False)
+    except ImportError as exc:  # s3://, gs://, ... need fsspec and the file system's package
+        raise TunerError(f"cannot read {source!r}: {str(exc).strip().splitlines()[0]}") from exc
     except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TunerError(f"cannot read {source!r} as {kind[1:].upper()}: {first}") from exc

@@ -24,11 +24,12 @@ _QUOTE = 3
 
 
 class InputError(TunerError):
-    """New rows do not fit the model's input schema (the column is in ``column``)."""
+    """New rows do not fit the model's input schema (``column``; ``row``: 0-based position in the frame)."""
 
-    def __init__(self, message: str, column: str | None = None):
+    def __init__(self, message: str, column: str | None = None, row: int | None = None):
         super().__init__(message)
         self.column = column
+        self.row = row
 
 
 def check_columns(columns, schema: Schema) -> list[str]:
@@ -69,7 +70,7 @@ def _numeric(name: str, col: pd.Series, row_offset: int) -> pd.Series:
             raise InputError(
                 f"column {name!r} must be numeric but holds {examples} "
                 f"({len(positions)} value(s), first in data row {first_row}); fix or blank those values",
-                column=name,
+                column=name, row=int(positions[0]),
             )
     return out.replace([np.inf, -np.inf], np.nan)
 
@@ -85,7 +86,13 @@ def _category_text(v) -> object:
 
 
 def _categorical(col: pd.Series) -> pd.Series:
-    values = np.array([_category_text(v) for v in col.to_numpy(dtype=object)], dtype=object)
+    raw = col.to_numpy(dtype=object)
+    if col.dtype == object:
+        nested = [i for i, v in enumerate(raw) if isinstance(v, (dict, list, tuple, set))]
+        if nested:
+            raise InputError(f"column {col.name!r} must hold text or numbers but holds {raw[nested[0]]!r} "
+                             f"(first in data row {nested[0] + 1})", column=str(col.name), row=nested[0])
+    values = np.array([_category_text(v) for v in raw], dtype=object)
     return pd.Series(values, index=col.index, dtype=object)
 
 
@@ -124,3 +131,21 @@ def coerce(df: pd.DataFrame, schema: Schema, *, row_offset: int = 0, check: bool
                 "are treated as an unknown category"
             )
     return X, notes
+
+
+def column_errors(df: pd.DataFrame, schema: Schema) -> list[InputError]:
+    """Every column's type problem (one per column), for callers that report them all at once."""
+    errors = []
+    for c in schema.numeric:
+        col = df[c]
+        if not (pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col)):
+            try:
+                _numeric(c, col, 0)
+            except InputError as exc:
+                errors.append(exc)
+    for c in schema.categorical:
+        try:
+            _categorical(df[c])
+        except InputError as exc:
+            errors.append(exc)
+    return errors

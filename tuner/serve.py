@@ -23,6 +23,7 @@ from typing import Any, Optional
 
 from .artifact import LoadedModel, missing_extra
 from .errors import TunerError
+from . import inputs
 from .inputs import InputError
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -198,20 +199,77 @@ def create_app(model: LoadedModel, *, token: str | None = None, max_body_bytes: 
     def model_card():
         return card
 
-    @app.post("/predict", response_model=PredictResponse, dependencies=[Depends(check_token)])
-    def predict(request: PredictRequest):
-        rows = [r.model_dump(by_alias=True) for r in request.records]
+    schema = model.schema
+    required = set(schema.columns)
+
+    def unprocessable(errors: list[dict]):
+        return JSONResponse(status_code=422, content={"detail": errors, "message": _validation_message(errors)})
+
+    def answer(body: bytes):
+        # Parsed and checked here rather than through a pydantic model per record: same 422s
+        # (field named in `loc`), several times faster on 1,000-row requests.
         import pandas as pd
 
-        frame = pd.DataFrame.from_records(rows, columns=list(rows[0]) if rows else model.schema.columns)
-        result = model.predict_batch(frame, proba=model.is_classifier)
-        predictions = result.predictions.tolist()
-        return {
-            "predictions": predictions,
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            pos, why = getattr(exc, "pos", 0), getattr(exc, "msg", str(exc))
+            return unprocessable([{"type": "json_invalid", "loc": ["body", pos], "msg": "JSON decode error",
+                                   "ctx": {"error": why}}])
+        if not isinstance(payload, dict) or not isinstance(payload.get("records"), list):
+            return unprocessable([{"type": "model_attributes_type", "loc": ["body", "records"],
+                                   "msg": 'the body must be an object {"records": [{column: value, ...}, ...]}'}])
+        records = payload["records"]
+        errors: list[dict] = []
+        for i, r in enumerate(records):
+            if not isinstance(r, dict):
+                errors.append({"type": "dict_type", "loc": ["body", "records", i], "msg": "each record must be an object"})
+            elif not r.keys() >= required:
+                errors += [{"type": "missing", "loc": ["body", "records", i, c], "msg": "Field required"}
+                           for c in schema.columns if c not in r]
+            if len(errors) >= 50:
+                break
+        if errors:
+            return unprocessable(errors)
+        frame = pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=schema.columns)
+        errors = [{"type": "value_error", "loc": ["body", "records", e.row if e.row is not None else 0, e.column],
+                   "msg": str(e)} for e in inputs.column_errors(frame, schema)]
+        if errors:
+            return unprocessable(errors)
+        try:
+            result = model.predict_batch(frame, proba=model.is_classifier)
+        except TunerError as exc:
+            return unprocessable([{"type": "value_error", "loc": ["body", "records"], "msg": str(exc)}])
+        return JSONResponse({
+            "predictions": result.predictions.tolist(),
             "probabilities": result.probabilities.tolist() if result.probabilities is not None else None,
             "classes": model.classes or None,
             "notes": result.notes,
-        }
+        })
+
+    request_body = {"required": True, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/PredictRequest"}}}}
+
+    @app.post("/predict", dependencies=[Depends(check_token)], openapi_extra={"requestBody": request_body},
+              responses={200: {"model": PredictResponse}, 422: {"description": "bad input; `loc` names the field"}})
+    async def predict(request: Request):
+        from starlette.concurrency import run_in_threadpool
+
+        return await run_in_threadpool(answer, await request.body())
+
+    def openapi():
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            request_schema = PredictRequest.model_json_schema(ref_template="#/components/schemas/{model}", by_alias=True)
+            components = spec.setdefault("components", {}).setdefault("schemas", {})
+            components.update(request_schema.pop("$defs", {}))
+            components["PredictRequest"] = request_schema
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi
 
     return BodyLimit(app, max_body_bytes) if max_body_bytes else app
 

@@ -8,10 +8,12 @@ complete trials, the run's clock has run out, or the worker's own limit is reach
 family whose remaining trials are all running elsewhere is not finished: the worker
 waits, because one of them may be pruned, fail, or lose its worker and need a retry.
 
-``--n-jobs J`` starts J worker processes (``multiprocessing`` with *spawn*: the GIL makes
-threads useless for scikit-learn's Python-heavy fits), each with ``max(1, cores // J)``
-threads for its models and BLAS, so J × threads never oversubscribes the machine. The
-parent shows progress from the children's events and forwards Ctrl-C once to each.
+``--n-jobs J`` works with J processes: this one and J - 1 helpers started with
+``multiprocessing``'s *spawn* (not threads: the GIL; not fork: open database connections
+and threads), each with ``max(1, cores // J)`` threads for its models and BLAS, so J ×
+threads never oversubscribes the machine. This process starts on trials at once while the
+helpers import; it shows their trials (a queue) in its progress and forwards Ctrl-C once to
+each helper (they run in their own process group, so a terminal's Ctrl-C reaches them once).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import os
 import queue as queue_module
 import signal
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -66,11 +69,12 @@ def _on_sigterm(signum, frame):
     raise Interrupted()
 
 
-def install_sigterm_handler() -> None:
+def install_sigterm_handler():
+    """Treat SIGTERM like Ctrl-C; returns the previous handler (None if it could not be set)."""
     try:
-        signal.signal(signal.SIGTERM, _on_sigterm)
+        return signal.signal(signal.SIGTERM, _on_sigterm)
     except ValueError:  # not the main thread
-        pass
+        return None
 
 
 @dataclass
@@ -214,10 +218,10 @@ def _child_main(spec: _ChildSpec) -> None:
         spec.events.put(("exit", spec.index, outcome.reason, outcome.trials))
     except _Orphaned:
         code = 0
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         spec.events.put(("interrupted", spec.index))
-        code = 130
+        code = 143 if isinstance(exc, Interrupted) else 130
     except TunerError as exc:
         spec.events.put(("error", spec.index, str(exc), 2))
         code = 2
@@ -232,7 +236,9 @@ def _child_main(spec: _ChildSpec) -> None:
             spec.events.join_thread()
         except Exception:  # noqa: BLE001
             pass
-    os._exit(code)
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)  # no interpreter teardown: the queue is flushed, the heartbeat threads are daemons
 
 
 class _Orphaned(Exception):
@@ -244,94 +250,138 @@ def _storage_url(storage) -> str:
     return backend.url
 
 
+class WorkerError(TunerError):
+    """A local worker process failed for a reason other than the user's input (exit code 1)."""
+
+    exit_code = 1
+
+
 def run_local(driver, families, n_workers: int, *, deadline_epoch: float | None, max_trials: int | None = None,
               progress=None) -> Outcome:
-    """Run ``n_workers`` worker processes on the driver's run; update ``families`` from their events."""
+    """Work on the driver's run with ``n_workers`` processes: this one and ``n_workers - 1``
+    spawned helpers (this process starts on trials at once while the helpers import).
+
+    ``max_trials`` limits each process. The helpers' trials reach ``progress`` through a queue
+    drained by a thread; ``families`` end with every process' counts.
+    """
     import multiprocessing
+    import threading
 
     import search_spaces
 
     ctx = multiprocessing.get_context("spawn")
     events = ctx.Queue()
-    by_name = {f.name: f for f in families}
     threads = threads_per_worker(n_workers)
     procs = []
-    for i in range(n_workers):
+    for i in range(1, n_workers):
         spec = _ChildSpec(i, n_workers, _storage_url(driver.storage), driver.config.run, driver.ds, threads,
                           deadline_epoch, max_trials, events, os.getpid(), os.environ.get(heartbeat.ENV),
                           dict(search_spaces.FAMILIES))
         proc = ctx.Process(target=_child_main, args=(spec,), name=f"tuner-worker-{i}")
         proc.start()
         procs.append(proc)
-    outcome = Outcome("done")
+
+    helpers = Outcome("done")
+    done_by_helpers = {f.name: 0 for f in families}
+    helper_gave_up: dict[str, int] = {}
     errors: list[tuple[int, str, int]] = []
-    interrupted = False
+    lock = threading.Lock()
+    stop = threading.Event()
 
-    def drain(timeout: float) -> None:
-        try:
-            event = events.get(timeout=timeout)
-        except queue_module.Empty:
-            return
-        kind = event[0]
-        if kind == "trial":
-            _, _, name, state, _number, failures, gave_up = event
-            fam = by_name[name]
-            fam.done_now += 1
-            outcome.trials += 1
-            outcome.states[state] = outcome.states.get(state, 0) + 1
-            if state == "complete":
-                fam.completed += 1
-            fam.failures_in_a_row = failures
-            fam.gave_up = fam.gave_up or gave_up
-            if progress is not None:
-                progress.update(name, fam.done_now, _best(fam.study), state)
-        elif kind == "error":
-            errors.append((event[1], event[2], event[3]))
-        elif kind == "exit" and event[2] != "done":
-            outcome.reason = event[2] if outcome.reason == "done" else outcome.reason
+    def show(name: str, state: str) -> None:
+        if progress is not None:
+            fam = next(f for f in families if f.name == name)
+            progress.update(name, fam.done_now + done_by_helpers[name], _best(fam.study), state)
 
+    def drain() -> None:  # the helpers' events, while this process runs trials of its own
+        while not (stop.is_set() and not any(p.is_alive() for p in procs) and events.empty()):
+            try:
+                event = events.get(timeout=0.2)
+            except (queue_module.Empty, OSError, ValueError):
+                if stop.is_set() and not any(p.is_alive() for p in procs):
+                    return
+                continue
+            with lock:
+                kind = event[0]
+                if kind == "trial":
+                    _, _, name, state, _number, failures, gave_up = event
+                    done_by_helpers[name] += 1
+                    helpers.trials += 1
+                    helpers.states[state] = helpers.states.get(state, 0) + 1
+                    if gave_up:
+                        helper_gave_up[name] = failures
+                    show(name, state)
+                elif kind == "error":
+                    errors.append((event[1], event[2], event[3]))
+
+    drainer = threading.Thread(target=drain, name="tuner-events", daemon=True)
+    drainer.start()
+
+    def on_trial(fam, state, number) -> None:
+        with lock:
+            show(fam.name, state)
+
+    interrupted: KeyboardInterrupt | None = None
+    outcome = Outcome("done")
     try:
-        while any(p.is_alive() for p in procs):
-            drain(0.5)
-        while True:  # what the last children sent before exiting
-            before = outcome.trials + len(errors)
-            drain(0.1)
-            if outcome.trials + len(errors) == before:
-                break
-    except KeyboardInterrupt:
-        interrupted = True
+        try:
+            import threadpoolctl
+
+            limits = threadpoolctl.threadpool_limits(limits=threads)
+        except ImportError:
+            limits = None
+        try:
+            outcome = work(driver, families, deadline=to_monotonic(deadline_epoch), max_trials=max_trials,
+                           offset=0, on_trial=on_trial)
+        finally:
+            if limits is not None:
+                limits.restore_original_limits()
+        for p in procs:  # the helpers stop on their own once the budget is spent
+            while p.is_alive():
+                p.join(timeout=0.5)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Interrupted): our trial is recorded
+        interrupted = exc
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not kill the clean-up
         for p in procs:
             if p.is_alive():
                 try:
-                    os.kill(p.pid, signal.SIGINT)
+                    os.kill(p.pid, signal.SIGTERM if isinstance(exc, Interrupted) else signal.SIGINT)
                 except ProcessLookupError:
                     pass
         stop_at = time.monotonic() + 60
-        while any(p.is_alive() for p in procs) and time.monotonic() < stop_at:
-            drain(0.2)
         for p in procs:
+            p.join(timeout=max(0.1, stop_at - time.monotonic()))
             if p.is_alive():
                 p.kill()
     finally:
+        stop.set()
+        drainer.join(timeout=10)
         for p in procs:
             p.join(timeout=5)
         events.close()
-    if interrupted:
+    for fam in families:
+        fam.done_now += done_by_helpers[fam.name]
+        if fam.name in helper_gave_up and not fam.finished:
+            fam.gave_up = True
+            fam.failures_in_a_row = max(fam.failures_in_a_row, helper_gave_up[fam.name])
+    if interrupted is not None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        raise KeyboardInterrupt
+        raise interrupted
     for index, message, code in errors:
         if code == 2:
-            raise TunerError(f"worker {index}: {message}")
+            raise TunerError(f"worker process {index}: {message}")
     if errors:
         index, message, _ = errors[0]
-        raise RuntimeError(f"worker process {index} failed: {message}")
+        raise WorkerError(f"worker process {index} failed: {message}")
     crashed = [p for p in procs if p.exitcode not in (0, None)]
     if crashed:
-        codes = ", ".join(f"worker {procs.index(p)}: exit code {p.exitcode}" for p in crashed)
-        raise RuntimeError(f"{len(crashed)} worker process(es) stopped abnormally ({codes}); "
-                           "rerun the same command to continue the run")
+        codes = ", ".join(f"{p.name}: exit code {p.exitcode}" for p in crashed)
+        raise WorkerError(f"{len(crashed)} worker process(es) stopped abnormally ({codes}); "
+                          "rerun the same command to continue the run")
     _refresh(driver, families)
+    outcome.trials += helpers.trials
+    for state, count in helpers.states.items():
+        outcome.states[state] = outcome.states.get(state, 0) + count
     return outcome
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import signal
 import time
 from pathlib import Path
 
@@ -38,8 +39,7 @@ def join(*, run_name: str, storage: str | None, timeout: float | None, trials: i
          data: str | None, out, err) -> int:
     """Run the worker; returns the exit code (0 done, 130 interrupted, 143 terminated)."""
     from .storage import DEFAULT_STORAGE, open_storage, require_config
-    from .study import Driver
-    from .worker import Interrupted, install_sigterm_handler, standing_text, worker_id
+    from .worker import install_sigterm_handler
 
     if timeout is not None and timeout <= 0:
         raise TunerError(f"--timeout must be a positive number of seconds (got {timeout:g})")
@@ -50,8 +50,22 @@ def join(*, run_name: str, storage: str | None, timeout: float | None, trials: i
     url = storage or DEFAULT_STORAGE
     store = open_storage(url, create=False)
     config = require_config(store, run_name)
+    if not budget.has_budget(store, config):
+        raise TunerError(f"run {config.run!r} has no budget recorded in the storage (it predates `tuner worker`); "
+                         f"record one with `tuner run DATA --target {config.target} --run {config.run} --create-only`")
     ds = load_data(config, data)
-    install_sigterm_handler()
+    previous = install_sigterm_handler()
+    try:
+        return _work(store, url, config, ds, timeout=timeout, trials=trials, n_jobs=n_jobs, out=out)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _work(store, url: str, config, ds, *, timeout, trials, n_jobs: int, out) -> int:
+    from .study import Driver
+    from .worker import Interrupted, standing_text, worker_id
+
     me = worker_id()
     driver = Driver(store, config, ds, n_jobs=n_jobs, progress=_Lines(out, config.metric), salt=me)
     families = driver.open_families()

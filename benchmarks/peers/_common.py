@@ -32,8 +32,8 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -67,6 +67,11 @@ def remaining(args) -> float:
     return args.deadline - time.time()
 
 
+def elapsed(args) -> float:
+    """Seconds since the parent started this process."""
+    return round(time.time() - (args.deadline - args.budget), 2)
+
+
 def load(args):
     """(X_train, y_train, X_test) as pandas objects."""
     import pandas as pd
@@ -84,7 +89,7 @@ def write_predictions(args, *, labels=None, proba=None, proba_classes=None, deci
                       info: dict | None = None) -> None:
     info = dict(info or {})
     info.setdefault("startup_s", getattr(args, "startup_s", None))
-    info["elapsed_at_write_s"] = round(time.time() - (args.deadline - args.budget), 2)
+    info["elapsed_at_write_s"] = elapsed(args)
     out = {"task": args.task, "info": info}
     if args.task == "regression":
         out["values"] = [float(v) for v in np.asarray(values, dtype=float)]
@@ -104,7 +109,7 @@ def write_predictions(args, *, labels=None, proba=None, proba_classes=None, deci
 def main(run: Callable[[argparse.Namespace], None], description: str = "") -> None:
     """Parse the arguments, run the peer, exit 1 with the traceback on stderr on any error."""
     args = parse_args(description=description)
-    args.startup_s = round(time.time() - (args.deadline - args.budget), 2)  # interpreter + imports
+    args.startup_s = elapsed(args)  # interpreter start-up
     try:
         run(args)
     except Exception:

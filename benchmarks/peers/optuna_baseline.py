@@ -99,6 +99,7 @@ def run(args) -> None:
         return float(np.mean(scores))
 
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=args.seed))
+    search_start_s = _common.elapsed(args)  # imports and data loading done
     timeout = max(1.0, SEARCH_SHARE * _common.remaining(args))
     started = time.monotonic()
     study.optimize(objective, timeout=timeout)
@@ -107,8 +108,8 @@ def run(args) -> None:
     started = time.monotonic()
     best = build(optuna.trial.FixedTrial(study.best_params))
     best.fit(X, y)
-    info = {"model": study.best_params["model"], "cv_score": study.best_value, "trials": len(study.trials),
-            "tuning_timeout_s": round(timeout, 2), "tune_s": round(tune_s, 2),
+    info = {"search_start_s": search_start_s, "model": study.best_params["model"], "cv_score": study.best_value,
+            "trials": len(study.trials), "tuning_timeout_s": round(timeout, 2), "tune_s": round(tune_s, 2),
             "refit_s": round(time.monotonic() - started, 2)}
     if not clf:
         _common.write_predictions(args, values=best.predict(X_test), info=info)
