@@ -65,6 +65,8 @@ class SearchSpace:
     describe: Mapping[str, str]
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
     summary: str = ""
+    requires: tuple[str, ...] = ()  # importable modules the family needs beyond the core install
+    extra: str = ""  # the pip extra that installs them: pip install 'tuner[<extra>]'
 
     def supports(self, task: str) -> bool:
         return task in self.tasks

@@ -54,7 +54,8 @@ import sys
 import tempfile
 import threading
 import warnings
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -146,12 +147,12 @@ def import_keras():
         silence = contextlib.nullcontext() if (verbose or already) else _stderr_fd_silenced()
         try:
             with silence:
-                import tensorflow as tf
                 import keras
+                import tensorflow as tf
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise ImportError(
                 "The keras_mlp model family needs TensorFlow (with Keras 3): "
-                "pip install 'tensorflow>=2.16'"
+                "pip install 'tuner[keras]' (or pip install 'tensorflow>=2.20')"
             ) from exc
         if keras.backend.backend() != "tensorflow":
             raise RuntimeError(
@@ -165,7 +166,7 @@ def import_keras():
     return _KERAS, _TF
 
 
-def _resolve_threads(n_jobs: Optional[int]) -> int:
+def _resolve_threads(n_jobs: int | None) -> int:
     """joblib convention -> TensorFlow thread count (0 = let TF decide)."""
     if n_jobs is None or n_jobs == 0:
         return 1
@@ -177,7 +178,7 @@ def _resolve_threads(n_jobs: Optional[int]) -> int:
     return int(n_jobs)
 
 
-def configure_tensorflow(n_jobs: Optional[int] = 1):
+def configure_tensorflow(n_jobs: int | None = 1):
     """Import TensorFlow quietly and set its intra/inter-op threads from ``n_jobs``.
 
     Thread counts can only be set before TensorFlow's runtime initialises, so
@@ -200,7 +201,7 @@ def configure_tensorflow(n_jobs: Optional[int] = 1):
     return keras, tf
 
 
-def _gradient_registry() -> Optional[dict]:
+def _gradient_registry() -> dict | None:
     try:
         from tensorflow.python.framework import ops as tf_ops
 
@@ -224,7 +225,7 @@ def _closure_mentions(fn, needle: str, depth: int = 4) -> bool:
     return False
 
 
-def _release_traced_step_gradients(registry: Optional[dict], before: set) -> None:
+def _release_traced_step_gradients(registry: dict | None, before: set) -> None:
     """Work around a TensorFlow leak of ~3 MiB per traced Keras step function.
 
     Each ``model.fit`` traces its train and test steps; inside them the
@@ -272,7 +273,7 @@ def _make_epoch_hook(keras, user_callback: Callable[[int, dict], Any], pruning_m
             logs = dict(logs or {})
             value = logs.get(pruning_metric)
             if value is None:  # no validation split
-                value = logs.get(pruning_metric[4:] if pruning_metric.startswith("val_") else pruning_metric)
+                value = logs.get(pruning_metric.removeprefix("val_"))
             if value is not None:
                 logs["pruning_value"] = float(value)
             user_callback(int(epoch), logs)
@@ -305,7 +306,7 @@ class _KerasMLPBase(BaseEstimator):
         patience: int = 10,
         validation_fraction: float = 0.1,
         random_state=None,
-        n_jobs: Optional[int] = 1,
+        n_jobs: int | None = 1,
         verbose: int = 0,
     ):
         self.hidden_layers = hidden_layers
@@ -568,7 +569,7 @@ class _KerasMLPBase(BaseEstimator):
                 return fh.read()
 
     @staticmethod
-    def _model_from_bytes(data: bytes, n_jobs: Optional[int] = 1):
+    def _model_from_bytes(data: bytes, n_jobs: int | None = 1):
         keras, _ = configure_tensorflow(n_jobs)
         with tempfile.TemporaryDirectory(prefix="tuner-keras-") as tmp:
             path = os.path.join(tmp, "model.keras")
@@ -676,7 +677,7 @@ class KerasMLPClassifier(ClassifierMixin, _KerasMLPBase):
         validation_fraction: float = 0.1,
         class_weight=None,
         random_state=None,
-        n_jobs: Optional[int] = 1,
+        n_jobs: int | None = 1,
         verbose: int = 0,
     ):
         super().__init__(
@@ -702,7 +703,7 @@ class KerasMLPClassifier(ClassifierMixin, _KerasMLPBase):
         )
         self.class_weight = class_weight
 
-    def fit(self, X, y, epoch_callback: Optional[Callable[[int, dict], Any]] = None):
+    def fit(self, X, y, epoch_callback: Callable[[int, dict], Any] | None = None):
         """Fit the network. See the module docstring for ``epoch_callback``."""
         return self._fit(X, y, epoch_callback=epoch_callback)
 
@@ -820,7 +821,7 @@ class KerasMLPRegressor(RegressorMixin, _KerasMLPBase):
         huber_delta: float = 1.0,
         scale_target: bool = True,
         random_state=None,
-        n_jobs: Optional[int] = 1,
+        n_jobs: int | None = 1,
         verbose: int = 0,
     ):
         super().__init__(
@@ -848,7 +849,7 @@ class KerasMLPRegressor(RegressorMixin, _KerasMLPBase):
         self.huber_delta = huber_delta
         self.scale_target = scale_target
 
-    def fit(self, X, y, epoch_callback: Optional[Callable[[int, dict], Any]] = None):
+    def fit(self, X, y, epoch_callback: Callable[[int, dict], Any] | None = None):
         """Fit the network. See the module docstring for ``epoch_callback``."""
         return self._fit(X, y, epoch_callback=epoch_callback)
 

@@ -20,7 +20,8 @@ and the other optimizers' learning rates) are absent when they do not apply.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ._base import Preprocessing, SearchSpace, SpaceContext
 
@@ -174,4 +175,6 @@ SPACE = SearchSpace(
     preprocessing=Preprocessing(scale=True, encoding="onehot", poly=False, select=False),
     summary="Keras 3 MLP (TensorFlow): depth, width, dropout, L1/L2, batch norm, optimizer; "
     "early stopping and per-epoch pruning.",
+    requires=("tensorflow", "keras"),
+    extra="keras",
 )

@@ -136,3 +136,13 @@ def test_console_script_runs_a_builtin_dataset(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "multiclass" in result.stdout and "accuracy" in result.stdout
     assert result.stderr == ""  # progress stays quiet when not a terminal
+
+
+def test_a_family_whose_optional_dependency_is_missing_names_the_extra(tmp_path, csv_path, monkeypatch):
+    import importlib.util as iu
+
+    real = iu.find_spec
+    monkeypatch.setattr(iu, "find_spec", lambda name, *a: None if name == "tensorflow" else real(name, *a))
+    db = tmp_path / "store.db"
+    result = invoke("run", csv_path, "--target", "churned", "--models", "keras_mlp", "--storage", f"sqlite:///{db}")
+    _assert_user_error(result, "pip install 'tuner[keras]'", storage_file=db)

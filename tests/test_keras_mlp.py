@@ -25,7 +25,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import estimator_checks as ec
 
-from search_spaces import SpaceContext, _keras_estimator as ke, keras_mlp
+from search_spaces import SpaceContext, keras_mlp
+from search_spaces import _keras_estimator as ke
 from search_spaces._keras_estimator import KerasMLPClassifier, KerasMLPRegressor
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,7 +75,7 @@ def test_import_is_lazy_fit_is_quiet_and_threads_follow_n_jobs():
     env = {k: v for k, v in os.environ.items() if k not in ("TUNER_VERBOSE", "TF_CPP_MIN_LOG_LEVEL")}
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO, timeout=240
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO, timeout=240, check=False
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["2", "2"]
@@ -235,7 +236,7 @@ def test_binary_string_labels_proba_and_epoch_logs(fitted_binary):
 def test_pickle_save_and_keras_format_round_trips_are_identical(fitted_binary, tmp_path):
     keras, _ = ke.import_keras()
 
-    pipe, X, y, *_ = fitted_binary
+    pipe, X, *_ = fitted_binary
     model = pipe.named_steps["model"]
     proba = pipe.predict_proba(X)
 

@@ -55,7 +55,8 @@ def tune(
     config = start_run(store, ds, run=run, metric=metric, models=models, cv=cv, seed=seed,
                        cv_repeats=cv_repeats, test_size=fraction)
     Driver(store, config, ds, n_jobs=n_jobs, progress=progress).run(trials, timeout)
-    holdout.score_best(store, config, ds, test_ds, n_jobs=n_jobs)
+    if test_ds is not None:
+        holdout.score_best(store, config, ds, test_ds, n_jobs=n_jobs)
     return lb.to_frame(lb.build(store, config), config)
 
 

@@ -142,7 +142,8 @@ def run(
     for fam in families:
         if fam.gave_up:
             out.print(f"  note: {fam.name} set aside after {fam.failures_in_a_row} failed trials in a row")
-    holdout.score_best(store, config, ds, test_ds, n_jobs=n_jobs)  # refit each best: train (and test) scores
+    if test_ds is not None:  # refit each family's best on the training part, score it on the test part once
+        holdout.score_best(store, config, ds, test_ds, n_jobs=n_jobs)
     out.print(lb.to_rich_table(lb.build(store, config), config))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -60,6 +61,9 @@ def resolve_families(models: list[str] | None, task: str) -> list[str]:
             space = search_spaces.get_space(name)
         except KeyError as exc:
             raise TunerError(str(exc.args[0])) from None
+        missing = [m for m in space.requires if importlib.util.find_spec(m) is None]
+        if missing:
+            raise TunerError(f"model family {name!r} needs {', '.join(missing)}: pip install 'tuner[{space.extra}]'")
         if not space.supports(task):
             valid = ", ".join(s.name for s in search_spaces.available_spaces(task))
             raise TunerError(f"model family {name!r} does not support {task}; for {task} use: {valid}")

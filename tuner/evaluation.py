@@ -28,6 +28,7 @@ class FoldResult:
     fit_time_s: float
     predict_time_s: float
     n_predicted: int
+    train_scores: dict[str, float] | None = None  # on (a sample of) the fold's own training rows
 
 
 def make_folds(y: np.ndarray, task: str, cv: int, seed: int, repeats: int = 1) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -96,7 +97,19 @@ def evaluate_fold(
     if task == "regression" and not np.isfinite(pred).all():
         raise ValueError("the model predicted non-finite values")
     scores = score_all(task, y[test], pred, proba, n_classes)
-    return FoldResult(index, scores, fit_time, predict_time, len(test)), notes
+    seen = _train_sample(train, index)
+    train_pred, train_proba = predict_outputs(est, X.iloc[seen], task, n_classes)
+    train_scores = score_all(task, y[seen], train_pred, train_proba, n_classes)
+    return FoldResult(index, scores, fit_time, predict_time, len(test), train_scores), notes
+
+
+TRAIN_SCORE_ROWS = 5000  # training rows scored per fold for the overfitting gap
+
+
+def _train_sample(train: np.ndarray, index: int) -> np.ndarray:
+    if len(train) <= TRAIN_SCORE_ROWS:
+        return train
+    return np.sort(np.random.default_rng(index).choice(train, TRAIN_SCORE_ROWS, replace=False))
 
 
 def cross_validate(
@@ -127,8 +140,14 @@ def summarise(results: list[FoldResult]) -> dict:
             "folds": [None if not np.isfinite(v) else float(v) for v in arr],
         }
     n_pred = sum(r.n_predicted for r in results)
+    train = {}
+    for name in names:
+        values = np.asarray([r.train_scores[name] for r in results if r.train_scores], dtype=float)
+        values = values[np.isfinite(values)]
+        train[name] = float(values.mean()) if values.size else None
     return {
         "metrics": metrics,
+        "train_metrics": train,
         "fit_time_s": float(np.mean([r.fit_time_s for r in results])),
         "predict_time_ms_per_1k": float(1e6 * sum(r.predict_time_s for r in results) / max(1, n_pred)),
     }

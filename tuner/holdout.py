@@ -52,18 +52,9 @@ def stored_scores(study, trial_number: int) -> dict | None:
 
 
 def attach(row: dict, entry: dict | None) -> None:
-    """Copy stored refit scores into a leaderboard row: test scores, train scores, train − CV."""
-    if not entry:
-        return
-    if entry.get("test") is not None:
+    """Copy stored held-out test scores into a leaderboard row."""
+    if entry and entry.get("test") is not None:
         row["test_scores"] = dict(entry["test"])
-    train = entry.get("train") or {}
-    row["train_scores"] = dict(train)
-    gaps = {}
-    for name, value in train.items():
-        cv = (row.get("metrics") or {}).get(name, {}).get("mean")
-        gaps[name] = None if value is None or cv is None else value - cv
-    row["overfitting"] = gaps
 
 
 def refit_and_score(config: RunConfig, family: str, params: dict, train: Dataset, test: Dataset | None,
@@ -141,7 +132,7 @@ def ensure_scores(storage, config: RunConfig, metric: str | None = None, n_jobs:
     Used by ``tuner leaderboard`` / ``tuner report`` so a best trial that changed after the
     run (workers, re-ranking by another metric) still shows its test score.
     """
-    if not missing(storage, config, metric):
+    if not config.test_size or not missing(storage, config, metric):
         return None
     try:
         train, test = load_split_for_run(config)

@@ -59,6 +59,14 @@ def family_row(config: RunConfig, family: str, trials, metric: str) -> dict:
         params=dict(best.params),
         trial_number=best.number,
     )
+    train = best.user_attrs.get("train_metrics")
+    if train:  # mean score on the folds' own training rows: the gap to CV shows overfitting
+        row["train_scores"] = dict(train)
+        row["overfitting"] = {
+            name: None if train.get(name) is None or row["metrics"][name]["mean"] is None
+            else train[name] - row["metrics"][name]["mean"]
+            for name in row["metrics"]
+        }
     return row
 
 
@@ -66,8 +74,9 @@ def build(storage, config: RunConfig, metric: str | None = None) -> list[dict]:
     """One row per family (its best trial), best first on ``metric`` (default: the run's).
 
     Each row also carries the paired comparison with the leader on ``metric``
-    (``p_value_vs_leader``, ``tied_with_leader``; see ``stats``) and, when stored, the
-    refit scores of its best trial (``test_scores``, ``train_scores``, ``overfitting``).
+    (``p_value_vs_leader``, ``tied_with_leader``; see ``stats``), the training-fold scores
+    and their gap to CV (``train_scores``, ``overfitting``) and, for a run with a held-out
+    test set, the test scores of its best trial refit on the training part (``test_scores``).
     """
     metric = metric or config.metric
     greater = get_metric(metric).greater_is_better
@@ -149,7 +158,7 @@ def notes(rows: list[dict], config: RunConfig, metric: str | None = None) -> lis
         out.append(f"test: each family's best refit on the training part and scored on the held-out "
                    f"{config.test_size:g} of the rows, looked at once after tuning; it does not change the ranking.")
     if any("overfitting" in r for r in rows):
-        out.append("train−CV: score of the refit on its own training rows minus the CV score; "
+        out.append("train−CV: mean score on each fold's own training rows minus the CV score; "
                    "a training score far better than the CV score means overfitting.")
     return out
 

@@ -20,6 +20,7 @@ from search_spaces import SpaceContext
 from . import budget, preprocessing, worker
 from .config import RunConfig, now_iso, resolve_families
 from .data import Dataset
+from .epoch_pruning import EpochPruner, accepts_epoch_callback
 from .estimator import build_estimator, space_context
 from .errors import TunerError
 from .evaluation import evaluate_fold, make_folds, summarise
@@ -183,17 +184,22 @@ class Driver:
             trial = study.ask()
         start = time.monotonic()
         folds_done = 0
+        epochs = None
         try:
             preprocessing.suggest(trial, self.ctx, space.preprocessing, self.schema, cfg.y_min)
             space.suggest(trial, self.ctx)
             estimator = build_estimator(cfg, fam.name, trial.params, self.ctx)
-            fit_params = {}
+            epochs = EpochPruner(study, trial) if accepts_epoch_callback(estimator) else None
             results = []
             for i, fold in enumerate(self.folds):
                 if deadline is not None and time.monotonic() > deadline and fam.has_result():
                     raise _OutOfTime
+                # the first fold's epochs are compared with earlier trials' (tuner.epoch_pruning)
+                fit_params = {"model__epoch_callback": epochs} if epochs is not None and i == 0 else {}
                 result, notes = evaluate_fold(estimator, self.ds.X, self.ds.y, fold, i, cfg.task,
                                               len(cfg.classes), fit_params)
+                if epochs is not None and i == 0:
+                    epochs.save()
                 value = result.scores[cfg.metric]
                 if not math.isfinite(value):
                     raise ValueError(f"{cfg.metric} is not finite on fold {i}")
@@ -211,7 +217,9 @@ class Driver:
             study.tell(trial, summary["metrics"][cfg.metric]["mean"])
             state = "complete"
         except optuna.TrialPruned:
-            trial.set_user_attr("stopped", f"pruned after {folds_done} fold(s)")
+            at_epoch = epochs is not None and epochs.pruned_at is not None and folds_done == 0
+            trial.set_user_attr("stopped", f"pruned at epoch {epochs.pruned_at + 1} of the first fold" if at_epoch
+                                else f"pruned after {folds_done} fold(s)")
             study.tell(trial, state=TrialState.PRUNED)
             state = "pruned"
         except _OutOfTime:
