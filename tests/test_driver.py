@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 
 import search_spaces
 import tuner
-from tuner import leaderboard as lb
+from tuner import ranking as lb
 from tuner.errors import TunerError
 from tuner.storage import list_runs, open_storage, require_config
 
@@ -146,3 +146,14 @@ def test_per_fold_pruning_records_pruned_trials(storage_url):
     assert counts[TrialState.PRUNED] >= 1
     pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
     assert all(len(t.intermediate_values) < 5 for t in pruned)
+
+
+def test_public_api_names_stay_functions_after_submodules_are_imported(mixed_frame, storage_url):
+    import tuner.api  # noqa: F401  (imports every submodule the API uses)
+    import tuner.ranking  # noqa: F401
+
+    tuner.tune(mixed_frame, target="churned", models=["logistic_regression"], trials=1, cv=3, storage=storage_url, run="api")
+    board = tuner.leaderboard(run="api", storage=storage_url)
+    assert list(board["model"]) == ["logistic_regression"]
+    assert tuner.runs(storage=storage_url) == ["api"]
+    assert callable(tuner.report) and callable(tuner.load)

@@ -92,7 +92,7 @@ def test_model_card(binary_run):
     folder, storage, csv = binary_run
     result = export_model(folder / "winner", run="bin", storage=storage)
     card = json.loads((result.out / "model_card.json").read_text())
-    board = tuner.api.leaderboard(run="bin", storage=storage)  # (tuner.leaderboard is shadowed by the submodule)
+    board = tuner.leaderboard(run="bin", storage=storage)
     assert card["family"] == board.iloc[0]["model"]  # the winner by default
     assert card["task"] == "binary" and card["target"] == "churned" and card["classes"] == ["no", "yes"]
     names = [c["name"] for c in card["schema"]["columns"]]

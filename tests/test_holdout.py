@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 import tuner
 from tuner.evaluation import make_folds
 from tuner import holdout
-from tuner import leaderboard as lb
+from tuner import ranking as lb
 from tuner.cli import app
 from tuner.data import load_for_run, load_split_for_run, prepare, read_table, split_holdout
 from tuner.errors import TunerError

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 import tuner
 from tuner import api
-from tuner import leaderboard as lb
+from tuner import ranking as lb
 from tuner import top_trials
 from tuner.cli import app
 from tuner.data import prepare

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 import search_spaces
 import tuner
-from tuner import leaderboard as lb
+from tuner import ranking as lb
 from tuner.cli import app
 from tuner.stats import compare_with_leader, corrected_resampled_ttest, fold_size_ratio
 from tuner.storage import open_storage, require_config

@@ -4,18 +4,19 @@ Public API (nothing heavy is imported until used)::
 
     import tuner
     board = tuner.tune(df, target="churned", metric="f1", trials=30)
-    tuner.leaderboard(run="churn")
+    tuner.leaderboard(run="churn")        # the stored leaderboard as a DataFrame
+    tuner.report(run="churn", out="report.html")
     model = tuner.load("model/")          # a folder written by `tuner export`
     model.predict(new_rows); model.predict_proba(new_rows)
 """
 
 from __future__ import annotations
 
-__all__ = ["tune", "leaderboard", "runs", "load", "TunerError"]
+__all__ = ["tune", "leaderboard", "runs", "report", "load", "TunerError"]
 
 
 def __getattr__(name: str):
-    if name in {"tune", "leaderboard", "runs"}:
+    if name in {"tune", "leaderboard", "runs", "report"}:
         from . import api
 
         return getattr(api, name)

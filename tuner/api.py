@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from . import holdout
-from . import leaderboard as lb
+from . import ranking as lb
 from .data import check_test_size, prepare, read_table
 from .errors import TunerError
 from .storage import DEFAULT_STORAGE, default_run_name, list_runs, open_storage, require_config
@@ -82,7 +82,7 @@ def report(out: str, *, run: str | None = None, storage: str | None = None, data
     ``data`` is needed only for a run made from an in-memory DataFrame (the winner's
     curves refit the model); pass the same DataFrame.
     """
-    from .report import write_report
+    from .html_report import write_report
 
     store = open_storage(storage, create=False)
     config = require_config(store, run)

@@ -198,9 +198,12 @@ class Claim:
     target: int | None = None
 
 
-def claim(storage, run: str, study: optuna.Study) -> Claim:
-    """Ask for a trial of ``study`` if the family's budget has room (see the module doc)."""
-    quick = _without_lock(storage, study)
+def claim(storage, run: str, study: optuna.Study, *, look_first: bool = True) -> Claim:
+    """Ask for a trial of ``study`` if the family's budget has room (see the module doc).
+
+    ``look_first``: try the lock-free answer first (for a family that was full or done last time).
+    """
+    quick = _without_lock(storage, study) if look_first else None
     if quick is not None:
         return quick
     with run_lock(storage, run):

@@ -85,7 +85,7 @@ def run(
 ) -> None:
     """Cross-validate and tune every model family on DATA; print the leaderboard."""
     from . import holdout
-    from . import leaderboard as lb
+    from . import ranking as lb
     from .config import parse_models, validate_budget
     from .data import check_test_size, prepare, read_table
     from .progress import RunProgress
@@ -188,7 +188,7 @@ def leaderboard(
 ) -> None:
     """Show a run's families ranked by cross-validated score (from the storage alone)."""
     from . import holdout
-    from . import leaderboard as lb
+    from . import ranking as lb
     from . import top_trials as tt
     from .metrics import check_metric
     from .storage import open_storage, require_config
@@ -231,7 +231,7 @@ def runs(storage: StorageOpt = None) -> None:
     """List the runs in the storage with task, metric, families, trials and best score."""
     from rich.table import Table
 
-    from . import leaderboard as lb
+    from . import ranking as lb
     from .storage import list_runs, open_storage
 
     store = open_storage(storage, create=False)
@@ -292,7 +292,7 @@ def report(
     n_jobs: Annotated[int, typer.Option("--n-jobs", help="Threads a model may use for the winner's refit.")] = 1,
 ) -> None:
     """Write a self-contained HTML report: leaderboard, fold scores, optimisation history, importances, winner's curves."""
-    from .report import write_report
+    from .html_report import write_report
     from .storage import open_storage, require_config
 
     _quiet_libraries()

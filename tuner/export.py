@@ -87,7 +87,7 @@ def export_model(
     onnx: bool = False, n_jobs: int = 1,
 ) -> ExportResult:
     """Refit the run's winner (or ``family``'s best) and write the artifact folder ``out``."""
-    from . import leaderboard as lb
+    from . import ranking as lb
     from .storage import DEFAULT_STORAGE, open_storage, require_config
 
     store = open_storage(storage, create=False)

@@ -82,13 +82,15 @@ class Heartbeat:
     period the trial is retried elsewhere and this worker's result is dropped).
     """
 
-    def __init__(self, storage, trial_id: int):
-        self.storage, self.trial_id = storage, trial_id
+    def __init__(self, storage, trial_id: int, *, first_beat: bool = True):
+        """``first_beat=False`` when the trial's first heartbeat is already recorded (``budget.claim``)."""
+        self.storage, self.trial_id, self.first_beat = storage, trial_id, first_beat
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> "Heartbeat":
-        self.storage.record_heartbeat(self.trial_id)
+        if self.first_beat:
+            self.storage.record_heartbeat(self.trial_id)
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{self.trial_id}", daemon=True)
         self._thread.start()
         return self

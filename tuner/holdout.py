@@ -89,7 +89,7 @@ def score_best(storage, config: RunConfig, train: Dataset, test: Dataset | None,
     Returns {family: entry} for what was scored now; a failing refit is recorded with its
     reason (``error``) rather than stopping the others.
     """
-    from . import leaderboard as lb
+    from . import ranking as lb
 
     done = {}
     for row in lb.build(storage, config, metric):
@@ -115,7 +115,7 @@ def score_best(storage, config: RunConfig, train: Dataset, test: Dataset | None,
 
 def missing(storage, config: RunConfig, metric: str | None = None) -> list[str]:
     """Families whose current best trial (by ``metric``) has no stored refit scores."""
-    from . import leaderboard as lb
+    from . import ranking as lb
 
     out = []
     for row in lb.build(storage, config, metric):

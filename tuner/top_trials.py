@@ -11,7 +11,7 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from .config import RunConfig
-from .leaderboard import _fmt, to_json
+from .ranking import _fmt, to_json
 from .metrics import check_metric
 from .storage import load_family_study
 

@@ -105,6 +105,7 @@ def work(driver, families, *, deadline: float | None, max_trials: int | None = N
     outcome = Outcome("done")
     n = len(families)
     order = [families[(offset + i) % n] for i in range(n)] if n else []
+    full: set[str] = set()  # families whose last claim found every remaining slot running
     while True:
         progressed = False
         running_elsewhere = 0
@@ -123,18 +124,20 @@ def work(driver, families, *, deadline: float | None, max_trials: int | None = N
                 # family already has a result; cheaper families may still fit.
                 if fam.has_result() and now + fam.expected_duration() > deadline:
                     continue
-            claim = budget.claim(driver.storage, driver.config.run, fam.study)
+            claim = budget.claim(driver.storage, driver.config.run, fam.study, look_first=fam.name in full)
             fam.completed = max(fam.completed, claim.complete)
             fam.target = claim.target
             if claim.status == "done":
                 fam.finished = True
                 continue
             if claim.status == "full":
+                full.add(fam.name)
                 running_elsewhere += claim.running
                 continue
+            full.discard(fam.name)
             trial = claim.trial
             try:
-                with heartbeat.Heartbeat(driver.storage, trial._trial_id):
+                with heartbeat.Heartbeat(driver.storage, trial._trial_id, first_beat=False):
                     state = driver.run_trial(fam, deadline, trial)
             except optuna.exceptions.UpdateFinishedTrialError:
                 # Another worker saw no heartbeat for the grace period, failed this trial

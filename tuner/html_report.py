@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from . import holdout
-from . import leaderboard as lb
+from . import ranking as lb
 from .config import RunConfig, now_iso
 from .errors import TunerError
 from .storage import load_family_study
