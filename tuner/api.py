@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 
 from . import holdout
@@ -40,6 +42,7 @@ def tune(
     out that fraction of the rows before tuning (stratified, seeded) and scores each
     family's best on it once, after tuning (``test_<metric>`` columns).
     """
+    started_at = time.time()  # the timeout covers reading the data and opening the storage too
     if cv_repeats is not None and cv_repeats < 1:
         raise TunerError(f"cv_repeats must be at least 1 (got {cv_repeats})")
     check_test_size(test_size)
@@ -54,7 +57,7 @@ def tune(
     ds, test_ds, fraction = holdout.resolve_split(store, full, run=run, test_size=test_size, seed=seed)
     config = start_run(store, ds, run=run, metric=metric, models=models, cv=cv, seed=seed,
                        cv_repeats=cv_repeats, test_size=fraction)
-    Driver(store, config, ds, n_jobs=n_jobs, progress=progress).run(trials, timeout)
+    Driver(store, config, ds, n_jobs=n_jobs, progress=progress).run(trials, timeout, started_at=started_at)
     if test_ds is not None:
         holdout.score_best(store, config, ds, test_ds, n_jobs=n_jobs)
     return lb.to_frame(lb.build(store, config), config)

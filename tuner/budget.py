@@ -155,10 +155,11 @@ def _family(storage, run: str, family: str) -> optuna.Study | None:
 
 
 def add(storage, config, studies: dict[str, optuna.Study], *, trials: int | None, timeout: float | None,
-        start_clock: bool) -> Budget:
+        start_clock: bool, started_at: float | None = None) -> Budget:
     """Add this invocation's budget to the run: ``trials`` more complete trials per family
-    (``None``: no trial limit) and a clock of ``timeout`` seconds, started now or, with
-    ``start_clock=False``, by the first worker."""
+    (``None``: no trial limit) and a clock of ``timeout`` seconds, started at ``started_at``
+    (epoch seconds; default now: the invocation's own start, so reading data and opening
+    the storage count against the budget) or, with ``start_clock=False``, by the first worker."""
     with run_lock(storage, config.run):
         for study in studies.values():
             if trials is None:
@@ -166,7 +167,7 @@ def add(storage, config, studies: dict[str, optuna.Study], *, trials: int | None
                 continue
             complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
             study.set_user_attr(TARGET_ATTR, max(target(study) or 0, complete) + trials)
-        deadline = time.time() + timeout if (timeout and start_clock) else None
+        deadline = (started_at or time.time()) + timeout if (timeout and start_clock) else None
         _run_study(storage, config.run).set_user_attr(
             BUDGET_ATTR, json.dumps({"timeout_s": timeout, "deadline": deadline}))
     return read(storage, config)

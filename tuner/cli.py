@@ -84,6 +84,7 @@ def run(
         "--test-size", help="Fraction of rows held out before tuning (stratified, seeded) and scored once after [default: 0, none].")] = None,
 ) -> None:
     """Cross-validate and tune every model family on DATA; print the leaderboard."""
+    invoked_at = time.time()  # --timeout covers the whole invocation, data loading included
     from . import holdout
     from . import ranking as lb
     from .config import parse_models, validate_budget
@@ -128,7 +129,8 @@ def run(
     started = time.monotonic()
     with RunProgress(config.families, trials, timeout, config.metric, console=err) as progress:
         try:
-            families = Driver(store, config, ds, n_jobs=n_jobs, progress=progress).run(trials, timeout)
+            families = Driver(store, config, ds, n_jobs=n_jobs, progress=progress).run(trials, timeout,
+                                                                                 started_at=invoked_at)
         except KeyboardInterrupt:
             progress.__exit__(None, None, None)
             from .worker import standing_text

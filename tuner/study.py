@@ -248,14 +248,15 @@ class Driver:
         return state
 
     # -- the loop ----------------------------------------------------------------------
-    def run(self, trials: int | None, timeout: float | None) -> list[FamilyState]:
-        """Add ``trials`` complete trials per family and a ``timeout`` clock to the run's
-        budget (``tuner.budget``), then work on the run until its budget is spent."""
+    def run(self, trials: int | None, timeout: float | None, *, started_at: float | None = None) -> list[FamilyState]:
+        """Add ``trials`` complete trials per family and a ``timeout`` clock (running since
+        ``started_at``, epoch seconds, default now) to the run's budget (``tuner.budget``),
+        then work on the run until its budget is spent."""
         if trials is None and timeout is None:
             trials = DEFAULT_TRIALS
         families = self.open_families()
         spent = budget.add(self.storage, self.config, {f.name: f.study for f in families},
-                           trials=trials, timeout=timeout, start_clock=True)
+                           trials=trials, timeout=timeout, start_clock=True, started_at=started_at)
         self.outcome = self.work(families, deadline_epoch=spent.deadline)
         return families
 
