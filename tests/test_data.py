@@ -127,3 +127,40 @@ def test_coerce_features_normalises_categoricals_and_infinities(mixed_frame):
     assert list(X.columns) == ds.schema.columns
     assert np.isnan(X.loc[0, "x2"])
     assert X["city"].dtype == object
+
+
+def _dated_frame(n=120):
+    rng = np.random.default_rng(3)
+    stamps = pd.date_range("2021-01-01", periods=n, freq="13h")
+    df = pd.DataFrame({"when": stamps.strftime("%Y-%m-%d %H:%M"), "x": rng.normal(size=n)})
+    df["y"] = np.where((stamps.hour >= 12) ^ (df["x"] > 1), "pm", "am")
+    return df
+
+
+def test_date_text_becomes_calendar_features_not_an_identifier():
+    ds = prepare(_dated_frame(), "y")
+    assert ds.schema.datetime == ["when"] and "when" in ds.schema.categorical
+    assert "when" not in ds.schema.categories and ds.schema.encoded == []
+    assert any("date/time columns" in n and "when" in n for n in ds.notes)
+    from tuner.features import looks_like_dates
+
+    assert not looks_like_dates(pd.Series(["T1", "T2", "T3"]))
+    assert not looks_like_dates(pd.Series(["1.5", "2.25", "3"]))
+    assert looks_like_dates(pd.Series(["03/04/2021", "12/31/2020", None]))
+
+
+def test_date_columns_are_learnt_from_and_survive_export(tmp_path, storage_url):
+    import tuner
+    from tuner.cli import app
+    from typer.testing import CliRunner
+
+    path = tmp_path / "dated.csv"
+    _dated_frame(200).to_csv(path, index=False)
+    board = tuner.tune(str(path), target="y", models=["xgboost"], trials=1, cv=3, storage=storage_url, run="d")
+    assert board.loc[0, "roc_auc_mean"] > 0.9  # the hour of day is the signal
+    out = tmp_path / "model"
+    runner = CliRunner()
+    assert runner.invoke(app, ["export", "--run", "d", "--storage", storage_url, "--out", str(out)]).exit_code == 0
+    model = tuner.load(str(out))
+    fresh = _dated_frame(30).drop(columns="y")
+    assert set(model.predict(fresh)) <= {"am", "pm"}

@@ -110,8 +110,12 @@ def _native_kind(model) -> str | None:
     return None
 
 
+# ... and tuner's own transformers that a pipeline may hold.
+_TRUSTED_TUNER_TYPES = frozenset({"tuner.features.DatetimeFeatures"})
+
+
 def _is_trusted_type(name: str) -> bool:
-    if name in _TRUSTED_FUNCTIONS:
+    if name in _TRUSTED_FUNCTIONS or name in _TRUSTED_TUNER_TYPES:
         return True
     module, _, attr = name.rpartition(".")
     if not module or module.split(".")[0] not in _TRUSTED_PACKAGES:

@@ -111,8 +111,9 @@ def run(
     config = start_run(store, ds, run=name, metric=metric, models=model_list, cv=cv, seed=seed,
                        cv_repeats=cv_repeats, test_size=fraction)
 
-    n_num, n_cat = len(ds.schema.numeric), len(ds.schema.categorical)
-    out.print(f"Data: {data}: {len(ds.X)} rows, {ds.X.shape[1]} features ({n_num} numeric, {n_cat} categorical)")
+    n_num, n_cat, n_date = len(ds.schema.numeric), len(ds.schema.encoded), len(ds.schema.datetime)
+    dates = f", {n_date} date/time" if n_date else ""
+    out.print(f"Data: {data}: {len(ds.X)} rows, {ds.X.shape[1]} features ({n_num} numeric, {n_cat} categorical{dates})")
     out.print(f"Task: {ds.task} ({ds.task_reason})")
     for note in ds.notes:
         out.print(f"  note: {note}")

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import TunerError
+from .features import looks_like_dates
 
 BUILTINS = {
     "breast_cancer": "load_breast_cancer",
@@ -36,19 +37,27 @@ class Schema:
     """The input columns a model expects: names in order, and their kind."""
 
     numeric: list[str]
-    categorical: list[str]
+    categorical: list[str]  # text columns, dates included (they arrive as text)
     categories: dict[str, list[str]] = field(default_factory=dict)
+    datetime: list[str] = field(default_factory=list)  # the text columns holding dates
 
     @property
     def columns(self) -> list[str]:
         return self.numeric + self.categorical
 
+    @property
+    def encoded(self) -> list[str]:
+        """Text columns that are categories (encoded), as opposed to dates (expanded)."""
+        return [c for c in self.categorical if c not in self.datetime]
+
     def to_dict(self) -> dict:
-        return {"numeric": self.numeric, "categorical": self.categorical, "categories": self.categories}
+        return {"numeric": self.numeric, "categorical": self.categorical, "categories": self.categories,
+                "datetime": self.datetime}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Schema":
-        return cls(list(d["numeric"]), list(d["categorical"]), dict(d.get("categories", {})))
+        return cls(list(d["numeric"]), list(d["categorical"]), dict(d.get("categories", {})),
+                   list(d.get("datetime", [])))
 
 
 @dataclass
@@ -227,11 +236,15 @@ def prepare(
     if X.columns.duplicated().any():
         dup = X.columns[X.columns.duplicated()][0]
         raise TunerError(f"column {dup!r} appears more than once; give every column a unique name")
-    dropped = {}
+    dropped, dates = {}, []
     for name in X.columns:
         why = _useless_reason(name, X[name], len(X))
+        if why and why.startswith("identifier") and _is_categorical_dtype(X[name]) and looks_like_dates(X[name]):
+            why = None  # a timestamp per row is not an identifier: it becomes calendar features
         if why:
             dropped[name] = why
+        elif _is_categorical_dtype(X[name]) and not pd.api.types.is_bool_dtype(X[name]) and looks_like_dates(X[name]):
+            dates.append(name)
     for name, why in dropped.items():
         notes.append(f"dropped column {name!r}: {why}")
     X = X.drop(columns=list(dropped))
@@ -239,13 +252,17 @@ def prepare(
         raise TunerError("no usable feature columns are left after dropping constant, empty and identifier columns")
     categorical = [c for c in X.columns if _is_categorical_dtype(X[c])]
     numeric = [c for c in X.columns if c not in categorical]
-    schema = Schema(numeric=numeric, categorical=categorical)
+    schema = Schema(numeric=numeric, categorical=categorical, datetime=dates)
     X = coerce_features(X, schema)
-    schema.categories = {c: sorted(X[c].dropna().unique().tolist()) for c in categorical}
-    if categorical:
-        kinds = ", ".join(f"{c} ({_dtype_name(df[c])})" for c in categorical[:10])
-        more = f" and {len(categorical) - 10} more" if len(categorical) > 10 else ""
+    schema.categories = {c: sorted(X[c].dropna().unique().tolist()) for c in schema.encoded}
+    encoded = schema.encoded
+    if encoded:
+        kinds = ", ".join(f"{c} ({_dtype_name(df[c])})" for c in encoded[:10])
+        more = f" and {len(encoded) - 10} more" if len(encoded) > 10 else ""
         notes.append(f"categorical columns: {kinds}{more}")
+    if dates:
+        notes.append(f"date/time columns, expanded into year, month, day, weekday, hour and days since 1970: "
+                     f"{', '.join(dates)}")
     return Dataset(
         X=X.reset_index(drop=True), y=y, target=target, task=task, task_reason=reason, schema=schema,
         classes=classes, source=source, fingerprint=fp, notes=notes,

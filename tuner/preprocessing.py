@@ -22,6 +22,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, PolynomialFeatu
 from search_spaces import Preprocessing, SpaceContext
 
 from .data import Schema
+from .features import DatetimeFeatures
 
 PREFIX = "prep_"
 MAX_ONEHOT_CATEGORIES = 30  # rarer categories share one "infrequent" column
@@ -82,8 +83,14 @@ def column_transformer(spec: Preprocessing, schema: Schema) -> ColumnTransformer
     transformers = []
     if schema.numeric:
         transformers.append(("num", SkPipeline(numeric_steps), list(schema.numeric)))
-    if schema.categorical:
-        transformers.append(("cat", SkPipeline(categorical_steps), list(schema.categorical)))
+    if schema.encoded:
+        transformers.append(("cat", SkPipeline(categorical_steps), list(schema.encoded)))
+    if schema.datetime:
+        date_steps = [("parts", DatetimeFeatures()),
+                      ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True))]
+        if spec.scale:
+            date_steps.append(("scale", StandardScaler()))
+        transformers.append(("date", SkPipeline(date_steps), list(schema.datetime)))
     return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
 
 
