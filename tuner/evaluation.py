@@ -92,13 +92,22 @@ def evaluate_fold(
     notes = fit_quietly(est, X.iloc[train], y[train], **(fit_params or {}))
     fit_time = time.perf_counter() - start
     start = time.perf_counter()
-    pred, proba = predict_outputs(est, X.iloc[test], task, n_classes)
+    with warnings.catch_warnings():  # e.g. an inverse target transform overflowing: the fold fails below, quietly
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        pred, proba = predict_outputs(est, X.iloc[test], task, n_classes)
     predict_time = time.perf_counter() - start
     if task == "regression" and not np.isfinite(pred).all():
         raise ValueError("the model predicted non-finite values")
     scores = score_all(task, y[test], pred, proba, n_classes)
     seen = _train_sample(train, index)
-    train_pred, train_proba = predict_outputs(est, X.iloc[seen], task, n_classes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        train_pred, train_proba = predict_outputs(est, X.iloc[seen], task, n_classes)
+    if task == "regression" and not np.isfinite(train_pred).all():
+        train_pred = np.nan_to_num(train_pred, nan=float(np.mean(y[seen])), posinf=float(np.max(y[seen])),
+                                   neginf=float(np.min(y[seen])))
     train_scores = score_all(task, y[seen], train_pred, train_proba, n_classes)
     return FoldResult(index, scores, fit_time, predict_time, len(test), train_scores), notes
 
