@@ -115,3 +115,31 @@ def test_worker_ctrl_c_exits_130_and_says_how_to_continue(tmp_path, data_csv, mo
     assert code == 130, out + err
     assert "stands at: slow_lasso 0/2 (1 failed) complete" in out
     assert f"tuner worker --storage {url} --run crash" in out
+
+
+def test_ctrl_c_while_a_trial_is_being_claimed_leaves_no_trial_running(tmp_path, mixed_frame, monkeypatch):
+    """The signal is held back until the claim is complete, then the claimed trial is recorded."""
+    import signal
+
+    import tuner
+    from tuner import budget
+
+    real_claim = budget.claim
+    calls = []
+
+    def claim_then_ctrl_c(*args, **kwargs):
+        result = real_claim(*args, **kwargs)
+        if result.trial is not None and not calls:
+            calls.append(result.trial.number)
+            signal.raise_signal(signal.SIGINT)  # arrives in the middle of the claim
+        return result
+
+    monkeypatch.setattr(budget, "claim", claim_then_ctrl_c)
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    with pytest.raises(KeyboardInterrupt):
+        tuner.tune(mixed_frame, target="churned", models=["logistic_regression"], trials=3, cv=2, storage=url,
+                   run="c")
+    trials = so.family_trials(url, "c", "logistic_regression")
+    assert [t.state for t in trials if t.number == calls[0]] == [TrialState.FAIL]
+    assert trials[calls[0]].user_attrs["fail_reason"] == "interrupted by the user"
+    assert not any(t.state == TrialState.RUNNING for t in trials)

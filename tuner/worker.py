@@ -8,18 +8,18 @@ complete trials, the run's clock has run out, or the worker's own limit is reach
 family whose remaining trials are all running elsewhere is not finished: the worker
 waits, because one of them may be pruned, fail, or lose its worker and need a retry.
 
-``--n-jobs J`` works with J processes: this one and J - 1 helpers started with
-``multiprocessing``'s *spawn* (not threads: the GIL; not fork: open database connections
-and threads), each with ``max(1, cores // J)`` threads for its models and BLAS, so J ×
-threads never oversubscribes the machine. This process starts on trials at once while the
-helpers import; it shows their trials (a queue) in its progress and forwards Ctrl-C once to
-each helper (they run in their own process group, so a terminal's Ctrl-C reaches them once).
+``--n-jobs J`` works with J processes: this one and J - 1 fresh helper interpreters (not
+threads: the GIL; not fork: open database connections and threads), each with
+``max(1, cores // J)`` threads for its models and BLAS, so J × threads never oversubscribes
+the machine. This process starts on trials at once while the helpers import; it shows their
+trials (JSON lines on their standard output) in its progress, and forwards Ctrl-C once to
+each helper (they run in their own session, so a terminal's Ctrl-C does not reach them twice).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import queue as queue_module
 import signal
 import socket
 import sys
@@ -124,7 +124,15 @@ def work(driver, families, *, deadline: float | None, max_trials: int | None = N
                 # family already has a result; cheaper families may still fit.
                 if fam.has_result() and now + fam.expected_duration() > deadline:
                     continue
-            claim = budget.claim(driver.storage, driver.config.run, fam.study, look_first=fam.name in full)
+            claimed = None
+            try:
+                with _signals_deferred():  # a trial is claimed and known to us, or not claimed at all
+                    claim = budget.claim(driver.storage, driver.config.run, fam.study, look_first=fam.name in full)
+                    claimed = claim.trial
+            except KeyboardInterrupt:  # held back until the claim was complete
+                if claimed is not None:
+                    _record_interrupted(fam.study, claimed)
+                raise
             fam.completed = max(fam.completed, claim.complete)
             fam.target = claim.target
             if claim.status == "done":
@@ -135,7 +143,7 @@ def work(driver, families, *, deadline: float | None, max_trials: int | None = N
                 running_elsewhere += claim.running
                 continue
             full.discard(fam.name)
-            trial = claim.trial
+            trial = claimed
             try:
                 with heartbeat.Heartbeat(driver.storage, trial._trial_id, first_beat=False):
                     state = driver.run_trial(fam, deadline, trial)
@@ -143,6 +151,9 @@ def work(driver, families, *, deadline: float | None, max_trials: int | None = N
                 # Another worker saw no heartbeat for the grace period, failed this trial
                 # and enqueued its retry: our result is dropped, the retry counts.
                 state = "lost"
+            except KeyboardInterrupt:
+                _record_interrupted(fam.study, trial)  # if run_trial had no chance to
+                raise
             outcome.trials += 1
             outcome.states[state] = outcome.states.get(state, 0) + 1
             progressed = True
@@ -165,34 +176,74 @@ def work(driver, families, *, deadline: float | None, max_trials: int | None = N
             time.sleep(sleep_s)
 
 
+@contextlib.contextmanager
+def _signals_deferred():
+    """Hold Ctrl-C / SIGTERM back for the duration of the block, then raise them."""
+    received: list[int] = []
+
+    def hold(signum, frame):
+        received.append(signum)
+
+    try:
+        previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread: signals cannot arrive here anyway
+        yield
+        return
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if received:
+            if received[0] == signal.SIGTERM and previous[signal.SIGTERM] is _on_sigterm:
+                raise Interrupted()
+            if received[0] == signal.SIGINT and previous[signal.SIGINT] is signal.default_int_handler:
+                raise KeyboardInterrupt()
+            signal.raise_signal(received[0])  # whatever the handler in place would have done
+
+
+def _record_interrupted(study: optuna.Study, trial: optuna.Trial) -> None:
+    """Record a claimed trial as failed by an interruption, unless it is already finished."""
+    try:
+        if study._storage.get_trial(trial._trial_id).state == TrialState.RUNNING:
+            trial.set_user_attr("fail_reason", "interrupted by the user")
+            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+    except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
+        pass
+
+
 # -- several local processes ------------------------------------------------------------
 @dataclass
-class _ChildSpec:
+class _HelperSpec:
+    """What a helper process needs, pickled to its standard input."""
+
     index: int
-    n_workers: int
     storage_url: str
     run: str
-    dataset: object  # tuner.data.Dataset, pickled to the child
+    dataset: object  # tuner.data.Dataset
     threads: int
     deadline_epoch: float | None
     max_trials: int | None
-    events: object  # multiprocessing queue
     parent_pid: int
-    heartbeat_s: str | None
     families: dict  # search_spaces.FAMILIES of the parent: families registered at run time too
 
 
-def _child_main(spec: _ChildSpec) -> None:
-    """Entry point of a local worker process (spawned)."""
-    if hasattr(os, "setpgrp"):
-        os.setpgrp()  # the parent forwards Ctrl-C exactly once; the terminal's copy would double it
+class _Orphaned(Exception):
+    pass
+
+
+def helper_main(spec: _HelperSpec, events) -> int:
+    """Body of a helper process (``python -m tuner._helper_process``); events as JSON lines."""
+    import json
+
+    def emit(*event) -> None:
+        events.write(json.dumps(event) + "\n")
+        events.flush()
+
     install_sigterm_handler()
-    if spec.heartbeat_s:
-        os.environ[heartbeat.ENV] = spec.heartbeat_s
     import search_spaces
 
     search_spaces.FAMILIES.update(spec.families)
-    code = 0
     try:
         import threadpoolctl
 
@@ -211,46 +262,58 @@ def _child_main(spec: _ChildSpec) -> None:
         families = driver.open_families()
 
         def on_trial(fam, state, number):
-            spec.events.put(("trial", spec.index, fam.name, state, number, fam.failures_in_a_row, fam.gave_up))
+            emit("trial", fam.name, state, number, fam.failures_in_a_row, fam.gave_up)
             if os.getppid() != spec.parent_pid:  # the parent is gone: stop after this trial
                 raise _Orphaned()
 
-        deadline = to_monotonic(spec.deadline_epoch)
-        outcome = work(driver, families, deadline=deadline, max_trials=spec.max_trials, offset=spec.index,
-                       on_trial=on_trial)
-        spec.events.put(("exit", spec.index, outcome.reason, outcome.trials))
+        work(driver, families, deadline=to_monotonic(spec.deadline_epoch), max_trials=spec.max_trials,
+             offset=spec.index, on_trial=on_trial)
+        return 0
     except _Orphaned:
-        code = 0
+        return 0
     except KeyboardInterrupt as exc:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        spec.events.put(("interrupted", spec.index))
-        code = 143 if isinstance(exc, Interrupted) else 130
+        return 143 if isinstance(exc, Interrupted) else 130
     except TunerError as exc:
-        spec.events.put(("error", spec.index, str(exc), 2))
-        code = 2
+        emit("error", str(exc), 2)
+        return 2
     except Exception as exc:  # noqa: BLE001 — reported by the parent as this worker's failure
         import traceback
 
-        spec.events.put(("error", spec.index, f"{type(exc).__name__}: {exc}", 1, traceback.format_exc()[-2000:]))
-        code = 1
-    finally:
-        try:
-            spec.events.close()
-            spec.events.join_thread()
-        except Exception:  # noqa: BLE001
-            pass
-        sys.stdout.flush()
-        sys.stderr.flush()
-    os._exit(code)  # no interpreter teardown: the queue is flushed, the heartbeat threads are daemons
-
-
-class _Orphaned(Exception):
-    pass
+        emit("error", f"{type(exc).__name__}: {exc}", 1)
+        sys.stderr.write(traceback.format_exc())
+        return 1
 
 
 def _storage_url(storage) -> str:
     backend = getattr(storage, "_backend", storage)
     return backend.url
+
+
+def _start_helper(spec: _HelperSpec):
+    """A helper process: ``python -m tuner._helper_process``, in its own session (Ctrl-C in a
+    terminal reaches the parent only, which forwards it once), with the parent's ``sys.path``.
+    Not ``multiprocessing``: its *spawn* re-runs the caller's main script, which breaks
+    ``tuner.tune(n_jobs=2)`` called from a script without ``if __name__ == "__main__"``."""
+    import pickle
+    import subprocess
+    import threading
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p or os.getcwd() for p in sys.path)
+    proc = subprocess.Popen([sys.executable, "-m", "tuner._helper_process"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, env=env, start_new_session=True)
+    payload = pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def feed() -> None:  # in the background: the helper reads only once its imports are done
+        try:
+            proc.stdin.write(payload)
+            proc.stdin.close()
+        except (BrokenPipeError, OSError):  # it died at start; its exit code tells
+            pass
+
+    threading.Thread(target=feed, name="tuner-helper-feed", daemon=True).start()
+    return proc
 
 
 class WorkerError(TunerError):
@@ -262,63 +325,56 @@ class WorkerError(TunerError):
 def run_local(driver, families, n_workers: int, *, deadline_epoch: float | None, max_trials: int | None = None,
               progress=None) -> Outcome:
     """Work on the driver's run with ``n_workers`` processes: this one and ``n_workers - 1``
-    spawned helpers (this process starts on trials at once while the helpers import).
+    helpers (this process starts on trials at once while the helpers import).
 
-    ``max_trials`` limits each process. The helpers' trials reach ``progress`` through a queue
-    drained by a thread; ``families`` end with every process' counts.
+    ``max_trials`` limits each process. The helpers' trials reach ``progress`` through their
+    standard output, read by one thread each; ``families`` end with every process' counts.
     """
-    import multiprocessing
+    import json
     import threading
 
     import search_spaces
 
-    ctx = multiprocessing.get_context("spawn")
-    events = ctx.Queue()
     threads = threads_per_worker(n_workers)
     procs = []
     for i in range(1, n_workers):
-        spec = _ChildSpec(i, n_workers, _storage_url(driver.storage), driver.config.run, driver.ds, threads,
-                          deadline_epoch, max_trials, events, os.getpid(), os.environ.get(heartbeat.ENV),
-                          dict(search_spaces.FAMILIES))
-        proc = ctx.Process(target=_child_main, args=(spec,), name=f"tuner-worker-{i}")
-        proc.start()
-        procs.append(proc)
+        spec = _HelperSpec(i, _storage_url(driver.storage), driver.config.run, driver.ds, threads, deadline_epoch,
+                           max_trials, os.getpid(), dict(search_spaces.FAMILIES))
+        procs.append(_start_helper(spec))
 
     helpers = Outcome("done")
     done_by_helpers = {f.name: 0 for f in families}
     helper_gave_up: dict[str, int] = {}
     errors: list[tuple[int, str, int]] = []
     lock = threading.Lock()
-    stop = threading.Event()
 
     def show(name: str, state: str) -> None:
         if progress is not None:
             fam = next(f for f in families if f.name == name)
             progress.update(name, fam.done_now + done_by_helpers[name], _best(fam.study), state)
 
-    def drain() -> None:  # the helpers' events, while this process runs trials of its own
-        while not (stop.is_set() and not any(p.is_alive() for p in procs) and events.empty()):
+    def read_events(index: int, stream) -> None:
+        for line in stream:
             try:
-                event = events.get(timeout=0.2)
-            except (queue_module.Empty, OSError, ValueError):
-                if stop.is_set() and not any(p.is_alive() for p in procs):
-                    return
+                event = json.loads(line)
+            except ValueError:
                 continue
             with lock:
-                kind = event[0]
-                if kind == "trial":
-                    _, _, name, state, _number, failures, gave_up = event
+                if event[0] == "trial":
+                    _, name, state, _number, failures, gave_up = event
                     done_by_helpers[name] += 1
                     helpers.trials += 1
                     helpers.states[state] = helpers.states.get(state, 0) + 1
                     if gave_up:
                         helper_gave_up[name] = failures
                     show(name, state)
-                elif kind == "error":
-                    errors.append((event[1], event[2], event[3]))
+                elif event[0] == "error":
+                    errors.append((index, event[1], event[2]))
 
-    drainer = threading.Thread(target=drain, name="tuner-events", daemon=True)
-    drainer.start()
+    readers = [threading.Thread(target=read_events, args=(i, p.stdout), name=f"tuner-events-{i}", daemon=True)
+               for i, p in enumerate(procs, 1)]
+    for reader in readers:
+        reader.start()
 
     def on_trial(fam, state, number) -> None:
         with lock:
@@ -326,6 +382,7 @@ def run_local(driver, families, n_workers: int, *, deadline_epoch: float | None,
 
     interrupted: KeyboardInterrupt | None = None
     outcome = Outcome("done")
+    previous_sigterm = install_sigterm_handler()  # a SIGTERM must reach the helpers too
     try:
         try:
             import threadpoolctl
@@ -340,28 +397,32 @@ def run_local(driver, families, n_workers: int, *, deadline_epoch: float | None,
             if limits is not None:
                 limits.restore_original_limits()
         for p in procs:  # the helpers stop on their own once the budget is spent
-            while p.is_alive():
-                p.join(timeout=0.5)
+            while p.poll() is None:
+                time.sleep(0.2)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Interrupted): our trial is recorded
         interrupted = exc
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not kill the clean-up
         for p in procs:
-            if p.is_alive():
+            if p.poll() is None:
                 try:
-                    os.kill(p.pid, signal.SIGTERM if isinstance(exc, Interrupted) else signal.SIGINT)
+                    p.send_signal(signal.SIGTERM if isinstance(exc, Interrupted) else signal.SIGINT)
                 except ProcessLookupError:
                     pass
         stop_at = time.monotonic() + 60
         for p in procs:
-            p.join(timeout=max(0.1, stop_at - time.monotonic()))
-            if p.is_alive():
+            try:
+                p.wait(timeout=max(0.1, stop_at - time.monotonic()))
+            except Exception:  # noqa: BLE001 — subprocess.TimeoutExpired: it had its chance
                 p.kill()
+                p.wait()
     finally:
-        stop.set()
-        drainer.join(timeout=10)
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
+        for reader in readers:
+            reader.join(timeout=10)
         for p in procs:
-            p.join(timeout=5)
-        events.close()
+            if p.stdout is not None:
+                p.stdout.close()
     for fam in families:
         fam.done_now += done_by_helpers[fam.name]
         if fam.name in helper_gave_up and not fam.finished:
@@ -376,9 +437,9 @@ def run_local(driver, families, n_workers: int, *, deadline_epoch: float | None,
     if errors:
         index, message, _ = errors[0]
         raise WorkerError(f"worker process {index} failed: {message}")
-    crashed = [p for p in procs if p.exitcode not in (0, None)]
+    crashed = [(i, p.returncode) for i, p in enumerate(procs, 1) if p.returncode != 0]
     if crashed:
-        codes = ", ".join(f"{p.name}: exit code {p.exitcode}" for p in crashed)
+        codes = ", ".join(f"process {i}: exit code {code}" for i, code in crashed)
         raise WorkerError(f"{len(crashed)} worker process(es) stopped abnormally ({codes}); "
                           "rerun the same command to continue the run")
     _refresh(driver, families)

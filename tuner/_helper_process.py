@@ -1,0 +1,29 @@
+"""Entry point of a local helper worker process: ``python -m tuner._helper_process``.
+
+Started by ``tuner.worker.run_local`` (``--n-jobs J``): it reads its pickled
+``_HelperSpec`` from standard input, works on the run, and reports each trial as a JSON
+line on the standard output it was given; anything else printed goes to standard error.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+
+
+def main() -> int:
+    events = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # stray prints (from C libraries too) must not mix with the events
+    sys.stdout = sys.stderr
+    spec = pickle.load(sys.stdin.buffer)
+    from tuner.worker import helper_main
+
+    code = helper_main(spec, events)
+    events.close()
+    sys.stderr.flush()
+    os._exit(code)  # no interpreter teardown: heartbeat threads are daemons, events are flushed
+
+
+if __name__ == "__main__":
+    main()
