@@ -16,6 +16,7 @@ from .errors import TunerError
 
 app = typer.Typer(
     name="tuner", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts say "[default: ...]": not markup
     help="Tune and compare machine-learning model families on tabular data.",
 )
 out = Console(highlight=False)
