@@ -128,7 +128,8 @@ def running_trial(url: str, run: str, family: str):
         trials = family_trials(url, run, family)
     except (KeyError, StorageError):  # not created yet
         return None
-    running = [t for t in trials if t.state == TrialState.RUNNING]
+    # with its params suggested, i.e. inside the fit (a trial claimed a moment ago has none yet)
+    running = [t for t in trials if t.state == TrialState.RUNNING and t.params]
     return running[0] if running else None
 
 
