@@ -64,11 +64,6 @@ def mixed_frame() -> pd.DataFrame:
 
 @pytest.fixture
 def regression_frame() -> pd.DataFrame:
-    rng = np.random.default_rng(1)
-    n = 150
-    X = rng.normal(size=(n, 4))
-    y = np.exp(1 + X[:, 0] * 0.8 + 0.3 * X[:, 1] + rng.normal(scale=0.2, size=n))  # skewed, positive
-    df = pd.DataFrame(X, columns=["a", "b", "c", "d"])
-    df["kind"] = rng.choice(["u", "v"], size=n)
-    df["price"] = y
-    return df
+    from export_helpers import regression_frame as make
+
+    return make(n=150)

@@ -78,3 +78,15 @@ def native_outputs(fitted, model, raw: pd.DataFrame):
     if model.is_classifier:
         return np.asarray(model.classes, dtype=object)[codes], proba
     return codes, None
+
+
+def stop_process(proc) -> None:
+    """Terminate a server started by a test; kill it if it does not stop within 10 s."""
+    import subprocess
+
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

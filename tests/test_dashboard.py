@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from export_helpers import stop_process
 from typer.testing import CliRunner
 
 import tuner
@@ -55,12 +56,7 @@ def test_dashboard_serves_the_runs_studies(mixed_frame, storage_url, tmp_path):
         status, page = _get(f"http://127.0.0.1:{port}/dashboard/")
         assert status == 200 and "<html" in page.lower()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         proc.stdout.close()
         log.close()
 

@@ -20,7 +20,7 @@ import tuner
 from tuner.cli import app
 from tuner.export import export_model
 
-from export_helpers import binary_frame, make_run
+from export_helpers import stop_process, binary_frame, make_run
 
 TOKEN = "test-token-123"
 MAX_BODY = 20_000
@@ -72,11 +72,7 @@ def server(tmp_path_factory):
                 time.sleep(0.2)
         yield base, folder / "model", csv
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
 
 def _records(csv, n=5):
