@@ -64,20 +64,21 @@ def test_different_data_under_an_existing_run_is_refused_without_writing(mixed_f
     assert sum(counts.values()) == 1
 
 
-def test_timeout_is_respected_and_every_family_gets_a_result(mixed_frame, storage_url):
+def test_timeout_is_respected_and_trials_are_stopped_at_the_deadline(mixed_frame, storage_url):
     start = time.monotonic()
     board = tuner.tune(mixed_frame, target="churned", timeout=6, cv=3, storage=storage_url, run="t")
     elapsed = time.monotonic() - start
-    assert (board["status"] == "ok").all()
-    longest = 0.0
+    # the clock includes start-up; a trial running at the deadline is stopped after its
+    # current fold (loose bound: the CI machine may be busy; benchmarks measure the real overrun)
+    assert elapsed < 6 + 4, elapsed
+    assert board.loc[board["model"] == "logistic_regression", "status"].item() == "ok"
     for family in board["model"]:
         counts, study = _counts(storage_url, "t", family)
-        longest = max([longest] + [(t.datetime_complete - t.datetime_start).total_seconds()
-                                   for t in study.trials if t.datetime_complete])
-    # the budget plus at most one trial (and the start-up before the first trial)
-    assert elapsed < 6 + longest + 3, (elapsed, longest)
+        if counts[TrialState.COMPLETE] == 0:  # a family without a result says why
+            reasons = {t.user_attrs.get("stopped", "") for t in study.trials if t.state == TrialState.PRUNED}
+            assert counts[TrialState.PRUNED] == 0 or any(r.startswith(("time budget", "time cap")) for r in reasons)
     counts, _ = _counts(storage_url, "t", "logistic_regression")
-    assert counts[TrialState.COMPLETE] >= 2  # it kept going until the budget was spent
+    assert counts[TrialState.COMPLETE] >= 1  # a run always ends with a model
 
 
 def test_trials_and_timeout_together_stop_at_whichever_comes_first(mixed_frame, storage_url):

@@ -78,7 +78,10 @@ def parse_models(text: str | None) -> list[str] | None:
     return [m.strip() for m in text.split(",") if m.strip()]
 
 
-def validate_budget(trials: int | None, timeout: float | None) -> tuple[int | None, float | None]:
+def validate_budget(trials: int | None, timeout: float | None,
+                    trial_timeout: float | None = None) -> tuple[int | None, float | None]:
+    if trial_timeout is not None and not trial_timeout > 0:
+        raise TunerError(f"--trial-timeout must be a positive number of seconds (got {trial_timeout:g})")
     if trials is not None and trials < 1:
         raise TunerError(f"--trials must be at least 1 (got {trials})")
     if timeout is not None and timeout <= 0:

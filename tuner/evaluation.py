@@ -29,6 +29,12 @@ class FoldResult:
     predict_time_s: float
     n_predicted: int
     train_scores: dict[str, float] | None = None  # on (a sample of) the fold's own training rows
+    train_predict_time_s: float = 0.0
+
+    @property
+    def model_time_s(self) -> float:
+        """Time spent inside the model (and its preprocessing): fit and every predict."""
+        return self.fit_time_s + self.predict_time_s + self.train_predict_time_s
 
 
 def make_folds(y: np.ndarray, task: str, cv: int, seed: int, repeats: int = 1) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -101,15 +107,17 @@ def evaluate_fold(
         raise ValueError("the model predicted non-finite values")
     scores = score_all(task, y[test], pred, proba, n_classes)
     seen = _train_sample(train, index)
+    start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
         train_pred, train_proba = predict_outputs(est, X.iloc[seen], task, n_classes)
+    train_predict_time = time.perf_counter() - start
     if task == "regression" and not np.isfinite(train_pred).all():
         train_pred = np.nan_to_num(train_pred, nan=float(np.mean(y[seen])), posinf=float(np.max(y[seen])),
                                    neginf=float(np.min(y[seen])))
     train_scores = score_all(task, y[seen], train_pred, train_proba, n_classes)
-    return FoldResult(index, scores, fit_time, predict_time, len(test), train_scores), notes
+    return FoldResult(index, scores, fit_time, predict_time, len(test), train_scores, train_predict_time), notes
 
 
 TRAIN_SCORE_ROWS = 5000  # training rows scored per fold for the overfitting gap

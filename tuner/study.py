@@ -25,16 +25,28 @@ from .estimator import build_estimator, space_context
 from .errors import TunerError
 from .evaluation import evaluate_fold, make_folds, summarise
 from .metrics import check_metric
+from .trial_attrs import set_user_attrs
 from .storage import check_compatible, family_study_name, load_config, save_config
 
 DEFAULT_TRIALS = 20
 # A family whose first trials all fail this many times in a row is set aside for the
 # rest of the invocation (the leaderboard shows why).
 MAX_FAILURES_WITHOUT_RESULT = 5
+# Under a clock no trial may take more than this share of it (stopped between folds when
+# its measured fold time says it would), and a trial stopped by the clock may end at most
+# OVERRUN_SHARE of it late; a family whose trials are stopped this many times before it
+# has a result is too slow for the budget and is set aside.
+TRIAL_SHARE = 0.25
+OVERRUN_SHARE = 0.04
+MAX_CAPPED_WITHOUT_RESULT = 2
 
 
 class _OutOfTime(Exception):
     """The invocation's time budget ran out in the middle of a trial."""
+
+
+class _OverCap(Exception):
+    """The trial would take more than its share of the time budget."""
 
 
 @dataclass
@@ -47,12 +59,17 @@ class FamilyState:
     completed: int = 0
     done_now: int = 0
     failures_in_a_row: int = 0
+    capped: int = 0  # trials stopped by the time cap
     gave_up: bool = False
+    aside: str = ""  # why the family was set aside, when not for failures in a row
     finished: bool = False  # the family has its target of complete trials (tuner.budget)
     target: int | None = None
 
     def has_result(self) -> bool:
         return self.completed > 0
+
+    def aside_reason(self) -> str:
+        return self.aside or f"{self.failures_in_a_row} failed trials in a row"
 
     def expected_duration(self) -> float:
         return float(np.median(self.durations[-5:])) if self.durations else 0.0
@@ -162,9 +179,12 @@ class Driver:
     """Runs the trials of one invocation of ``tuner run``."""
 
     def __init__(self, storage, config: RunConfig, ds: Dataset, *, n_jobs: int = 1, progress=None,
-                 threads: int | None = None, salt: str = ""):
+                 threads: int | None = None, salt: str = "", trial_timeout: float | None = None):
         """``n_jobs``: worker processes (1: this one); each model gets ``threads`` threads
-        (default: the cores shared out between the processes, ``tuner.worker.threads_per_worker``)."""
+        (default: the cores shared out between the processes, ``tuner.worker.threads_per_worker``).
+        ``trial_timeout``: seconds after which a trial is stopped, whatever it is doing: trials
+        then run in supervised helper processes (``tuner.local_workers``)."""
+        self.trial_timeout = trial_timeout
         self.storage, self.config, self.ds = storage, config, ds
         if config.test_size and len(ds.y) != config.n_rows:  # the held-out rows must never be tuned on
             raise TunerError(f"run {config.run!r} holds out a test set: tune on its {config.n_rows} training rows "
@@ -177,13 +197,23 @@ class Driver:
         self.progress = progress
 
     # -- one trial ---------------------------------------------------------------------
-    def run_trial(self, fam: FamilyState, deadline: float | None, trial: optuna.Trial | None = None) -> str:
-        """Run ``trial`` (claimed by ``tuner.budget.claim``; asked here if None) to its end."""
+    def run_trial(self, fam: FamilyState, deadline: float | None, trial: optuna.Trial | None = None, *,
+                  others_have_result: bool = True) -> str:
+        """Run ``trial`` (claimed by ``tuner.budget.claim``; asked here if None) to its end.
+
+        Under a clock the trial is stopped between folds once the next fold would end past
+        the deadline (unless no family of the run has a result yet: a run must end with a
+        model), or once it would take more than ``TRIAL_SHARE`` of the clock.
+        """
         study, space, cfg = fam.study, fam.space, self.config
         if trial is None:
             trial = study.ask()
         start = time.monotonic()
+        clock = self.clock_s()
+        cap = clock * TRIAL_SHARE if clock else None
+        slack = clock * OVERRUN_SHARE if clock else 0.0
         folds_done = 0
+        model_s = 0.0
         epochs = None
         try:
             preprocessing.suggest(trial, self.ctx, space.preprocessing, self.schema, cfg.y_min)
@@ -192,12 +222,21 @@ class Driver:
             epochs = EpochPruner(study, trial) if accepts_epoch_callback(estimator) else None
             results = []
             for i, fold in enumerate(self.folds):
-                if deadline is not None and time.monotonic() > deadline and fam.has_result():
-                    raise _OutOfTime
+                if i > 0:
+                    now = time.monotonic()
+                    per_fold = (now - start) / i
+                    if deadline is not None and (fam.has_result() or others_have_result) and (
+                            now > deadline or now + per_fold > deadline + slack):
+                        raise _OutOfTime
+                    if cap is not None and (now - start) + per_fold * (len(self.folds) - i) > cap and (
+                            fam.has_result() or others_have_result):
+                        raise _OverCap(f"would take ~{per_fold * len(self.folds):.0f}s, more than "
+                                       f"{TRIAL_SHARE:.0%} of the {clock:g}s budget")
                 # the first fold's epochs are compared with earlier trials' (tuner.epoch_pruning)
                 fit_params = {"model__epoch_callback": epochs} if epochs is not None and i == 0 else {}
                 result, notes = evaluate_fold(estimator, self.ds.X, self.ds.y, fold, i, cfg.task,
                                               len(cfg.classes), fit_params)
+                model_s += result.model_time_s
                 if epochs is not None and i == 0:
                     epochs.save()
                 value = result.scores[cfg.metric]
@@ -211,21 +250,30 @@ class Driver:
                 if i < len(self.folds) - 1 and trial.should_prune():  # a finished trial is kept
                     raise optuna.TrialPruned()
             summary = summarise(results)
-            for key, value in summary.items():
-                trial.set_user_attr(key, value)
-            trial.set_user_attr("duration_s", time.monotonic() - start)
+            summary["duration_s"] = time.monotonic() - start
+            summary["model_time_s"] = model_s
+            set_user_attrs(study, trial, summary)
             study.tell(trial, summary["metrics"][cfg.metric]["mean"])
             state = "complete"
         except optuna.TrialPruned:
             at_epoch = epochs is not None and epochs.pruned_at is not None and folds_done == 0
-            trial.set_user_attr("stopped", f"pruned at epoch {epochs.pruned_at + 1} of the first fold" if at_epoch
-                                else f"pruned after {folds_done} fold(s)")
+            set_user_attrs(study, trial, {
+                "stopped": f"pruned at epoch {epochs.pruned_at + 1} of the first fold" if at_epoch
+                else f"pruned after {folds_done} fold(s)", "model_time_s": model_s})
             study.tell(trial, state=TrialState.PRUNED)
             state = "pruned"
         except _OutOfTime:
-            trial.set_user_attr("stopped", "time budget reached")
+            set_user_attrs(study, trial, {"stopped": "time budget reached", "model_time_s": model_s})
             study.tell(trial, state=TrialState.PRUNED)
             state = "stopped"
+        except _OverCap as exc:
+            set_user_attrs(study, trial, {"stopped": f"time cap: {exc}", "model_time_s": model_s})
+            study.tell(trial, state=TrialState.PRUNED)
+            state = "stopped"
+            fam.capped += 1
+            if not fam.has_result() and fam.capped >= MAX_CAPPED_WITHOUT_RESULT:
+                fam.gave_up = True
+                fam.aside = f"too slow for the time budget ({fam.capped} trials stopped by the time cap)"
         except KeyboardInterrupt:
             trial.set_user_attr("fail_reason", "interrupted by the user")
             study.tell(trial, state=TrialState.FAIL)
@@ -246,6 +294,12 @@ class Driver:
             if not fam.has_result() and fam.failures_in_a_row >= MAX_FAILURES_WITHOUT_RESULT:
                 fam.gave_up = True
         return state
+
+    def clock_s(self) -> float | None:
+        """The run's time budget in seconds (None: no clock), read once per invocation."""
+        if not hasattr(self, "_clock_s"):
+            self._clock_s = budget.read(self.storage, self.config).timeout_s
+        return self._clock_s
 
     # -- the loop ----------------------------------------------------------------------
     def run(self, trials: int | None, timeout: float | None, *, started_at: float | None = None) -> list[FamilyState]:
@@ -274,10 +328,12 @@ class Driver:
         """Run trials until the run's budget is spent (or this worker's ``timeout`` /
         ``max_trials``); in ``n_jobs`` local processes when ``n_jobs > 1``."""
         local = time.monotonic() + timeout if timeout else None
-        if self.n_jobs > 1:
+        if self.n_jobs > 1 or self.trial_timeout is not None:
+            from .local_workers import run_local
+
             epoch = deadline_epoch if local is None else min(x for x in (deadline_epoch, time.time() + timeout) if x)
-            return worker.run_local(self, families, self.n_jobs, deadline_epoch=epoch, max_trials=max_trials,
-                                    progress=self.progress)
+            return run_local(self, families, self.n_jobs, deadline_epoch=epoch, max_trials=max_trials,
+                             progress=self.progress, trial_timeout=self.trial_timeout)
 
         def report(fam, state, number):
             if self.progress is not None:

@@ -36,7 +36,7 @@ def load_data(config, data: str | None):
 
 
 def join(*, run_name: str, storage: str | None, timeout: float | None, trials: int | None, n_jobs: int,
-         data: str | None, out, err) -> int:
+         data: str | None, out, err, trial_timeout: float | None = None) -> int:
     """Run the worker; returns the exit code (0 done, 130 interrupted, 143 terminated)."""
     from .storage import DEFAULT_STORAGE, open_storage, require_config
     from .worker import install_sigterm_handler
@@ -47,6 +47,8 @@ def join(*, run_name: str, storage: str | None, timeout: float | None, trials: i
         raise TunerError(f"--trials must be at least 1 (got {trials})")
     if n_jobs < 1:
         raise TunerError(f"--n-jobs must be at least 1 (got {n_jobs})")
+    if trial_timeout is not None and not trial_timeout > 0:
+        raise TunerError(f"--trial-timeout must be a positive number of seconds (got {trial_timeout:g})")
     url = storage or DEFAULT_STORAGE
     store = open_storage(url, create=False)
     config = require_config(store, run_name)
@@ -56,18 +58,20 @@ def join(*, run_name: str, storage: str | None, timeout: float | None, trials: i
     ds = load_data(config, data)
     previous = install_sigterm_handler()
     try:
-        return _work(store, url, config, ds, timeout=timeout, trials=trials, n_jobs=n_jobs, out=out)
+        return _work(store, url, config, ds, timeout=timeout, trials=trials, n_jobs=n_jobs, out=out,
+                     trial_timeout=trial_timeout)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 
 
-def _work(store, url: str, config, ds, *, timeout, trials, n_jobs: int, out) -> int:
+def _work(store, url: str, config, ds, *, timeout, trials, n_jobs: int, out, trial_timeout=None) -> int:
     from .study import Driver
     from .worker import Interrupted, standing_text, worker_id
 
     me = worker_id()
-    driver = Driver(store, config, ds, n_jobs=n_jobs, progress=_Lines(out, config.metric), salt=me)
+    driver = Driver(store, config, ds, n_jobs=n_jobs, progress=_Lines(out, config.metric), salt=me,
+                    trial_timeout=trial_timeout)
     families = driver.open_families()
     spent = budget.start_clock(store, config)
     jobs = f" with {n_jobs} processes" if n_jobs > 1 else ""
@@ -99,6 +103,6 @@ def _work(store, url: str, config, ds, *, timeout, trials, n_jobs: int, out) -> 
               soft_wrap=True)
     for fam in families:
         if fam.gave_up:
-            out.print(f"  note: {fam.name} set aside after {fam.failures_in_a_row} failed trials in a row")
+            out.print(f"  note: {fam.name} set aside: {fam.aside_reason()}")
     out.print(f"Run {config.run!r}: {standing_text(store, config)} complete", soft_wrap=True)
     return 0
