@@ -536,9 +536,28 @@ def render_markdown(results: pd.DataFrame, peers: list[str], args, plot: Path | 
         if len(r):
             lines += [f"tuner runs within {ON_TIME:.2f} × budget: {int(r['on_time'].sum())}/{len(r)} "
                       f"({r['on_time'].mean():.0%}).", ""]
+        overhead = driver_overheads(r)
+        if len(overhead):
+            lines += [f"tuner's driver overhead (share of its tuning wall time spent outside model fit / predict: "
+                      f"sampling, pruning, storage, data preparation, leaderboard): median {overhead.median():.1%}, "
+                      f"mean {overhead.mean():.1%}, max {overhead.max():.1%} ({overhead.idxmax()}); "
+                      f"≤ 5 % on {int((overhead <= 0.05).sum())}/{len(overhead)} datasets.", ""]
     if plot is not None:
         lines += [f"![normalised scores]({plot.name})", ""]
     return "\n".join(lines)
+
+
+def driver_overheads(rows: pd.DataFrame) -> pd.Series:
+    """Per dataset, the ``driver_overhead`` a peer reported in its info (tuner does)."""
+    values = {}
+    for _, r in rows.iterrows():
+        try:
+            info = json.loads(r.get("info") or "{}")
+        except (TypeError, ValueError):
+            continue
+        if isinstance(info, dict) and info.get("driver_overhead") is not None:
+            values[r["dataset"]] = float(info["driver_overhead"])
+    return pd.Series(values, dtype=float)
 
 
 def plot_normalised(results: pd.DataFrame, peers: list[str], path: Path) -> Path | None:
@@ -603,6 +622,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--kill-factor", type=float, default=1.5)
     p.add_argument("--kill-margin", type=float, default=20.0, help="seconds added to kill-factor × budget")
     p.add_argument("--no-plot", action="store_true")
+    p.add_argument("--merge", type=Path, nargs="+", metavar="DIR",
+                   help="run nothing: combine the results.csv of earlier runs (same budget, seed and cores; "
+                        "e.g. peers run one after the other) into --out")
     args = p.parse_args(argv)
     if args.budget <= 0:
         p.error("--budget must be positive")
@@ -614,8 +636,38 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def merge(args) -> pd.DataFrame:
+    """``--merge``: one table from several earlier runs' ``results.csv`` (rows of later runs win)."""
+    frames = []
+    for d in args.merge:
+        path = d / "results.csv"
+        if not path.exists():
+            raise SystemExit(f"--merge: no results.csv in {d}")
+        frames.append(pd.read_csv(path, keep_default_na=False, na_values=[""]))
+    rows = pd.concat(frames, ignore_index=True).drop_duplicates(["dataset", "peer"], keep="last")
+    budgets = sorted(set(rows["budget_s"]))
+    if len(budgets) != 1:
+        raise SystemExit(f"--merge: the runs have different budgets ({budgets}); compare like with like")
+    args.budget = float(budgets[0])
+    order = list(dict.fromkeys(rows["dataset"]))
+    rows = rows.assign(_o=rows["dataset"].map(order.index)).sort_values("_o", kind="stable").drop(columns="_o")
+    peers = list(dict.fromkeys(["tuner", *rows["peer"]])) if "tuner" in set(rows["peer"]) else list(dict.fromkeys(rows["peer"]))
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    records = rows.drop(columns=["normalised", "best"]).to_dict("records")
+    for r in records:
+        r["error"] = "" if pd.isna(r.get("error")) else str(r["error"])
+        r["info"] = "" if pd.isna(r.get("info")) else r["info"]
+        r["on_time"] = bool(r["on_time"]) if not isinstance(r["on_time"], str) else r["on_time"] == "True"
+    results = write_outputs(records, peers, args, out, plot=not args.no_plot)
+    print((out / "results.md").read_text().split("## Summary", 1)[-1].strip())
+    return results
+
+
 def main(argv=None) -> pd.DataFrame:
     args = parse_args(argv)
+    if args.merge:
+        return merge(args)
     data_dir = find_data_dir(args.data_dir)
     index = read_index(data_dir)
     names = [s.strip() for s in args.datasets.split(",") if s.strip()] if args.datasets else list(index.index)

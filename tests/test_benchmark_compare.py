@@ -194,3 +194,27 @@ def test_scoring_multiclass_and_label_alignment():
     assert compare.constant_score("multiclass", pd.Series([1, 1, 0]), y) == pytest.approx(2 / 6)
     with pytest.raises(ValueError):
         compare.score("multiclass", y, {"labels": [0, 1]})  # wrong length
+
+
+def test_tuner_reports_its_driver_overhead(bench):
+    out, results, _ = bench
+    tuner_rows = results[results["peer"] == "tuner"]
+    overhead = compare.driver_overheads(tuner_rows)
+    assert sorted(overhead.index) == ["tiny_binary", "tiny_reg"]
+    assert ((overhead >= 0) & (overhead <= 1)).all()
+    infos = [json.loads(i) for i in tuner_rows["info"]]
+    assert all(i["model_time_s"] > 0 for i in infos)  # trials recorded their time inside the model
+    assert "driver overhead" in (out / "results.md").read_text()
+
+
+def test_runs_made_one_after_the_other_merge_into_one_table(bench, tmp_path):
+    out, results, _ = bench
+    first, second = tmp_path / "a", tmp_path / "b"
+    for folder, keep in ((first, results["peer"] == "tuner"), (second, results["peer"] != "tuner")):
+        folder.mkdir()
+        results[keep].to_csv(folder / "results.csv", index=False)
+    merged = compare.main(["--merge", str(first), str(second), "--out", str(tmp_path / "m"), "--no-plot"])
+    assert sorted(zip(merged["dataset"], merged["peer"])) == sorted(zip(results["dataset"], results["peer"]))
+    np.testing.assert_allclose(merged.sort_values(["dataset", "peer"])["normalised"].to_numpy(),
+                               results.sort_values(["dataset", "peer"])["normalised"].to_numpy())
+    assert "tuner vs optuna_baseline" in (tmp_path / "m" / "results.md").read_text()

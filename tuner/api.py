@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import pandas as pd
 
 from . import holdout
 from . import ranking as lb
+from .config import validate_budget
 from .data import check_test_size, prepare, read_table
 from .errors import TunerError
 from .storage import DEFAULT_STORAGE, default_run_name, list_runs, open_storage, require_config
@@ -31,6 +33,8 @@ def tune(
     progress=None,
     cv_repeats: int | None = None,
     test_size: float | None = None,
+    pos_label=None,
+    trial_timeout: float | None = None,
 ) -> pd.DataFrame:
     """Tune every family on ``data`` and return the leaderboard (best first).
 
@@ -40,9 +44,16 @@ def tune(
     continues it, adding ``trials`` more complete trials per family. ``n_jobs`` > 1 runs that
     many worker processes on the run (README, "Scaling out"). ``cv_repeats`` repeats the K-fold CV with new shuffles; ``test_size`` holds
     out that fraction of the rows before tuning (stratified, seeded) and scores each
-    family's best on it once, after tuning (``test_<metric>`` columns).
+    family's best on it once, after tuning (``test_<metric>`` columns). ``pos_label``: for a
+    binary target, the class the binary metrics score as positive (default: the second of
+    the sorted labels); a run keeps it, so pass the same value to continue the run.
+    ``trial_timeout``: seconds after which a trial is stopped whatever it is doing (recorded
+    as failed, reason ``timeout``); trials then run in supervised worker processes.
     """
     started_at = time.time()  # the timeout covers reading the data and opening the storage too
+    validate_budget(trials, timeout, trial_timeout)
+    if n_jobs < 1:
+        raise TunerError(f"n_jobs must be at least 1 (got {n_jobs})")
     if cv_repeats is not None and cv_repeats < 1:
         raise TunerError(f"cv_repeats must be at least 1 (got {cv_repeats})")
     check_test_size(test_size)
@@ -50,17 +61,31 @@ def tune(
     frame = read_table(data) if isinstance(data, str) else data
     if isinstance(models, str):
         models = [m.strip() for m in models.split(",") if m.strip()]
-    full = prepare(frame, target, task, source=source)
+    full = prepare(frame, target, task, source=source, pos_label=pos_label)
     run = run or (default_run_name(source) if isinstance(data, str) else "dataframe")
     make_config(full, run=run, metric=metric, models=models, cv=cv, seed=seed)  # validate before writing
     store = open_storage(storage or DEFAULT_STORAGE, create=True)
     ds, test_ds, fraction = holdout.resolve_split(store, full, run=run, test_size=test_size, seed=seed)
-    config = start_run(store, ds, run=run, metric=metric, models=models, cv=cv, seed=seed,
-                       cv_repeats=cv_repeats, test_size=fraction)
-    Driver(store, config, ds, n_jobs=n_jobs, progress=progress).run(trials, timeout, started_at=started_at)
+    with _optuna_quiet():  # Optuna's own INFO lines ("A new study created ...") are noise here
+        config = start_run(store, ds, run=run, metric=metric, models=models, cv=cv, seed=seed,
+                           cv_repeats=cv_repeats, test_size=fraction)
+        Driver(store, config, ds, n_jobs=n_jobs, progress=progress,
+               trial_timeout=trial_timeout).run(trials, timeout, started_at=started_at)
     if test_ds is not None:
         holdout.score_best(store, config, ds, test_ds, n_jobs=n_jobs)
     return lb.to_frame(lb.build(store, config), config)
+
+
+@contextlib.contextmanager
+def _optuna_quiet():
+    import optuna
+
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(min(max(before, optuna.logging.WARNING), optuna.logging.CRITICAL))
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(before)
 
 
 def leaderboard(*, run: str | None = None, storage: str | None = None, metric: str | None = None) -> pd.DataFrame:

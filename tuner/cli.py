@@ -57,6 +57,10 @@ def _quiet_libraries() -> None:
 
 StorageOpt = Annotated[Optional[str], typer.Option("--storage", help="Optuna storage URL [default: sqlite:///tuner.db].")]
 RunOpt = Annotated[Optional[str], typer.Option("--run", help="Run name [default: from the data file name].")]
+TrialTimeoutOpt = Annotated[Optional[float], typer.Option(
+    "--trial-timeout", help="Stop any trial still running after this many seconds (recorded as failed: timeout); "
+                            "trials then run in supervised worker processes, so a trial killed by the system "
+                            "(out of memory) is recorded too and the run goes on.")]
 
 
 @app.command()
@@ -65,6 +69,9 @@ def run(
     data: Annotated[str, typer.Argument(help="CSV/TSV/Parquet file (optionally .gz) or builtin:NAME.")],
     target: Annotated[str, typer.Option("--target", "-t", help="Column to predict.")],
     task: Annotated[str, typer.Option(help="auto, binary, multiclass or regression.")] = "auto",
+    pos_label: Annotated[Optional[str], typer.Option(
+        "--pos-label", help="Binary targets: the class precision / recall / f1 / roc_auc score as positive "
+                            "[default: the second of the sorted labels].")] = None,
     metric: Annotated[Optional[str], typer.Option(help="Metric to optimise [default: roc_auc / accuracy / rmse].")] = None,
     models: Annotated[Optional[str], typer.Option(help="Comma-separated families [default: all of the task].")] = None,
     trials: Annotated[Optional[int], typer.Option(
@@ -83,6 +90,7 @@ def run(
         "--cv-repeats", help="Repeat the K-fold CV R times with new shuffles (same folds for every family) [default: 1].")] = None,
     test_size: Annotated[Optional[float], typer.Option(
         "--test-size", help="Fraction of rows held out before tuning (stratified, seeded) and scored once after [default: 0, none].")] = None,
+    trial_timeout: TrialTimeoutOpt = None,
 ) -> None:
     """Cross-validate and tune every model family on DATA; print the leaderboard."""
     invoked_at = time.time()  # --timeout covers the whole invocation, data loading included
@@ -95,14 +103,14 @@ def run(
     from .study import Driver, make_config, start_run
 
     _quiet_libraries()
-    validate_budget(trials, timeout)
+    validate_budget(trials, timeout, trial_timeout)
     if n_jobs < 1:
         raise TunerError(f"--n-jobs must be at least 1 (got {n_jobs})")
     model_list = parse_models(models)
     if cv_repeats is not None and cv_repeats < 1:
         raise TunerError(f"--cv-repeats must be at least 1 (got {cv_repeats})")
     check_test_size(test_size)
-    full = prepare(read_table(data), target, task, source=_source(data))
+    full = prepare(read_table(data), target, task, source=_source(data), pos_label=pos_label)
     name = run_name or default_run_name(data)
     make_config(full, run=name, metric=metric, models=model_list, cv=cv, seed=seed)  # validate before writing
     url = storage or DEFAULT_STORAGE
@@ -131,8 +139,8 @@ def run(
     started = time.monotonic()
     with RunProgress(config.families, trials, timeout, config.metric, console=err) as progress:
         try:
-            families = Driver(store, config, ds, n_jobs=n_jobs, progress=progress).run(trials, timeout,
-                                                                                 started_at=invoked_at)
+            families = Driver(store, config, ds, n_jobs=n_jobs, progress=progress,
+                              trial_timeout=trial_timeout).run(trials, timeout, started_at=invoked_at)
         except KeyboardInterrupt:
             progress.__exit__(None, None, None)
             from .worker import standing_text
@@ -145,7 +153,7 @@ def run(
     out.print(f"{done} trial(s) in {time.monotonic() - started:.1f}s")
     for fam in families:
         if fam.gave_up:
-            out.print(f"  note: {fam.name} set aside after {fam.failures_in_a_row} failed trials in a row")
+            out.print(f"  note: {fam.name} set aside: {fam.aside_reason()}")
     if test_ds is not None:  # refit each family's best on the training part, score it on the test part once
         holdout.score_best(store, config, ds, test_ds, n_jobs=n_jobs)
     out.print(lb.to_rich_table(lb.build(store, config), config))
@@ -439,13 +447,14 @@ def worker(
     n_jobs: Annotated[int, typer.Option("--n-jobs", help="Worker processes on this machine; each model gets cores/J threads.")] = 1,
     data: Annotated[Optional[str], typer.Option(
         "--data", help="Read the run's data here instead of its recorded location (must be the same data).")] = None,
+    trial_timeout: TrialTimeoutOpt = None,
 ) -> None:
     """Join a run: read its configuration and data, run trials until its budget is spent (exit 0)."""
     from .worker_cli import join
 
     _quiet_libraries()
     code = join(run_name=run_name, storage=storage, timeout=timeout, trials=trials, n_jobs=n_jobs, data=data,
-                out=out, err=err)
+                out=out, err=err, trial_timeout=trial_timeout)
     if code:
         raise typer.Exit(code)
 

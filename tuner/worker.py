@@ -112,7 +112,8 @@ def work(driver, families, *, deadline: float | None, max_trials: int | None = N
         if max_trials is not None and outcome.trials >= max_trials:
             outcome.reason = "limit"
             return outcome
-        if deadline is not None and time.monotonic() >= deadline:
+        # past the deadline only while the run has no result at all: a run ends with a model
+        if deadline is not None and time.monotonic() >= deadline and any(f.has_result() for f in families):
             outcome.reason = "deadline"
             return outcome
         ran = None

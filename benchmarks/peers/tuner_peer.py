@@ -85,6 +85,18 @@ def refit_winner(storage: str, run: str, family: str, params: dict, train: pd.Da
     return RefitModel(pipeline, config, family)
 
 
+def model_time(storage: str, run: str) -> float:
+    """Seconds every trial of the run spent inside model fit / predict (``model_time_s``)."""
+    import optuna
+
+    total = 0.0
+    for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
+        if summary.study_name.startswith(f"{run}::"):
+            study = optuna.load_study(study_name=summary.study_name, storage=storage)
+            total += sum(float(t.user_attrs.get("model_time_s") or 0.0) for t in study.get_trials(deepcopy=False))
+    return total
+
+
 def run(args) -> None:
     import tuner
 
@@ -108,9 +120,11 @@ def run(args) -> None:
     started = time.monotonic()
     model = refit_winner(storage, RUN, best["model"], json.loads(best["params"]), train, args.n_jobs)
     complete = int(counts["trials_complete"].sum()) if "trials_complete" in counts else None
+    model_s = model_time(storage, RUN)
     info = {"search_start_s": search_start_s, "model": best["model"], "cv_score": float(best[f"{args.metric}_mean"]),
             "trials": int(counts.to_numpy().sum()), "complete_trials": complete,
             "tuning_timeout_s": round(timeout, 2), "tune_s": round(tune_s, 2),
+            "model_time_s": round(model_s, 2), "driver_overhead": round(max(0.0, 1 - model_s / tune_s), 4),
             "refit_s": round(time.monotonic() - started, 2)}
     if args.task == "regression":
         _common.write_predictions(args, values=model.predict(X_test), info=info)
