@@ -221,11 +221,11 @@ def _winner(page: _Page, go, config: RunConfig, rows: list[dict], data, n_jobs: 
 
 
 def _load_data(config: RunConfig, data):
-    from .data import load_split_for_run, prepare, split_holdout
+    from .data import load_split_for_run, prepare, run_pos_label, split_holdout
 
     if data is None:
         return load_split_for_run(config)
-    ds = prepare(data, config.target, config.task, source=config.source)
+    ds = prepare(data, config.target, config.task, source=config.source, pos_label=run_pos_label(config))
     if ds.fingerprint != config.fingerprint:
         raise TunerError(f"the DataFrame given is not the data of run {config.run!r} (fingerprint "
                          f"{ds.fingerprint[:12]} vs {config.fingerprint[:12]})")
