@@ -158,3 +158,20 @@ def test_public_api_names_stay_functions_after_submodules_are_imported(mixed_fra
     assert list(board["model"]) == ["logistic_regression"]
     assert tuner.runs(storage=storage_url) == ["api"]
     assert callable(tuner.report) and callable(tuner.load)
+
+
+def test_default_folds_are_three_on_large_data_and_an_explicit_cv_wins():
+    import numpy as np
+    import pandas as pd
+
+    from tuner.data import prepare
+    from tuner.study import LARGE_DATA_ROWS, make_config
+
+    rng = np.random.default_rng(0)
+    n = LARGE_DATA_ROWS + 1
+    big = pd.DataFrame({"x": rng.normal(size=n), "y": rng.integers(0, 2, size=n)})
+    ds = prepare(big, "y")
+    assert make_config(ds, run="r", metric=None, models=None, cv=None, seed=None).cv == 3
+    assert make_config(ds, run="r", metric=None, models=None, cv=5, seed=None).cv == 5
+    small = prepare(big.iloc[:500], "y")
+    assert make_config(small, run="r", metric=None, models=None, cv=None, seed=None).cv == 5

@@ -78,7 +78,7 @@ def run(
         help="Complete trials per family to add to the run's budget (default 20).")] = None,
     timeout: Annotated[Optional[float], typer.Option(
         help="Seconds for the whole invocation (with --create-only: from when the first worker joins).")] = None,
-    cv: Annotated[Optional[int], typer.Option(help="Cross-validation folds [default: 5].")] = None,
+    cv: Annotated[Optional[int], typer.Option(help="Cross-validation folds [default: 5; 3 above 10,000 rows].")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed for folds, samplers and models [default: 0].")] = None,
     storage: StorageOpt = None,
     run_name: RunOpt = None,
