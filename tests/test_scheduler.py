@@ -108,3 +108,31 @@ def test_the_only_family_of_a_run_is_never_stopped_before_its_first_result(slow,
     tuner.tune(regression_frame, target="price", models=[_slow_family.NAME], timeout=2, cv=3, storage=url, run="only")
     study = optuna.load_study(study_name=f"only::{_slow_family.NAME}", storage=url)
     assert [t.state for t in study.trials].count(TrialState.COMPLETE) == 1  # a run ends with a model
+
+
+def test_a_fit_running_past_the_deadline_is_stopped_inside_the_fold(regression_frame, tmp_path, monkeypatch):
+    """A forest with a huge number of trees: the deadline stops it between its trees."""
+    from search_spaces import random_forest
+
+    real_build = random_forest.SPACE.build
+
+    def huge(params, ctx):
+        model = real_build(params, ctx)
+        model.set_params(n_estimators=200_000)
+        return model
+
+    import dataclasses
+
+    import search_spaces
+
+    monkeypatch.setattr(search_spaces, "get_space",
+                        lambda name, _get=search_spaces.get_space: dataclasses.replace(_get(name), build=huge)
+                        if name == "random_forest" else _get(name))
+    url = f"sqlite:///{tmp_path / 'huge.db'}"
+    start = time.monotonic()
+    board = tuner.tune(regression_frame, target="price", models=["lasso", "random_forest"], timeout=6, cv=3,
+                       storage=url, run="huge")
+    assert time.monotonic() - start < 6 + 4  # not the hours 200,000 trees x 3 folds would take
+    study = optuna.load_study(study_name="huge::random_forest", storage=url)
+    assert all(t.state == TrialState.PRUNED for t in study.trials if t.state != TrialState.WAITING)
+    assert board.loc[board["model"] == "lasso", "status"].item() == "ok"

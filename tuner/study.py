@@ -21,7 +21,9 @@ from . import budget, preprocessing, worker
 from .config import RunConfig, now_iso, resolve_families
 from .data import Dataset
 from .epoch_pruning import EpochPruner, accepts_epoch_callback
+from .pruning import FoldPruner
 from .estimator import build_estimator, space_context
+from .fit_watchdog import FitTimeLimit, fit_time_limit
 from .errors import TunerError
 from .evaluation import evaluate_fold, make_folds, summarise
 from .metrics import check_metric
@@ -133,11 +135,9 @@ def _sampler(config: RunConfig, family: str, n_existing: int, salt: str = "") ->
 
 
 def _pruner() -> optuna.pruners.BasePruner:
-    # Per-fold scores are paired across trials: the Wilcoxon signed-rank test against the
-    # best trial stops a configuration once it is clearly worse on the folds seen so far.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=2)
+    # Per-fold scores are paired across trials: a trial clearly behind the family's best on
+    # the folds seen so far, or worse by the Wilcoxon signed-rank test, stops (tuner.pruning).
+    return FoldPruner()
 
 
 def open_family_study(storage, config: RunConfig, family: str, ctx: SpaceContext, *, salt: str = "") -> optuna.Study:
@@ -242,8 +242,22 @@ class Driver:
                                        f"{TRIAL_SHARE:.0%} of the {clock:g}s budget")
                 # the first fold's epochs are compared with earlier trials' (tuner.epoch_pruning)
                 fit_params = {"model__epoch_callback": epochs} if epochs is not None and i == 0 else {}
-                result, notes = evaluate_fold(estimator, self.ds.X, self.ds.y, fold, i, cfg.task,
-                                              len(cfg.classes), fit_params)
+                # inside the fit too: stopped between trees / boosting rounds / batches (tuner.fit_watchdog)
+                limited = fam.has_result() or others_have_result
+                until_deadline = deadline + slack if (limited and deadline is not None) else None
+                until_cap = start + cap if (limited and cap is not None) else None
+                until = min((u for u in (until_deadline, until_cap) if u is not None), default=None)
+                fold_start = time.monotonic()
+                try:
+                    with fit_time_limit(until):
+                        result, notes = evaluate_fold(estimator, self.ds.X, self.ds.y, fold, i, cfg.task,
+                                                      len(cfg.classes), fit_params)
+                except FitTimeLimit:
+                    model_s += time.monotonic() - fold_start  # all of it inside the model
+                    if until_deadline is not None and until == until_deadline:
+                        raise _OutOfTime from None
+                    raise _OverCap(f"stopped inside fold {i + 1} at {cap:.0f}s, {TRIAL_SHARE:.0%} of the "
+                                   f"{clock:g}s budget") from None
                 model_s += result.model_time_s
                 if epochs is not None and i == 0:
                     epochs.save()
