@@ -27,6 +27,7 @@ SIGMAS = 2.0
 class FoldPruner(BasePruner):
     def __init__(self, sigmas: float = SIGMAS, p_threshold: float = 0.1):
         self.sigmas = sigmas
+        self._best: tuple | None = None  # (trial number asking, the best trial's fold scores): one read per trial
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             self.wilcoxon = optuna.pruners.WilcoxonPruner(p_threshold=p_threshold, n_startup_steps=2)
@@ -38,11 +39,13 @@ class FoldPruner(BasePruner):
         seen = trial.intermediate_values
         if not seen:
             return False
-        try:
-            best = study.best_trial
-        except ValueError:  # no complete trial yet
-            return False
-        folds = best.intermediate_values
+        if self._best is None or self._best[0] != (study._study_id, trial.number):
+            try:
+                best = study.best_trial.intermediate_values
+            except ValueError:  # no complete trial yet
+                best = {}
+            self._best = ((study._study_id, trial.number), best)
+        folds = self._best[1]
         common = [step for step in seen if step in folds]
         if not common or len(folds) < 2:
             return False
