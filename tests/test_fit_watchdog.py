@@ -43,3 +43,36 @@ def test_no_limit_and_a_past_limit():
     with pytest.raises(FitTimeLimit):
         with fit_time_limit(time.monotonic() - 1):
             pass
+
+
+def test_it_works_under_a_profiler_and_restores_the_alarm_handler():
+    import cProfile
+    import signal
+
+    before = signal.getsignal(signal.SIGALRM)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        with pytest.raises(FitTimeLimit):
+            with fit_time_limit(time.monotonic() + 0.1):
+                while True:
+                    sum(range(100))
+    finally:
+        profiler.disable()
+    assert signal.getsignal(signal.SIGALRM) == before
+
+
+def test_outside_the_main_thread_there_is_no_in_fit_limit_and_no_error():
+    import threading
+
+    done = []
+
+    def body():
+        with fit_time_limit(time.monotonic() + 0.05):
+            time.sleep(0.2)
+        done.append(True)
+
+    t = threading.Thread(target=body)
+    t.start()
+    t.join()
+    assert done == [True]

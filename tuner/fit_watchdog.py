@@ -2,21 +2,24 @@
 
 Between folds a trial can look at the clock itself (``tuner.study``); inside a fit it
 cannot: one fold of a random forest with 500 deep trees, or of XGBoost with 1000 rounds,
-can take longer than the whole budget. A timer thread raises :class:`FitTimeLimit` in the
-thread that runs the fit (``PyThreadState_SetAsyncExc``). The exception lands the next
+can take longer than the whole budget. An interval timer (``SIGALRM``) raises
+:class:`FitTimeLimit` in the main thread, where the fit runs. Python delivers it the next
 time that thread runs Python code: between the trees of a forest, the boosting rounds of
 XGBoost, the batches of Keras — so those stop within a tree or a round. Code that stays
 in C for its whole fit (libsvm, liblinear) stops only when it returns; ``--trial-timeout``
 (``tuner.local_workers``) is what stops those.
 
 The limit is armed only around the model's own fit / predict, never around storage
-writes, and disarming clears an exception that was raised but not yet delivered.
+writes. Outside the main thread (``tuner.tune`` called from a worker thread), or where
+``SIGALRM`` is missing (Windows) or already in use by the caller, there is no in-fit limit:
+the checks between folds remain. (A timer thread with ``PyThreadState_SetAsyncExc`` would
+work from any thread, but hangs under ``cProfile`` / coverage tracers.)
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
+import signal
 import threading
 import time
 
@@ -25,9 +28,16 @@ class FitTimeLimit(Exception):
     """The fit ran past its wall-clock limit."""
 
 
+def _usable() -> bool:
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        return False
+    current = signal.getsignal(signal.SIGALRM)
+    return current in (signal.SIG_DFL, signal.SIG_IGN, None)  # not the caller's own alarm
+
+
 @contextlib.contextmanager
 def fit_time_limit(until: float | None):
-    """Raise :class:`FitTimeLimit` in this thread if the block is still running at ``until``
+    """Raise :class:`FitTimeLimit` if the block is still running at ``until``
     (``time.monotonic()``); None: no limit."""
     if until is None:
         yield
@@ -35,27 +45,24 @@ def fit_time_limit(until: float | None):
     delay = until - time.monotonic()
     if delay <= 0:
         raise FitTimeLimit()
-    tid = threading.get_ident()
-    lock = threading.Lock()
-    state = {"armed": True, "fired": False}
+    if not _usable():
+        yield
+        return
+    armed = [True]
 
-    def fire() -> None:
-        with lock:
-            if state["armed"]:
-                state["fired"] = True
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), ctypes.py_object(FitTimeLimit))
+    def on_alarm(signum, frame):
+        if armed[0]:
+            armed[0] = False
+            raise FitTimeLimit()
 
-    timer = threading.Timer(delay, fire)
-    timer.daemon = True
-    timer.start()
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, delay)
     try:
         yield
     finally:
-        with lock:
-            state["armed"] = False
-            if state["fired"]:  # raised but perhaps not delivered yet: it must not land elsewhere
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), None)
-        timer.cancel()
+        armed[0] = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 __all__ = ["FitTimeLimit", "fit_time_limit"]
