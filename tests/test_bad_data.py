@@ -79,6 +79,11 @@ def _two_row_class(df):
     df.loc[:1, "y"] = "rare"
 
 
+def _two_yes(df):
+    df["y"] = "no"
+    df.loc[:1, "y"] = "yes"
+
+
 def _inf_target(df):
     df["y"] = df["x"] * 2.0
     df.loc[3, "y"] = np.inf
@@ -98,9 +103,9 @@ REFUSED = {
     "a single class": (_with(frame(), lambda d: d.__setitem__("y", "a")), "y", (), ["single class ('a')"]),
     "a class with one row": (_with(frame(), _single_row_class), "y", (),
                              ["class 'rare'", "single row", "remove those rows or merge"]),
-    "a class with fewer rows than folds": (_with(frame(), _two_row_class), "y", (),
-                                           ["rarest class has only 2 row(s), fewer than --cv 3", "use --cv 2",
-                                            "drop that class"]),
+    "a binary class with fewer rows than folds": (_with(frame(), _two_yes), "y", (),
+                                                  ["rarest class has only 2 row(s), fewer than --cv 3", "use --cv 2",
+                                                   "drop that class"]),
     "infinite target": (_with(frame(), _inf_target), "y", (), ["'y' holds 1 infinite value(s)", "data row 4"]),
     "--pos-label not a class": (frame(), "y", ("--pos-label", "maybe"),
                                 ["--pos-label 'maybe' is not a class", "'no', 'yes'"]),
@@ -120,6 +125,13 @@ def test_refused_with_one_line_and_nothing_stored(case, tmp_path, storage_url):
     else:
         path.write_text(content)
     assert_refused(tune(path, target, storage_url, *extra), storage_url, *fragments)
+
+
+def test_a_multiclass_class_rarer_than_the_folds_runs_with_a_note(tmp_path, storage_url):
+    path = tmp_path / "data.csv"
+    _with(frame(), _two_row_class).to_csv(path, index=False)  # yes / no / rare (2 rows), 3 folds
+    out = assert_ran(tune(path, "y", storage_url))
+    assert "class(es) 'rare' (2) have fewer rows than the 3 folds" in out
 
 
 @pytest.mark.parametrize("sep, decimal, name", [(";", ",", "semicolon"), ("\t", ".", "tab")])

@@ -31,6 +31,11 @@ def test_repeated_folds():
 def test_fold_errors():
     with pytest.raises(TunerError, match="rarest class has only 2"):
         make_folds(np.array([0] * 20 + [1] * 2), "binary", 5, seed=0)
+    # multiclass: a class rarer than the folds is kept (some test folds lack it)
+    folds = make_folds(np.array([0] * 20 + [1] * 20 + [2] * 3), "multiclass", 5, seed=0)
+    assert len(folds) == 5 and all(2 in np.array([0] * 20 + [1] * 20 + [2] * 3)[tr] for tr, _ in folds)
+    with pytest.raises(TunerError, match="rarest class has only 1"):
+        make_folds(np.array([0] * 20 + [1] * 20 + [2] * 1), "multiclass", 5, seed=0)
     with pytest.raises(TunerError, match="at least 2"):
         make_folds(np.zeros(10), "regression", 1, seed=0)
 

@@ -98,6 +98,7 @@ def run(
     from . import ranking as lb
     from .config import parse_models, validate_budget
     from .data import check_test_size, prepare, read_table
+    from .evaluation import rare_class_note
     from .progress import RunProgress
     from .storage import DEFAULT_STORAGE, default_run_name, open_storage
     from .study import Driver, make_config, start_run
@@ -126,6 +127,9 @@ def run(
     out.print(f"Task: {ds.task} ({ds.task_reason})")
     for note in ds.notes:
         out.print(f"  note: {note}")
+    rare = rare_class_note(ds.y, config.task, config.cv, config.classes)
+    if rare:
+        out.print(f"  note: {rare}")
     budget = " and ".join(x for x in (f"{trials} trials per family" if trials else "",
                                        f"{timeout:g}s" if timeout else "") if x) or "20 trials per family"
     reps = f" × {config.cv_repeats} repeats" if config.cv_repeats > 1 else ""

@@ -45,8 +45,12 @@ def make_folds(y: np.ndarray, task: str, cv: int, seed: int, repeats: int = 1) -
         raise TunerError(f"--cv {cv} is more than the {len(y)} rows; use fewer folds")
     classification = task != "regression"
     if classification:
-        smallest = int(np.bincount(y).min())
-        if smallest < cv:
+        counts = np.bincount(y)
+        smallest = int(counts.min())
+        # A multiclass problem may keep a class rarer than the folds (some test folds then lack
+        # it: accuracy and f1 still score them); a binary one may not: its metrics need both
+        # classes in every test fold.
+        if smallest < cv and (len(counts) <= 2 or smallest < 2):
             raise TunerError(
                 f"the rarest class has only {smallest} row(s), fewer than --cv {cv}; "
                 f"use --cv {max(2, smallest)} or fewer, or drop that class"
@@ -60,7 +64,21 @@ def make_folds(y: np.ndarray, task: str, cv: int, seed: int, repeats: int = 1) -
             KFold(cv, shuffle=True, random_state=seed) if repeats == 1
             else RepeatedKFold(n_splits=cv, n_repeats=repeats, random_state=seed)
         )
-    return [(tr, te) for tr, te in splitter.split(np.zeros(len(y)), y)]
+    with warnings.catch_warnings():  # "The least populated class in y has only N members": noted by the caller
+        warnings.simplefilter("ignore", UserWarning)
+        return [(tr, te) for tr, te in splitter.split(np.zeros(len(y)), y)]
+
+
+def rare_class_note(y: np.ndarray, task: str, cv: int, classes: list) -> str | None:
+    """A note when a multiclass target has a class with fewer rows than folds."""
+    if task != "multiclass":
+        return None
+    counts = np.bincount(y, minlength=len(classes))
+    rare = [f"{classes[i]!r} ({int(c)})" for i, c in enumerate(counts) if c < cv]
+    if not rare:
+        return None
+    return (f"class(es) {', '.join(rare[:5])}{' …' if len(rare) > 5 else ''} have fewer rows than the {cv} folds: "
+            "some test folds do not contain them (accuracy and f1 still score those folds)")
 
 
 def predict_outputs(estimator, X: pd.DataFrame, task: str, n_classes: int) -> tuple[np.ndarray, np.ndarray | None]:

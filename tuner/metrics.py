@@ -8,10 +8,12 @@ the sorted class labels (index 1).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+from sklearn import exceptions as skm_exceptions
 from sklearn import metrics as skm
 
 from .errors import TunerError
@@ -109,7 +111,9 @@ def score_all(task: str, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarr
             out[m.name] = float("nan")
             continue
         try:
-            out[m.name] = float(m.fn(y_true, arg, n_classes))
+            with warnings.catch_warnings():  # undefined on this split: recorded as NaN, not printed
+                warnings.simplefilter("ignore", skm_exceptions.UndefinedMetricWarning)
+                out[m.name] = float(m.fn(y_true, arg, n_classes))
         except ValueError:  # e.g. ROC-AUC on a fold that holds one class only
             out[m.name] = float("nan")
     return out
