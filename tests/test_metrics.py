@@ -52,3 +52,61 @@ def test_binary_and_regression_scores():
     assert s["recall"] == pytest.approx(2 / 3)
     r = score_all("regression", np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 5.0]), None, 0)
     assert r["mse"] == pytest.approx(4 / 3) and r["rmse"] == pytest.approx(np.sqrt(4 / 3)) and r["mae"] == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+@pytest.mark.parametrize("seed", range(6))
+def test_numpy_classification_metrics_match_scikit_learn(k, seed):
+    """tuner's NumPy metrics (fast: every fold scores all of them twice) equal scikit-learn's."""
+    from sklearn import metrics as skm
+
+    from tuner.metrics import METRICS, top_k_for
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(5, 80))
+    y = rng.integers(0, k, n)
+    if seed == 0:
+        y[:] = np.arange(n) % k  # every class present
+    proba = rng.dirichlet(np.ones(k), n)
+    if seed == 1:
+        proba = np.round(proba, 1)  # ties in the ranking
+        proba /= proba.sum(axis=1, keepdims=True)
+    pred = proba.argmax(axis=1) if seed % 2 else rng.integers(0, k, n)
+    labels = None if k == 2 else list(range(k))
+    average = "binary" if k == 2 else "macro"
+    expected = {
+        "accuracy": skm.accuracy_score(y, pred),
+        "precision": skm.precision_score(y, pred, average=average, labels=labels, zero_division=0),
+        "recall": skm.recall_score(y, pred, average=average, labels=labels, zero_division=0),
+        "f1": skm.f1_score(y, pred, average=average, labels=labels, zero_division=0),
+        "log_loss": skm.log_loss(y, np.clip(proba, 1e-15, 1.0), labels=list(range(k))),
+    }
+    present = len(np.unique(y))
+    if k == 2 and present == 2:
+        expected["roc_auc"] = skm.roc_auc_score(y, proba[:, 1])
+    elif k > 2 and present == k:
+        expected["roc_auc"] = skm.roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=list(range(k)))
+    if k > 2:
+        expected["top_k_accuracy"] = skm.top_k_accuracy_score(y, proba, k=top_k_for(k), labels=list(range(k)))
+    for name, value in expected.items():
+        arg = proba if METRICS[name].needs == "proba" else pred
+        assert METRICS[name].fn(y, arg, k) == pytest.approx(value, rel=1e-9, abs=1e-12), name
+    if present < k:  # a class missing from the split: ROC-AUC is undefined, NaN
+        assert np.isnan(METRICS["roc_auc"].fn(y, proba, k))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_numpy_regression_metrics_match_scikit_learn(seed):
+    from sklearn import metrics as skm
+
+    from tuner.metrics import METRICS
+
+    rng = np.random.default_rng(seed)
+    y = rng.normal(size=30) * 100
+    if seed == 3:
+        y[:] = 7.0  # constant target
+    pred = y + rng.normal(size=30) * (0 if seed == 2 else 10)
+    expected = {"mse": skm.mean_squared_error(y, pred), "rmse": skm.root_mean_squared_error(y, pred),
+                "mae": skm.mean_absolute_error(y, pred), "r2": skm.r2_score(y, pred)}
+    for name, value in expected.items():
+        assert METRICS[name].fn(y, pred, 0) == pytest.approx(value, rel=1e-9, abs=1e-12), name

@@ -8,13 +8,11 @@ the sorted class labels (index 1).
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from sklearn import exceptions as skm_exceptions
-from sklearn import metrics as skm
+from scipy.stats import rankdata
 
 from .errors import TunerError
 
@@ -32,30 +30,89 @@ class Metric:
         return "maximize" if self.greater_is_better else "minimize"
 
 
+# Classification metrics in NumPy, from one confusion matrix or one ranking: every fold of
+# every trial scores all of them twice (test rows and training rows), and scikit-learn's
+# input validation costs 5-12 ms per call — about 0.5 s of a trial on small data, more
+# than the models themselves. tests/test_metrics.py checks them against scikit-learn.
+def _confusion(y, p, k):
+    y, p = np.asarray(y, dtype=np.int64), np.asarray(p, dtype=np.int64)
+    return np.bincount(y * k + p, minlength=k * k).reshape(k, k)  # rows: true class, columns: predicted
+
+
+def _ratio(num, den):
+    num, den = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
+    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)  # zero_division=0
+
+
+def _prf(y, p, k):
+    cm = _confusion(y, p, max(k, 2))
+    tp = np.diag(cm).astype(float)
+    predicted, actual = cm.sum(axis=0), cm.sum(axis=1)
+    precision, recall = _ratio(tp, predicted), _ratio(tp, actual)
+    f1 = _ratio(2 * tp, predicted + actual)
+    if k == 2:  # the positive class is code 1
+        return precision[1], recall[1], f1[1]
+    return precision.mean(), recall.mean(), f1.mean()  # macro over every class 0..K-1
+
+
+def _accuracy(y, p, k):
+    return float(np.mean(np.asarray(y) == np.asarray(p)))
+
+
 def _precision(y, p, k):
-    return skm.precision_score(y, p, average="binary" if k == 2 else "macro", labels=None if k == 2 else range(k), zero_division=0)
+    return float(_prf(y, p, k)[0])
 
 
 def _recall(y, p, k):
-    return skm.recall_score(y, p, average="binary" if k == 2 else "macro", labels=None if k == 2 else range(k), zero_division=0)
+    return float(_prf(y, p, k)[1])
 
 
 def _f1(y, p, k):
-    return skm.f1_score(y, p, average="binary" if k == 2 else "macro", labels=None if k == 2 else range(k), zero_division=0)
+    return float(_prf(y, p, k)[2])
+
+
+def _binary_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """Mann-Whitney U / (n+ n-), ties counted half: the area under the ROC curve."""
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")  # undefined on a split with one class
+    ranks = rankdata(score)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def _roc_auc(y, proba, k):
+    y = np.asarray(y)
     if k == 2:
-        return skm.roc_auc_score(y, proba[:, 1])
-    return skm.roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=list(range(k)))
+        return _binary_auc(y == 1, proba[:, 1])
+    return float(np.mean([_binary_auc(y == c, proba[:, c]) for c in range(k)]))  # one-vs-rest, macro
 
 
 def _log_loss(y, proba, k):
-    return skm.log_loss(y, np.clip(proba, 1e-15, 1.0), labels=list(range(k)))
+    picked = np.asarray(proba, dtype=float)[np.arange(len(y)), np.asarray(y, dtype=np.int64)]
+    return float(-np.mean(np.log(np.clip(picked, 1e-15, 1.0))))
 
 
 def _top_k(y, proba, k):
-    return skm.top_k_accuracy_score(y, proba, k=top_k_for(k), labels=list(range(k)))
+    top = np.argsort(proba, axis=1, kind="mergesort")[:, ::-1][:, :top_k_for(k)]
+    return float(np.mean((top == np.asarray(y)[:, None]).any(axis=1)))
+
+
+def _diff(y, p):
+    return np.asarray(y, dtype=float) - np.asarray(p, dtype=float)
+
+
+def _mse(y, p):
+    return float(np.mean(_diff(y, p) ** 2))
+
+
+def _r2(y, p):
+    y = np.asarray(y, dtype=float)
+    residual = float(np.sum(_diff(y, p) ** 2))
+    total = float(np.sum((y - y.mean()) ** 2))
+    if total == 0:  # a constant target on this split: as scikit-learn (force_finite)
+        return 1.0 if residual == 0 else 0.0
+    return 1.0 - residual / total
 
 
 def top_k_for(n_classes: int) -> int:
@@ -66,17 +123,17 @@ _CLS = ("binary", "multiclass")
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in [
-        Metric("accuracy", True, _CLS, "label", lambda y, p, k: skm.accuracy_score(y, p)),
+        Metric("accuracy", True, _CLS, "label", _accuracy),
         Metric("precision", True, _CLS, "label", _precision),
         Metric("recall", True, _CLS, "label", _recall),
         Metric("f1", True, _CLS, "label", _f1),
         Metric("roc_auc", True, _CLS, "proba", _roc_auc),
         Metric("log_loss", False, _CLS, "proba", _log_loss),
         Metric("top_k_accuracy", True, ("multiclass",), "proba", _top_k),
-        Metric("mse", False, ("regression",), "value", lambda y, p, k: skm.mean_squared_error(y, p)),
-        Metric("rmse", False, ("regression",), "value", lambda y, p, k: skm.root_mean_squared_error(y, p)),
-        Metric("mae", False, ("regression",), "value", lambda y, p, k: skm.mean_absolute_error(y, p)),
-        Metric("r2", True, ("regression",), "value", lambda y, p, k: skm.r2_score(y, p)),
+        Metric("mse", False, ("regression",), "value", lambda y, p, k: _mse(y, p)),
+        Metric("rmse", False, ("regression",), "value", lambda y, p, k: float(np.sqrt(_mse(y, p)))),
+        Metric("mae", False, ("regression",), "value", lambda y, p, k: float(np.mean(np.abs(_diff(y, p))))),
+        Metric("r2", True, ("regression",), "value", lambda y, p, k: _r2(y, p)),
     ]
 }
 DEFAULT_METRIC = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "rmse"}
@@ -111,9 +168,7 @@ def score_all(task: str, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarr
             out[m.name] = float("nan")
             continue
         try:
-            with warnings.catch_warnings():  # undefined on this split: recorded as NaN, not printed
-                warnings.simplefilter("ignore", skm_exceptions.UndefinedMetricWarning)
-                out[m.name] = float(m.fn(y_true, arg, n_classes))
+            out[m.name] = float(m.fn(y_true, arg, n_classes))  # NaN where undefined on this split
         except ValueError:  # e.g. ROC-AUC on a fold that holds one class only
             out[m.name] = float("nan")
     return out
