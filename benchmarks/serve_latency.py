@@ -89,24 +89,42 @@ def _percentiles(samples: list[float]) -> dict:
             "p99_ms": round(float(np.percentile(arr, 99)), 2), "mean_ms": round(float(arr.mean()), 2)}
 
 
-def measure_serve(model_dir: Path, raw: pd.DataFrame, single: int, batch: int, batch_rows: int) -> dict:
+def start_server(model_dir: Path, max_body_bytes: int = 50_000_000, timeout: float = 120,
+                 log=subprocess.DEVNULL) -> tuple[subprocess.Popen, int]:
+    """`tuner serve MODEL_DIR` on a free loopback port, once /health answers: (process, port)."""
     port = _free_port()
-    proc = subprocess.Popen(_tuner("serve", str(model_dir), "--port", str(port), "--max-body-bytes", str(50_000_000)),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(_tuner("serve", str(model_dir), "--port", str(port), "--max-body-bytes", str(max_body_bytes)),
+                            stdout=log, stderr=log)
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with code {proc.returncode}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            conn.request("GET", "/health")
+            conn.getresponse().read()
+            conn.close()
+            return proc, port
+        except OSError:
+            if time.monotonic() > deadline:
+                stop_server(proc)
+                raise SystemExit(f"server did not start within {timeout:.0f} s") from None
+            time.sleep(0.2)
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"server exited: {proc.stderr.read()}")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                conn.request("GET", "/health")
-                conn.getresponse().read()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("server did not start within 120 s") from None
-                time.sleep(0.2)
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def measure_serve(model_dir: Path, raw: pd.DataFrame, single: int, batch: int, batch_rows: int) -> dict:
+    proc, port = start_server(model_dir)
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         records = [{k: (None if pd.isna(v) else v) for k, v in r.items()} for r in raw.to_dict(orient="records")]
         rng = np.random.default_rng(0)
 
@@ -131,11 +149,7 @@ def measure_serve(model_dir: Path, raw: pd.DataFrame, single: int, batch: int, b
         conn.close()
         return {"single_row": _percentiles(one), f"{batch_rows}_rows": _percentiles(many)}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
 
 
 def main() -> None:

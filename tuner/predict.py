@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-import numpy as np
 import pandas as pd
 
 from .errors import TunerError
-from .inputs import check_columns
+from .inputs import NA_TEXT, check_columns
 
 DEFAULT_CHUNK_ROWS = 50_000
 
@@ -62,13 +61,19 @@ def iter_chunks(source: str, schema, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> tu
     sep = "," if kind == ".csv" else "\t"
     try:
         header = pd.read_csv(path, sep=sep, nrows=0)
+    except pd.errors.EmptyDataError:
+        raise _empty(source, schema) from None
     except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise TunerError(f"cannot read {source!r} as {kind[1:].upper()}: {_first_line(exc)}") from None
     original = {str(c).strip(): c for c in header.columns}
     notes = check_columns(list(original), schema)
     usecols = [original[c] for c in schema.columns]
+    # Numeric columns: pandas' missing-value words are NaN, as in training. Text columns are
+    # read as they are: inputs.coerce makes blanks and those words missing unless training saw
+    # them as a category (the same rule as for a DataFrame or a JSON body).
     reader = pd.read_csv(path, sep=sep, usecols=usecols, chunksize=chunk_rows, low_memory=False,
-                         dtype={original[c]: str for c in schema.categorical})
+                         dtype={original[c]: str for c in schema.categorical}, keep_default_na=False,
+                         na_values={original[c]: sorted(NA_TEXT) for c in schema.numeric})
 
     def chunks():
         try:
@@ -86,6 +91,8 @@ def iter_chunks(source: str, schema, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> tu
 def _parquet_chunks(path: Path, schema, chunk_rows: int):
     import pyarrow.parquet as pq
 
+    if path.stat().st_size == 0:
+        raise _empty(str(path), schema)
     try:
         pf = pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises its own error types for a damaged file
@@ -102,6 +109,12 @@ def _parquet_chunks(path: Path, schema, chunk_rows: int):
             yield frame
 
     return notes, chunks()
+
+
+def _empty(source: str, schema) -> TunerError:
+    return TunerError(f"{source!r} is empty: no header row, no data; nothing to predict "
+                      f"(the model needs the columns {', '.join(schema.columns[:30])}"
+                      f"{' ...' if len(schema.columns) > 30 else ''})")
 
 
 def _first_line(exc: Exception) -> str:
@@ -145,7 +158,11 @@ def predict_file(
     seen_notes = set()
 
     def note(text: str) -> None:
-        key = text.split(":")[0] if "not seen in training" in text else text  # once per column
+        # once per column (unseen categories, out-of-range numbers) or once per file (rows without a prediction)
+        per_chunk = ("not seen in training", "out-of-range value", "have no prediction")
+        key = text.split(":")[0] if any(p in text for p in per_chunk) else text
+        if "have no prediction" in text:
+            key = "no prediction"
         if key not in seen_notes:
             seen_notes.add(key)
             stats.notes.append(text)
@@ -157,13 +174,18 @@ def predict_file(
     start = time.perf_counter()
     fh, close = _open_out(out)
     try:
+        header = True
         for chunk in chunks:
+            if len(chunk) == 0:
+                continue
             result = model.predict_batch(chunk, proba=proba, row_offset=stats.rows)
             for text in result.notes:
                 note(text)
-            output_frame(model, result).to_csv(fh, header=stats.rows == 0, index=False)
+            output_frame(model, result).to_csv(fh, header=header, index=False)
+            header = False
             stats.rows += len(chunk)
-        if stats.rows == 0:
+        if stats.rows == 0:  # a header without rows: the output is a header without rows
+            note("the input has no data rows; the output holds only the header")
             cols = ["prediction"] + (model.proba_columns if proba else [])
             fh.write(",".join(cols) + "\n")
     finally:

@@ -10,7 +10,9 @@ Endpoints::
     GET  /openapi.json   OpenAPI schema (request body generated from the model's input schema)
 
 Bad input is a 422 naming the field (missing column, wrong type, malformed JSON); a body
-over the size limit is a 413; a missing or wrong bearer token (when one is set) a 401.
+over the size limit is a 413; a missing or wrong bearer token (when one is set) a 401. No
+body gets a 500: what the model cannot predict is a 422 too, and numbers JSON cannot hold
+(a prediction that overflowed) are sent as null with a note. Input rules: :mod:`tuner.inputs`.
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the endpoint annotations at
@@ -18,7 +20,10 @@ over the size limit is a 413; a missing or wrong bearer token (when one is set) 
 import hmac
 import ipaddress
 import json
+import math
 import os
+import sys
+import traceback
 from typing import Any, Optional
 
 from .artifact import LoadedModel, missing_extra
@@ -91,6 +96,33 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": payload})
 
 
+def _finite_or_none(value):
+    """``value`` with every float that JSON cannot hold (NaN, ±inf) replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    return value
+
+
+def _json_list(values) -> list:
+    """An array as JSON-ready lists; NaN (no prediction) and infinities become None."""
+    import numpy as np
+
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        return _finite_or_none(values.tolist())
+    if values.dtype.kind == "O":
+        return _finite_or_none(values.tolist())
+    return values.tolist()
+
+
+def _dumps(content) -> bytes:
+    """Strict JSON, ASCII only: a lone surrogate or a NaN can never make the response fail."""
+    return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
 def _blank_is_missing(v):
     return None if isinstance(v, str) and not v.strip() else v
 
@@ -103,22 +135,37 @@ def _category(v):
     raise ValueError("must be text, a number or null")
 
 
+# What a numeric field accepts as text (tuner.inputs): a number pandas reads, infinity (then
+# missing, with a note), blank, or a word pandas reads as missing. Whitespace around is allowed.
+_SPACE = "[ \\t\\n\\r\\f\\v]*"
+NUMERIC_TEXT = (
+    f"^{_SPACE}(?:[-+]?(?:[0-9]+\\.?[0-9]*|\\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+    "|[-+]?(?:inf|Inf|INF|infinity|Infinity)"
+    "|" + "|".join(sorted((w.replace(".", "\\.") for w in inputs.NA_TEXT if w), key=len, reverse=True))
+    + f")?{_SPACE}$"
+)
+
+
 def _record_model(model: LoadedModel):
-    """A pydantic model of one input row, generated from the model's schema."""
+    """A pydantic model of one input row, generated from the model's schema (the OpenAPI document's
+    ``Record``: it says what each field accepts, which is what :mod:`tuner.inputs` accepts)."""
     from typing import Annotated
 
-    from pydantic import BeforeValidator, ConfigDict, Field, create_model
+    from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema, create_model
 
-    Number = Annotated[Optional[float], BeforeValidator(_blank_is_missing)]
-    Category = Annotated[Optional[str], BeforeValidator(_category)]
+    Number = Annotated[Optional[float], BeforeValidator(_blank_is_missing), WithJsonSchema({"anyOf": [
+        {"type": "number"}, {"type": "boolean"}, {"type": "string", "pattern": NUMERIC_TEXT}, {"type": "null"}]})]
+    Category = Annotated[Optional[str], BeforeValidator(_category), WithJsonSchema({"anyOf": [
+        {"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}]})]
     fields: dict[str, Any] = {}
     categories = model.schema.categories
     for i, c in enumerate(model.schema.numeric):
-        fields[f"n{i}"] = (Number, Field(..., alias=c, description="number (null when missing)"))
+        fields[f"n{i}"] = (Number, Field(..., alias=c, description=(
+            "number; null, blank or NA when missing; numeric text (\"3.5\") and booleans (1 / 0) are converted")))
     for i, c in enumerate(model.schema.categorical):
         seen = categories.get(c, [])
-        hint = (f"category (null when missing); seen in training: {', '.join(map(str, seen[:20]))}"
-                f"{' ...' if len(seen) > 20 else ''}")
+        hint = (f"category (null, blank or NA when missing; numbers and booleans become text); "
+                f"seen in training: {', '.join(map(str, seen[:20]))}{' ...' if len(seen) > 20 else ''}")
         fields[f"c{i}"] = (Category, Field(..., alias=c, description=hint))
     return create_model("Record", __config__=ConfigDict(extra="allow", populate_by_name=False), **fields)
 
@@ -143,9 +190,13 @@ def create_app(model: LoadedModel, *, token: str | None = None, max_body_bytes: 
     from fastapi import Depends, FastAPI, Request
     from fastapi.encoders import jsonable_encoder
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse
+    from fastapi.responses import JSONResponse as _StarletteJSON
     from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
     from pydantic import BaseModel, Field, create_model
+
+    class JSONResponse(_StarletteJSON):
+        def render(self, content) -> bytes:
+            return _dumps(content)
 
     Record = _record_model(model)
 
@@ -155,17 +206,38 @@ def create_app(model: LoadedModel, *, token: str | None = None, max_body_bytes: 
     )
 
     class PredictResponse(BaseModel):
-        predictions: list[Any]
-        probabilities: Optional[list[list[float]]] = Field(None, description="per class, in the order of `classes`")
+        predictions: list[Any] = Field(..., description="one per record, in order; null where the model's "
+                                                         "output is not a finite number (see `notes`)")
+        probabilities: Optional[list[list[Optional[float]]]] = Field(
+            None, description="per class, in the order of `classes`; null for regression")
         classes: Optional[list[Any]] = None
-        notes: list[str] = []
+        notes: list[str] = Field([], description="what was ignored or imputed: extra columns, unseen categories, ...")
 
-    card = model.card
+    class ErrorDetail(BaseModel):
+        loc: list[Any] = Field(..., description='where: ["body", "records", record index, column]')
+        msg: str
+        type: str
+
+    class ErrorResponse(BaseModel):
+        detail: list[ErrorDetail]
+        message: str = Field(..., description="the errors in one line")
+
+    class PlainError(BaseModel):
+        detail: str
+
+    card = _finite_or_none(model.card)
     app = FastAPI(
         title=f"tuner model: {card['family']} predicting {card['target']!r}",
         description=f"{card['task']} model from run {card.get('run')!r}; exported {card.get('created_at')}.",
         version=str(card.get("versions", {}).get("tuner", "")),
+        default_response_class=JSONResponse,
     )
+    errors_doc = {
+        413: {"model": PlainError, "description": "request body larger than the limit"},
+        422: {"model": ErrorResponse, "description": "bad input; `loc` names the field"},
+    }
+    if token is not None:
+        errors_doc[401] = {"model": PlainError, "description": "missing or wrong bearer token"}
     bearer = HTTPBearer(auto_error=False)
 
     def check_token(credentials: Optional[HTTPAuthorizationCredentials] = Depends(bearer)):
@@ -195,12 +267,12 @@ def create_app(model: LoadedModel, *, token: str | None = None, max_body_bytes: 
     def health():
         return {"status": "ok", "model": card["family"], "task": card["task"]}
 
-    @app.get("/model", dependencies=[Depends(check_token)])
+    @app.get("/model", dependencies=[Depends(check_token)],
+             responses={k: v for k, v in errors_doc.items() if k == 401})
     def model_card():
-        return card
+        return JSONResponse(card)
 
     schema = model.schema
-    required = set(schema.columns)
 
     def unprocessable(errors: list[dict]):
         return JSONResponse(status_code=422, content={"detail": errors, "message": _validation_message(errors)})
@@ -208,41 +280,45 @@ def create_app(model: LoadedModel, *, token: str | None = None, max_body_bytes: 
     def answer(body: bytes):
         # Parsed and checked here rather than through a pydantic model per record: same 422s
         # (field named in `loc`), several times faster on 1,000-row requests.
-        import pandas as pd
-
         try:
             payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            pos, why = getattr(exc, "pos", 0), getattr(exc, "msg", str(exc))
+            if b"\\u" in body or not body.isascii():  # a lone surrogate may be in there: replace it
+                payload = inputs.without_surrogates(payload)
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nesting too deep
+            pos = getattr(exc, "pos", 0)
+            why = getattr(exc, "msg", None) or ("nested too deeply" if isinstance(exc, RecursionError) else str(exc))
             return unprocessable([{"type": "json_invalid", "loc": ["body", pos], "msg": "JSON decode error",
                                    "ctx": {"error": why}}])
         if not isinstance(payload, dict) or not isinstance(payload.get("records"), list):
             return unprocessable([{"type": "model_attributes_type", "loc": ["body", "records"],
                                    "msg": 'the body must be an object {"records": [{column: value, ...}, ...]}'}])
         records = payload["records"]
-        errors: list[dict] = []
-        for i, r in enumerate(records):
-            if not isinstance(r, dict):
-                errors.append({"type": "dict_type", "loc": ["body", "records", i], "msg": "each record must be an object"})
-            elif not r.keys() >= required:
-                errors += [{"type": "missing", "loc": ["body", "records", i, c], "msg": "Field required"}
-                           for c in schema.columns if c not in r]
-            if len(errors) >= 50:
-                break
-        if errors:
-            return unprocessable(errors)
-        frame = pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=schema.columns)
-        errors = [{"type": "value_error", "loc": ["body", "records", e.row if e.row is not None else 0, e.column],
-                   "msg": str(e)} for e in inputs.column_errors(frame, schema)]
+        errors = [{"type": "missing" if e.column else "dict_type",
+                   "loc": ["body", "records", e.row] + ([e.column] if e.column else []),
+                   "msg": "Field required (every record needs every column; null for a missing value)"
+                   if e.column else "each record must be an object {column: value, ...}"}
+                  for e in inputs.record_errors(records, schema)]
         if errors:
             return unprocessable(errors)
         try:
+            frame = inputs.records_frame(records, schema)
+            errors = [{"type": "value_error", "loc": ["body", "records", e.row if e.row is not None else 0, e.column],
+                       "msg": str(e)} for e in inputs.column_errors(frame, schema)]
+            if errors:
+                return unprocessable(errors)
             result = model.predict_batch(frame, proba=model.is_classifier)
         except TunerError as exc:
             return unprocessable([{"type": "value_error", "loc": ["body", "records"], "msg": str(exc)}])
+        except (ValueError, TypeError, OverflowError, KeyError, IndexError) as exc:
+            # The rows got past the checks but the model refused them: the client's input, not the
+            # service, so a 422 (with the traceback in the server's log to find the check to add).
+            traceback.print_exc(file=sys.stderr)
+            why = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            return unprocessable([{"type": "value_error", "loc": ["body", "records"],
+                                   "msg": f"the model cannot predict these records: {why}"}])
         return JSONResponse({
-            "predictions": result.predictions.tolist(),
-            "probabilities": result.probabilities.tolist() if result.probabilities is not None else None,
+            "predictions": _json_list(result.predictions),
+            "probabilities": _json_list(result.probabilities) if result.probabilities is not None else None,
             "classes": model.classes or None,
             "notes": result.notes,
         })
@@ -251,7 +327,7 @@ def create_app(model: LoadedModel, *, token: str | None = None, max_body_bytes: 
         "schema": {"$ref": "#/components/schemas/PredictRequest"}}}}
 
     @app.post("/predict", dependencies=[Depends(check_token)], openapi_extra={"requestBody": request_body},
-              responses={200: {"model": PredictResponse}, 422: {"description": "bad input; `loc` names the field"}})
+              responses={200: {"model": PredictResponse}, **errors_doc})
     async def predict(request: Request):
         from starlette.concurrency import run_in_threadpool
 
