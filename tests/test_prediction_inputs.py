@@ -43,10 +43,13 @@ ENTRIES = ["python", "cli", "http"]
 
 
 def training_frame() -> pd.DataFrame:
-    """Four numbers (one with gaps), a category ``kind`` (u / v, some missing), target ``price``."""
+    """Four numbers (one with gaps, one with a few '?' that training reads as missing), a category
+    ``kind`` (u / v, some missing), target ``price``."""
     df = regression_frame(120)
     rng = np.random.default_rng(3)
     df.loc[rng.random(len(df)) < 0.1, "a"] = np.nan
+    df["c"] = df["c"].astype(object)
+    df.loc[[5, 17, 40], "c"] = "?"
     df["kind"] = df["kind"].astype(object).where(rng.random(len(df)) >= 0.1, None)
     return df
 
@@ -97,6 +100,8 @@ CASES = {
                             columns=["b", "kind"]),
     "numbers as text": Case(_base(a=["0.1", "-1.2", " 0.5 ", "2", "", "0"], b=["1", "0", "-0.5", "0.3", "0.2", "-2"]),
                             "rows", BASE),
+    "a word training read as missing": Case(_base(c=["?", 0.4, " ? ", -0.7, 1.1, 0.9]), "rows",
+                                            _base(c=[np.nan, 0.4, np.nan, -0.7, 1.1, 0.9])),
     "text in a numeric column": Case(_base(b=[1.0, 0.0, "abc", 0.3, 0.2, -2.0]), "error",
                                      error=["column 'b' must be numeric", "'abc'", "data row 3"], columns=["b"]),
     "numbers in a categorical column": Case(_base(kind=[1, 2, 3.5, None, 2, 1]), "rows",

@@ -42,6 +42,9 @@ class Schema:
     categorical: list[str]  # text columns, dates included (they arrive as text)
     categories: dict[str, list[str]] = field(default_factory=dict)
     datetime: list[str] = field(default_factory=list)  # the text columns holding dates
+    # numeric columns whose few text values training read as missing ("?", "n/a"): the same
+    # words are missing at prediction time too (any other text there is an input error)
+    missing_words: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def columns(self) -> list[str]:
@@ -54,12 +57,12 @@ class Schema:
 
     def to_dict(self) -> dict:
         return {"numeric": self.numeric, "categorical": self.categorical, "categories": self.categories,
-                "datetime": self.datetime}
+                "datetime": self.datetime, "missing_words": self.missing_words}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Schema":
         return cls(list(d["numeric"]), list(d["categorical"]), dict(d.get("categories", {})),
-                   list(d.get("datetime", [])))
+                   list(d.get("datetime", [])), dict(d.get("missing_words", {})))
 
 
 @dataclass
@@ -355,38 +358,44 @@ def _is_text(col: pd.Series) -> bool:
             and not isinstance(col.dtype, pd.CategoricalDtype))
 
 
-def _text_as_numbers(col: pd.Series) -> tuple[float, pd.Series | None, str]:
-    """(share of the non-missing values that are numbers, the column as floats or None, the other words).
+MAX_MISSING_WORDS = 100  # distinct words of a numeric column remembered as missing
+
+
+def _text_as_numbers(col: pd.Series) -> tuple[float, pd.Series | None, str, list[str]]:
+    """(share of the non-missing values that are numbers, the column as floats or None, the other
+    words shown, the other words as stripped text).
 
     The floats are given only when the share is at least ``NUMERIC_TEXT_SHARE`` (and below 1:
     a column of numbers alone is already numeric); its other values are then missing.
     """
     values = col.dropna()
     if not _is_text(col) or values.empty:
-        return 0.0, None, ""
+        return 0.0, None, "", []
     parsed = pd.to_numeric(values.astype(str).str.strip(), errors="coerce")
     share = float(parsed.notna().mean())
     if not NUMERIC_TEXT_SHARE <= share < 1.0:
-        return share, None, ""
+        return share, None, "", []
     words = values[parsed.isna()].astype(str).value_counts()
     shown = ", ".join(f"{w!r} ×{n}" for w, n in words.head(3).items()) + (" ..." if len(words) > 3 else "")
     out = np.full(len(col), np.nan)
     out[col.notna().to_numpy()] = parsed.to_numpy(dtype=float, na_value=np.nan)  # dropna keeps the order
-    return share, pd.Series(out, index=col.index), shown
+    stripped = sorted({w.strip() for w in words.index})[:MAX_MISSING_WORDS]
+    return share, pd.Series(out, index=col.index), shown, stripped
 
 
-def _numbers_in_text(X: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+def _numbers_in_text(X: pd.DataFrame) -> tuple[pd.DataFrame, list[str], dict[str, list[str]]]:
     """Text columns that are numbers with a few stray words → numeric (the words missing); notes.
 
     A column where at least ``NUMERIC_TEXT_SHARE`` of the values parse as numbers is read
     as numeric and its other values become missing (imputed inside each fold). A column
     mixing numbers and text more evenly stays categorical, with a note.
     """
-    as_numbers, mixed, converted = [], [], {}
+    as_numbers, mixed, converted, missing_words = [], [], {}, {}
     for name in X.columns:
-        share, numbers, words = _text_as_numbers(X[name])
+        share, numbers, words, stripped = _text_as_numbers(X[name])
         if numbers is not None:
             converted[name] = numbers
+            missing_words[name] = stripped
             as_numbers.append(f"{name} ({words})")
         elif 0.05 <= share < NUMERIC_TEXT_SHARE:
             mixed.append(f"{name} ({share:.0%} numbers)")
@@ -399,7 +408,7 @@ def _numbers_in_text(X: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
                      + _listing(as_numbers))
     if mixed:
         notes.append("columns mixing numbers and text, treated as categorical: " + _listing(mixed))
-    return X, notes
+    return X, notes, missing_words
 
 
 def _dropped_notes(dropped: dict[str, str]) -> list[str]:
@@ -477,7 +486,7 @@ def prepare(
         hint = f" (did you mean {close[0]!r}?)" if close else f"; columns are: {', '.join(map(str, df.columns[:20]))}"
         raise TunerError(f"target column {target!r} is not in the data{hint}")
     fp = fingerprint(df)
-    _, numbers, words = _text_as_numbers(df[target])
+    _, numbers, words, _ = _text_as_numbers(df[target])
     if numbers is not None:  # numbers with a few stray words ('?', 'unknown'): those rows have no target
         df = df.copy()
         df[target] = numbers
@@ -513,7 +522,7 @@ def prepare(
                              "remove those rows or merge them into another class")
 
     X = df.drop(columns=[target])
-    X, text_notes = _numbers_in_text(X)
+    X, text_notes, missing_words = _numbers_in_text(X)
     dropped, dates = {}, []
     for name in X.columns:
         why = _useless_reason(name, X[name], len(X))
@@ -538,7 +547,8 @@ def prepare(
     if infinite:
         notes.append(f"treated {sum(infinite.values())} infinite value(s) as missing (imputed inside each fold): "
                      + _listing([f"{c} ({n})" for c, n in infinite.items()]))
-    schema = Schema(numeric=numeric, categorical=categorical, datetime=dates)
+    schema = Schema(numeric=numeric, categorical=categorical, datetime=dates,
+                    missing_words={c: w for c, w in missing_words.items() if c in numeric})
     X = coerce_features(X, schema)
     schema.categories = {c: sorted(X[c].dropna().unique().tolist()) for c in schema.encoded}
     encoded = schema.encoded

@@ -187,11 +187,16 @@ def _one_float(v) -> float:
     return np.nan
 
 
-def _numeric(name: str, col: pd.Series, row_offset: int) -> pd.Series:
+def _numeric(name: str, col: pd.Series, row_offset: int, missing_words=()) -> pd.Series:
+    """``missing_words``: text that training read as missing in this column (``Schema.missing_words``)."""
     if _is_real(col.dtype):
         return col.astype(float)
+    raw = col.to_numpy(dtype=object)
+    if missing_words:
+        words = frozenset(missing_words)
+        raw = np.array([np.nan if isinstance(v, str) and v.strip() in words else v for v in raw], dtype=object)
     # a list, not Series.map: pandas would infer Arrow strings, which refuse some text
-    values = pd.Series([_prenumeric(v) for v in col.to_numpy(dtype=object)], index=col.index, dtype=object)
+    values = pd.Series([_prenumeric(v) for v in raw], index=col.index, dtype=object)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -250,7 +255,8 @@ def _is_real(dtype) -> bool:
                                                  and not pd.api.types.is_complex_dtype(dtype))
 
 
-def _numeric_block(df: pd.DataFrame, names: list[str], row_offset: int) -> tuple[np.ndarray, list[str]]:
+def _numeric_block(df: pd.DataFrame, names: list[str], row_offset: int,
+                   missing_words: dict | None = None) -> tuple[np.ndarray, list[str]]:
     dtypes = df.dtypes
     if all(_is_real(dtypes[c]) for c in names):  # one conversion for the whole block
         block = df[names].to_numpy(dtype=float, na_value=np.nan, copy=True).reshape(len(df), len(names))
@@ -261,7 +267,7 @@ def _numeric_block(df: pd.DataFrame, names: list[str], row_offset: int) -> tuple
             if _is_real(col.dtype):
                 block[:, j] = col.to_numpy(dtype=float, na_value=np.nan)
             else:
-                block[:, j] = _numeric(c, col, row_offset).to_numpy(dtype=float)
+                block[:, j] = _numeric(c, col, row_offset, (missing_words or {}).get(c, ())).to_numpy(dtype=float)
     notes = []
     infinite = np.isinf(block)
     if infinite.any():
@@ -279,7 +285,7 @@ def coerce(df: pd.DataFrame, schema: Schema, *, row_offset: int = 0, check: bool
     a file is read in chunks).
     """
     notes = check_columns(df.columns, schema) if check else []
-    block, more = _numeric_block(df, schema.numeric, row_offset)
+    block, more = _numeric_block(df, schema.numeric, row_offset, getattr(schema, "missing_words", None))
     notes += more
     X = pd.DataFrame(block, columns=list(schema.numeric), index=df.index)
     if schema.categorical:
@@ -307,7 +313,7 @@ def column_errors(df: pd.DataFrame, schema: Schema) -> list[InputError]:
     for c in schema.numeric:
         if not _is_real(dtypes[c]):
             try:
-                _numeric(c, df[c], 0)
+                _numeric(c, df[c], 0, (getattr(schema, "missing_words", None) or {}).get(c, ()))
             except InputError as exc:
                 errors.append(exc)
     for c in schema.categorical:

@@ -18,6 +18,7 @@ body gets a 500: what the model cannot predict is a 422 too, and numbers JSON ca
 # No `from __future__ import annotations` here: FastAPI reads the endpoint annotations at
 # runtime, and the request models are built per app from the model's schema.
 import hmac
+import re
 import ipaddress
 import json
 import math
@@ -157,11 +158,28 @@ def _record_model(model: LoadedModel):
         {"type": "number"}, {"type": "boolean"}, {"type": "string", "pattern": NUMERIC_TEXT}, {"type": "null"}]})]
     Category = Annotated[Optional[str], BeforeValidator(_category), WithJsonSchema({"anyOf": [
         {"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}]})]
+    def number_with_words(words: list[str]):
+        """A numeric field whose training data had a few words read as missing ('?'): they are missing here too."""
+        known = frozenset(words)
+
+        def word_is_missing(v):
+            return None if isinstance(v, str) and v.strip() in known else v
+
+        pattern = f"^{_SPACE}(?:" + "|".join(re.escape(w) for w in sorted(known, key=len, reverse=True)) + f"){_SPACE}$"
+        return Annotated[Optional[float], BeforeValidator(_blank_is_missing), BeforeValidator(word_is_missing),
+                         WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "boolean"},
+                                                   {"type": "string", "pattern": NUMERIC_TEXT},
+                                                   {"type": "string", "pattern": pattern}, {"type": "null"}]})]
+
     fields: dict[str, Any] = {}
     categories = model.schema.categories
+    missing_words = getattr(model.schema, "missing_words", None) or {}
     for i, c in enumerate(model.schema.numeric):
-        fields[f"n{i}"] = (Number, Field(..., alias=c, description=(
-            "number; null, blank or NA when missing; numeric text (\"3.5\") and booleans (1 / 0) are converted")))
+        words = missing_words.get(c)
+        also = f"; also missing, as in training: {', '.join(map(repr, words[:10]))}" if words else ""
+        fields[f"n{i}"] = (number_with_words(words) if words else Number, Field(..., alias=c, description=(
+            "number; null, blank or NA when missing; numeric text (\"3.5\") and booleans (1 / 0) are converted"
+            + also)))
     for i, c in enumerate(model.schema.categorical):
         seen = categories.get(c, [])
         hint = (f"category (null, blank or NA when missing; numbers and booleans become text); "
