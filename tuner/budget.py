@@ -16,18 +16,20 @@ What is stored
 
 How workers share it
 --------------------
-A worker claims a trial under the run's lock (:func:`run_lock`): it fails stale trials
-(their retries become ``WAITING``), counts the family's COMPLETE and RUNNING trials, and
-calls ``study.ask()`` only if ``complete + running < target``; the new trial gets its first
-heartbeat before the lock is released. RUNNING trials are reservations: a pruned or
+A worker claims a trial under the run's lock (:func:`run_lock`): it fails stale trials and
+the trials of processes of this machine that are gone (their retries become ``WAITING``),
+counts the family's COMPLETE and RUNNING trials, and calls ``study.ask()`` only if
+``complete + running < target``; the new trial records its process (``host:pid``) and gets
+its first heartbeat before the lock is released. RUNNING trials are reservations: a pruned or
 failed trial gives its slot back, a finished one keeps it. Since every claim sees every
 earlier claim, ``complete`` can never pass ``target`` however many workers race. A worker
 whose family is done, or full with every running trial still beating, learns so without
 the lock (waiting workers poll every second and must not queue on it).
 
 An interrupted trial (Ctrl-C, SIGTERM) is recorded FAIL and frees its slot; a trial whose
-worker vanished is failed by the heartbeat check and retried with the same parameters
-(``tuner.heartbeat``); its WAITING retry is what the next ``ask()`` pops.
+worker vanished is failed by the heartbeat check (at once if the worker was a process of
+this machine) and retried with the same parameters (``tuner.heartbeat``); its WAITING
+retry is what the next ``ask()`` pops.
 
 The lock is a PostgreSQL transaction-level advisory lock (released when the
 transaction ends or the server drops a dead client; idle sessions are cut after 60 s),
@@ -210,7 +212,9 @@ def claim(storage, run: str, study: optuna.Study, *, look_first: bool = True) ->
     with run_lock(storage, run):
         heartbeat.fail_stale_trials(study)
         trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
-        orphans = _fail_orphans(storage, study, [t for t in trials if t.state == TrialState.RUNNING])
+        gone = heartbeat.fail_trials_of_gone_processes(study, [t for t in trials if t.state == TrialState.RUNNING])
+        orphans = gone | _fail_orphans(storage, study, [t for t in trials if t.state == TrialState.RUNNING
+                                                        and t._trial_id not in gone])
         running = sum(t.state == TrialState.RUNNING and t._trial_id not in orphans for t in trials)
         complete = sum(t.state == TrialState.COMPLETE for t in trials)
         limit = target(study)
@@ -221,6 +225,7 @@ def claim(storage, run: str, study: optuna.Study, *, look_first: bool = True) ->
         with heartbeat.quiet():
             trial = study.ask()
         try:
+            heartbeat.record_worker(storage, trial._trial_id)
             storage.record_heartbeat(trial._trial_id)
         except BaseException:
             study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
@@ -248,6 +253,9 @@ def _without_lock(storage, study: optuna.Study) -> Claim | None:
         return None
     if stale or heartbeat.trials_without_heartbeat(storage, running):
         return None
+    if any(heartbeat.process_gone(t.system_attrs.get(heartbeat.WORKER_ATTR))
+           for t in trials if t.state == TrialState.RUNNING):
+        return None  # a process of this machine died mid-trial: the locked path fails and retries it
     return Claim("full", complete=complete, running=len(running), target=limit)
 
 

@@ -10,13 +10,26 @@ with the same parameters, which the next ``study.ask()`` picks up (at most
 
 ``TUNER_HEARTBEAT_S`` (default 10) sets the interval; the grace period is three
 intervals. Give every worker of a run the same value.
+
+A claimed trial also records the process that runs it (system attribute
+``tuner_worker``: ``{"id": "host:pid", ...}``, :func:`record_worker`). A process on the
+same machine that is gone (SIGKILL, a crash, a SIGTERM with no handler) is then noticed at
+once, without waiting for the grace period: the next claim on the run fails its trial with
+``fail_reason`` "the process running it (host:pid) is gone" and enqueues the same retry
+(:func:`fail_trials_of_gone_processes`). "Same machine" means the same host name, boot and
+PID namespace; the process start time guards against a reused pid. Trials of other
+machines (or containers) are left to the heartbeat, and so is the trial of a local helper
+process (``--n-jobs``, ``--trial-timeout``) while its parent lives: the parent records it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import os
+import socket
+import sys
 import threading
 import warnings
 
@@ -26,6 +39,7 @@ DEFAULT_INTERVAL_S = 10
 GRACE_INTERVALS = 3
 MAX_RETRY = 3
 ENV = "TUNER_HEARTBEAT_S"
+WORKER_ATTR = "tuner_worker"  # trial system attribute: the process that claimed the trial
 
 _log = logging.getLogger(__name__)
 
@@ -72,6 +86,148 @@ def fail_stale_trials(study: optuna.Study) -> None:
     """Mark trials whose worker stopped beating as FAIL (and enqueue their retries)."""
     with quiet():
         optuna.storages.fail_stale_trials(study)
+
+
+# -- which process runs a trial ---------------------------------------------------------
+def worker_id() -> str:
+    """``host:pid`` of this process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as handle:
+            return handle.read().strip()
+    except OSError:
+        return None
+
+
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state, start time in clock ticks after boot) of ``pid`` from /proc (None: no /proc, or no such pid)."""
+    text = _read(f"/proc/{pid}/stat")
+    if not text or ")" not in text:
+        return None
+    fields = text[text.rindex(")") + 2:].split()
+    try:
+        return fields[0], int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def _pid_namespace() -> str | None:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
+def this_process() -> dict:
+    """What :func:`record_worker` stores: enough to tell later, on this machine, whether we are gone."""
+    pid = os.getpid()
+    stat = _proc_stat(pid)
+    info = {"id": f"{socket.gethostname()}:{pid}", "host": socket.gethostname(), "pid": pid,
+            "boot_id": _read("/proc/sys/kernel/random/boot_id"), "pid_ns": _pid_namespace(),
+            "started": stat[1] if stat else None}
+    supervisor = _supervisor()
+    if supervisor is not None:
+        info["supervisor"] = supervisor
+    return info
+
+
+def _supervisor() -> dict | None:
+    """The parent of a local helper process (``python -m tuner._helper_process``): while it
+    lives, it records the trial of a helper that dies (``tuner.local_workers``)."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if getattr(spec, "name", None) != "tuner._helper_process":
+        return None
+    ppid = os.getppid()
+    stat = _proc_stat(ppid)
+    return {"pid": ppid, "started": stat[1] if stat else None}
+
+
+def record_worker(storage, trial_id: int) -> None:
+    """Record on a claimed trial that this process runs it (system attribute ``tuner_worker``)."""
+    storage.set_trial_system_attr(trial_id, WORKER_ATTR, this_process())
+
+
+def process_gone(info) -> bool:
+    """Whether the process described by ``info`` (a ``tuner_worker`` attribute) has surely
+    ended and nobody else will record its trial.
+
+    Only a process of this machine can be judged (same host name, boot and PID
+    namespace); anything else, or anything unclear, is "not gone": the heartbeat decides.
+    A local helper whose supervising parent still lives is left to that parent.
+    """
+    if not isinstance(info, dict) or info.get("host") != socket.gethostname():
+        return False
+    me = this_process()
+    if info.get("boot_id") != me["boot_id"] or info.get("pid_ns") != me["pid_ns"]:
+        return False  # another machine or container with the same name, or a reboot: cannot tell here
+    if not _ended(info.get("pid"), info.get("started"), me):
+        return False
+    supervisor = info.get("supervisor")
+    return not (isinstance(supervisor, dict) and not _ended(supervisor.get("pid"), supervisor.get("started"), me))
+
+
+def _ended(pid, started, me: dict) -> bool:
+    """Whether process ``pid`` (started at ``started`` clock ticks, if known) of this machine has ended."""
+    if not isinstance(pid, int) or pid <= 0 or os.name != "posix":  # Windows' os.kill(pid, 0) terminates pid
+        return False
+    if pid == me["pid"]:  # this very process, or an earlier one that had our pid
+        return started is not None and me["started"] is not None and started != me["started"]
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, under another user
+        pass
+    except OSError:
+        return False
+    stat = _proc_stat(pid)
+    if stat is None:
+        return False
+    state, now_started = stat
+    if state in ("Z", "X"):  # ended, not yet reaped by its parent
+        return True
+    return started is not None and now_started != started  # the pid now belongs to another process
+
+
+def _retry_callback_of(storage):
+    backend = getattr(storage, "_backend", storage)
+    for name in ("get_heartbeat_stale_trial_callback", "get_failed_trial_callback"):
+        getter = getattr(backend, name, None)
+        if getter is not None:
+            with quiet():
+                return getter()
+    return None
+
+
+def fail_trials_of_gone_processes(study: optuna.Study, running: list) -> set[int]:
+    """Fail the RUNNING trials (frozen, from ``study.get_trials``) whose process is gone from
+    this machine, and enqueue their retries as a stale heartbeat would. Call it under the
+    run's lock (``tuner.budget.run_lock``). Returns the ids of the trials failed."""
+    storage = study._storage
+    failed = set()
+    for trial in running:
+        info = trial.system_attrs.get(WORKER_ATTR)
+        if trial.state != optuna.trial.TrialState.RUNNING or not process_gone(info):
+            continue
+        # the retry must not inherit the reason, nor the dead process as its worker
+        template = copy.deepcopy(trial)
+        template.system_attrs.pop(WORKER_ATTR, None)
+        try:
+            storage.set_trial_user_attr(trial._trial_id, "fail_reason",
+                                        f"the process running it ({info.get('id') or info.get('pid')}) is gone")
+            if not storage.set_trial_state_values(trial._trial_id, state=optuna.trial.TrialState.FAIL):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:  # it finished after all
+            continue
+        failed.add(trial._trial_id)
+        callback = _retry_callback_of(storage)
+        if callback is not None:
+            with quiet():
+                callback(study, template)
+    return failed
 
 
 class Heartbeat:

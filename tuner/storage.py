@@ -8,6 +8,7 @@ tool (optuna-dashboard, ``optuna.load_study``) can read them.
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import optuna
@@ -49,9 +50,7 @@ def open_storage(url: str | None, *, create: bool) -> optuna.storages.BaseStorag
         raise StorageError(f"--storage {url!r} is not a database URL; use e.g. sqlite:///tuner.db or postgresql://host/db")
     engine_kwargs = {"connect_args": {"timeout": 60}} if path is not None else {"pool_pre_ping": True}
     try:
-        with heartbeat.quiet():
-            storage = optuna.storages.RDBStorage(_with_driver(url), engine_kwargs=engine_kwargs,
-                                                 **heartbeat.storage_options())
+        storage = _open_rdb(_with_driver(url), engine_kwargs)
         if path is not None:
             _serialise_sqlite_writers(storage)
         return storage
@@ -60,6 +59,36 @@ def open_storage(url: str | None, *, create: bool) -> optuna.storages.BaseStorag
     except Exception as exc:  # sqlalchemy's OperationalError & co: report, don't trace back
         first = str(exc).strip().splitlines()[0][:200]
         raise StorageError(f"cannot open storage {url}: {first}") from exc
+
+
+# Errors of two processes creating the same new storage at once ("table ... already exists",
+# a duplicate alembic version row, PostgreSQL's duplicate pg_type entry): the loser retries.
+_CREATION_RACE = ("already exists", "duplicate", "unique constraint")
+CREATION_ATTEMPTS = 5
+
+
+def _open_rdb(url: str, engine_kwargs: dict):
+    """``RDBStorage(url)``; a new storage's tables are created by whoever comes first.
+
+    Optuna creates the tables, its version row and alembic's stamp in several statements
+    with no lock, so processes that open a new storage at the same moment (two ``tuner
+    run`` on a fresh ``tuner.db``) collide; the schema steps are idempotent, so opening
+    again finds what the other process made and completes the rest.
+    """
+    import random
+    import time
+
+    for attempt in range(CREATION_ATTEMPTS):
+        try:
+            with heartbeat.quiet():
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat.storage_options())
+        except Exception as exc:  # sqlalchemy's errors, or optuna's assert on a half-made schema
+            text = str(exc).lower()
+            racing = isinstance(exc, AssertionError) or any(marker in text for marker in _CREATION_RACE)
+            if not racing or attempt == CREATION_ATTEMPTS - 1:
+                raise
+            time.sleep(random.uniform(0.05, 0.3) * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _with_driver(url: str) -> str:
@@ -126,9 +155,27 @@ def require_config(storage, run: str | None) -> RunConfig:
     return config
 
 
-def save_config(storage, config: RunConfig) -> None:
-    study = optuna.create_study(study_name=config.run, storage=storage, load_if_exists=True)
-    study.set_user_attr(CONFIG_ATTR, config.to_json())
+def save_config(storage, config: RunConfig) -> RunConfig:
+    """Store the run's config; returns what was stored.
+
+    Under the run's lock the stored config is read again: two ``tuner run`` starting at the
+    same moment on one run name must not both believe they create it (different data would
+    then be tuned under one name). A config stored meanwhile is checked like any existing
+    run (:func:`check_compatible`) and keeps its creation time and families (new ones added).
+    """
+    from .budget import run_lock  # tuner.budget imports this module
+
+    with run_lock(storage, config.run):
+        existing = load_config(storage, config.run)
+        if existing is not None:
+            check_compatible(existing, config)
+            families = list(dict.fromkeys(list(existing.families) + list(config.families)))
+            if families != list(config.families) or existing.created_at != config.created_at:
+                config = RunConfig.from_json(config.to_json())
+                config.families, config.created_at = families, existing.created_at
+        study = optuna.create_study(study_name=config.run, storage=storage, load_if_exists=True)
+        study.set_user_attr(CONFIG_ATTR, config.to_json())
+    return config
 
 
 def list_runs(storage) -> list[RunConfig]:
@@ -154,6 +201,12 @@ def check_compatible(existing: RunConfig, new: RunConfig) -> None:
         raise TunerError(
             f"run {existing.run!r} was made on different data (fingerprint {existing.fingerprint[:12]} vs "
             f"{new.fingerprint[:12]}); use a new --run name for this dataset"
+        )
+    if existing.task == new.task == "binary" and list(existing.classes) != list(new.classes):
+        was, now = existing.classes[1], new.classes[1]  # the positive class (code 1): --pos-label
+        raise TunerError(
+            f"run {existing.run!r} scores {was!r} as the positive class but this call asks for {now!r}; "
+            f"pass --pos-label {shlex.quote(str(was))} to continue the run, or use a new --run name"
         )
     for attr, flag in (("target", "--target"), ("task", "--task"), ("metric", "--metric"), ("cv", "--cv"), ("seed", "--seed"), ("cv_repeats", "--cv-repeats"),
                        ("test_size", "--test-size")):
