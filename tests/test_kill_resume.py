@@ -330,3 +330,22 @@ def test_ctrl_c_after_some_trials_prints_the_leaderboard_so_far(tmp_path):
     row = next(line for line in out.splitlines() if _slow_family.NAME in line and "│" in line)
     c, p, f = (states[s] for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
     assert f"{c}/{p}/{f}" in row  # trials complete / pruned / failed
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_sigterm_records_the_trial_and_exits_143(tmp_path, n_jobs):
+    """A scheduler stopping the job (SIGTERM) is handled like Ctrl-C, with exit code 143."""
+    path = tmp_path / "tuner.db"
+    url = f"sqlite:///{path}"
+    proc = so.start(*_slow_args(url, 3), "--n-jobs", n_jobs, TUNER_TEST_SLOW_FIT_S=0.5)
+    with View(path, [_slow_family.NAME]) as view:
+        so.wait_for(lambda: [t for _, t in view.all_trials() if t.state == TrialState.RUNNING and t.params],
+                    timeout=120, poll=0.05, what="a trial in its fit")
+    proc.send_signal(signal.SIGTERM)
+    code, out, err = so.finish(proc, timeout=60)
+    assert code == 143, out + err
+    assert "Traceback" not in err
+    trials = so.family_trials(url, RUN, _slow_family.NAME)
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    assert any(t.state == TrialState.FAIL and t.user_attrs.get("fail_reason") == "interrupted by the user"
+               for t in trials)

@@ -20,7 +20,10 @@ def main() -> int:
     from tuner.local_workers import helper_main
 
     code = helper_main(spec, events)
-    events.close()
+    try:
+        events.close()
+    except OSError:  # the parent is gone
+        pass
     sys.stderr.flush()
     os._exit(code)  # no interpreter teardown: heartbeat threads are daemons, events are flushed
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import signal
 import time
 from enum import Enum
 from pathlib import Path
@@ -141,18 +142,24 @@ def run(
         return
 
     started = time.monotonic()
+    from .worker import Interrupted, install_sigterm_handler
+
+    previous_sigterm = install_sigterm_handler()  # SIGTERM (a scheduler stopping the job) like Ctrl-C
     with RunProgress(config.families, trials, timeout, config.metric, console=err) as progress:
         try:
             families = Driver(store, config, ds, n_jobs=n_jobs, progress=progress,
                               trial_timeout=trial_timeout).run(trials, timeout, started_at=invoked_at)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             progress.__exit__(None, None, None)
             from .worker import standing_text
 
             out.print("\nInterrupted: the current trial is recorded as failed; rerun the same command to continue.")
             out.print(f"Run {config.run!r} stands at: {standing_text(store, config)} complete")
             out.print(lb.to_rich_table(lb.build(store, config), config))
-            raise typer.Exit(130) from None
+            raise typer.Exit(143 if isinstance(exc, Interrupted) else 130) from None
+        finally:
+            if previous_sigterm is not None:
+                signal.signal(signal.SIGTERM, previous_sigterm)
     done = sum(f.done_now for f in families)
     out.print(f"{done} trial(s) in {time.monotonic() - started:.1f}s")
     for fam in families:

@@ -20,6 +20,7 @@ of the invocation: it would only burn the budget.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -65,8 +66,11 @@ def helper_main(spec: _HelperSpec, events) -> int:
     """Body of a helper process (``python -m tuner._helper_process``); events as JSON lines."""
 
     def emit(*event) -> None:
-        events.write(json.dumps(event) + "\n")
-        events.flush()
+        try:
+            events.write(json.dumps(event) + "\n")
+            events.flush()
+        except (BrokenPipeError, OSError):  # the parent is gone (killed): nobody to report to
+            raise _Orphaned() from None
 
     install_sigterm_handler()
     import search_spaces
@@ -96,9 +100,9 @@ def helper_main(spec: _HelperSpec, events) -> int:
             emit("start", fam.name, trial.number, trial._trial_id)
 
         def on_trial(fam, state, number):
-            emit("trial", fam.name, state, number, fam.failures_in_a_row, fam.gave_up)
             if os.getppid() != spec.parent_pid:  # the parent is gone: stop after this trial
                 raise _Orphaned()
+            emit("trial", fam.name, state, number, fam.failures_in_a_row, fam.gave_up)
 
         work(driver, families, deadline=to_monotonic(spec.deadline_epoch), max_trials=spec.max_trials,
              offset=spec.index, on_trial=on_trial, on_start=on_start)
@@ -109,12 +113,14 @@ def helper_main(spec: _HelperSpec, events) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         return 143 if isinstance(exc, Interrupted) else 130
     except TunerError as exc:
-        emit("error", str(exc), 2)
+        with contextlib.suppress(_Orphaned):
+            emit("error", str(exc), 2)
         return 2
     except Exception as exc:  # noqa: BLE001 — reported by the parent as this worker's failure
         import traceback
 
-        emit("error", f"{type(exc).__name__}: {exc}", 1)
+        with contextlib.suppress(_Orphaned):
+            emit("error", f"{type(exc).__name__}: {exc}", 1)
         sys.stderr.write(traceback.format_exc())
         return 1
 

@@ -145,10 +145,10 @@ def work(driver, families, *, deadline: float | None, max_trials: int | None = N
             full.discard(fam.name)
             trial = claimed
             others = any(f.has_result() for f in families if f is not fam)
-            if on_start is not None:
-                on_start(fam, trial)
             started = time.monotonic()
             try:
+                if on_start is not None:
+                    on_start(fam, trial)
                 with heartbeat.Heartbeat(driver.storage, trial._trial_id, first_beat=False):
                     state = driver.run_trial(fam, deadline, trial, others_have_result=others)
             except optuna.exceptions.UpdateFinishedTrialError:
@@ -157,6 +157,9 @@ def work(driver, families, *, deadline: float | None, max_trials: int | None = N
                 state = "lost"
             except KeyboardInterrupt:
                 _record_interrupted(fam.study, trial)  # if run_trial had no chance to
+                raise
+            except BaseException as exc:  # e.g. on_start could not report: the trial must not stay RUNNING
+                _record_failed(fam.study, trial, f"the worker stopped: {type(exc).__name__}: {exc}"[:500])
                 raise
             sched.record(fam, time.monotonic() - started, state)
             sched.ran(fam)
@@ -210,9 +213,14 @@ def _signals_deferred():
 
 def _record_interrupted(study: optuna.Study, trial: optuna.Trial) -> None:
     """Record a claimed trial as failed by an interruption, unless it is already finished."""
+    _record_failed(study, trial, "interrupted by the user")
+
+
+def _record_failed(study: optuna.Study, trial: optuna.Trial, reason: str) -> None:
+    """Record a claimed trial FAIL with ``reason``, unless it is already finished."""
     try:
         if study._storage.get_trial(trial._trial_id).state == TrialState.RUNNING:
-            trial.set_user_attr("fail_reason", "interrupted by the user")
+            trial.set_user_attr("fail_reason", reason)
             study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
     except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
         pass
