@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections import Counter
@@ -78,8 +79,22 @@ def env(**extra) -> dict:
 
 
 def start(*args, cwd=None, **env_extra) -> subprocess.Popen:
-    return subprocess.Popen(tuner_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=cwd, env=env(**env_extra))
+    """A tuner process whose output goes to temporary files (``finish`` / ``output`` read them):
+    a pipe that nobody reads while the test waits fills up and blocks the process."""
+    out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+    proc = subprocess.Popen(tuner_cmd(*args), stdout=out, stderr=err, text=True, cwd=cwd, env=env(**env_extra))
+    proc.output_files = (out, err)
+    return proc
+
+
+def output(proc: subprocess.Popen) -> tuple[str, str]:
+    """What a process from ``start`` wrote so far (standard output, standard error)."""
+    texts = []
+    for f in proc.output_files:
+        f.flush()
+        f.seek(0)
+        texts.append(f.read())
+    return texts[0], texts[1]
 
 
 def run(*args, cwd=None, timeout=240, **env_extra) -> subprocess.CompletedProcess:
@@ -89,11 +104,13 @@ def run(*args, cwd=None, timeout=240, **env_extra) -> subprocess.CompletedProces
 
 def finish(proc: subprocess.Popen, timeout: float = 240) -> tuple[int, str, str]:
     try:
-        out, err = proc.communicate(timeout=timeout)
+        proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         proc.kill()
-        out, err = proc.communicate()
+        proc.wait()
+        out, err = output(proc)
         raise AssertionError(f"worker did not finish in {timeout}s\n{out}\n{err}") from exc
+    out, err = output(proc)
     return proc.returncode, out, err
 
 

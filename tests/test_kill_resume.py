@@ -168,10 +168,16 @@ def test_sigkill_at_any_moment_keeps_finished_trials_and_a_rerun_finishes_the_ru
         proc = so.start(*args)
 
         def victim_failed_and_progress():
+            exited = proc.poll() is not None
             trials = view.all_trials()
             mine = [t for f, t in by_pid(trials, proc.pid) if t.state == TrialState.COMPLETE]
             dead = [t for f, t in trials if f == family and t.number == number]
-            return trials if mine and dead and dead[0].state == TrialState.FAIL else None
+            if mine and dead and dead[0].state == TrialState.FAIL:
+                return trials
+            if exited:
+                out, err = so.output(proc)
+                pytest.fail(f"the rerun exited ({proc.returncode}) without failing the dead trial:\n{out}\n{err}")
+            return None
 
         kept = complete(so.wait_for(victim_failed_and_progress, timeout=120, poll=0.1,
                                     what="the killed trial failed and a new one complete"))
