@@ -355,3 +355,23 @@ def test_sigterm_records_the_trial_and_exits_143(tmp_path, n_jobs):
     assert not [t for t in trials if t.state == TrialState.RUNNING]
     assert any(t.state == TrialState.FAIL and t.user_attrs.get("fail_reason") == "interrupted by the user"
                for t in trials)
+
+
+def test_a_storage_left_without_its_indexes_by_a_kill_gets_them_back(tmp_path):
+    """A process killed between Optuna's CREATE TABLE and CREATE INDEX statements left a
+    storage whose study names were not unique: the next opening completes the schema."""
+    from tuner.storage import open_storage
+
+    path = tmp_path / "tuner.db"
+    url = f"sqlite:///{path}"
+    open_storage(url, create=True).engine.dispose()
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP INDEX ix_studies_study_name")
+    store = open_storage(url, create=False)
+    store.engine.dispose()
+    with sqlite3.connect(path) as conn:
+        names = {row[1] for row in conn.execute("PRAGMA index_list('studies')")}
+    assert "ix_studies_study_name" in names
+    optuna.create_study(study_name="s", storage=url)
+    with pytest.raises(optuna.exceptions.DuplicatedStudyError):
+        optuna.create_study(study_name="s", storage=url)

@@ -81,7 +81,9 @@ def _open_rdb(url: str, engine_kwargs: dict):
     for attempt in range(CREATION_ATTEMPTS):
         try:
             with heartbeat.quiet():
-                return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat.storage_options())
+                storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat.storage_options())
+            _complete_indexes(storage)
+            return storage
         except Exception as exc:  # sqlalchemy's errors, or optuna's assert on a half-made schema
             text = str(exc).lower()
             racing = isinstance(exc, AssertionError) or any(marker in text for marker in _CREATION_RACE)
@@ -89,6 +91,22 @@ def _open_rdb(url: str, engine_kwargs: dict):
                 raise
             time.sleep(random.uniform(0.05, 0.3) * (attempt + 1))
     raise AssertionError("unreachable")
+
+
+def _complete_indexes(storage) -> None:
+    """Create any index of Optuna's schema that is missing.
+
+    Optuna creates each table, then its indexes, in separate statements: a process killed
+    in between (SIGKILL right as a new ``tuner.db`` appears) leaves e.g. ``studies`` without
+    its unique index on the study name, which nothing recreates (``create_all`` skips
+    existing tables), and two studies of one name can then be stored. Checking costs a
+    catalogue query per index.
+    """
+    from optuna.storages._rdb import models
+
+    for table in models.BaseModel.metadata.sorted_tables:
+        for index in table.indexes:
+            index.create(bind=storage.engine, checkfirst=True)
 
 
 def _with_driver(url: str) -> str:
