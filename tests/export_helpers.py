@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 from pathlib import Path
 
@@ -90,3 +91,45 @@ def stop_process(proc) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(model_dir: Path, log_path: Path, *extra_args: str, env: dict | None = None):
+    """``tuner serve MODEL_DIR`` as a real process on a free loopback port, its output in
+    ``log_path`` (a file, not a pipe: a full pipe would block the server); yields
+    ``(base_url, proc)`` once ``/health`` answers, stops it after."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    import pytest
+
+    port = free_port()
+    with open(log_path, "w+") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "tuner.cli", "serve", str(model_dir), "--port", str(port),
+                                 *extra_args], stdout=log, stderr=subprocess.STDOUT, text=True, env=env)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 90
+            while True:
+                if proc.poll() is not None:
+                    pytest.fail(f"server exited early: {Path(log_path).read_text()}")
+                try:
+                    with urllib.request.urlopen(base + "/health", timeout=2):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        pytest.fail("server did not start within 90 s")
+                    time.sleep(0.2)
+            yield base, proc
+        finally:
+            stop_process(proc)

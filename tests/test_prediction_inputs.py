@@ -13,10 +13,6 @@ import io
 import json
 import math
 import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 import warnings
@@ -36,7 +32,7 @@ from tuner.data import Schema
 from tuner.export import export_model
 from tuner.inputs import InputError, InputWarning, coerce
 
-from export_helpers import make_run, regression_frame, stop_process
+from export_helpers import make_run, regression_frame, serving
 
 runner = CliRunner()
 ENTRIES = ["python", "cli", "http"]
@@ -137,37 +133,11 @@ def model(model_dir):
     return tuner.load(model_dir)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(model_dir):
-    port = _free_port()
-    log_path = model_dir.parent / "server.log"
-    log = open(log_path, "w+")  # a file, not a pipe: a full pipe would block the server
-    proc = subprocess.Popen([sys.executable, "-m", "tuner.cli", "serve", str(model_dir), "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, text=True,
-                            env={k: v for k, v in os.environ.items() if k != "TUNER_SERVE_TOKEN"})
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited early: {log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(base + "/health", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("server did not start within 90 s")
-                time.sleep(0.2)
+    env = {k: v for k, v in os.environ.items() if k != "TUNER_SERVE_TOKEN"}
+    with serving(model_dir, model_dir.parent / "server.log", env=env) as (base, _):
         yield base
-    finally:
-        stop_process(proc)
-        log.close()
 
 
 @dataclass

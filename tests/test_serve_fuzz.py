@@ -12,11 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import numpy as np
 import pytest
@@ -29,7 +24,7 @@ from schemathesis import GenerationMode
 import tuner
 from tuner.export import export_model
 
-from export_helpers import binary_frame, make_run, stop_process
+from export_helpers import binary_frame, make_run, serving
 
 TOKEN = "fuzz-token-0123"
 MAX_BODY = 200_000
@@ -48,42 +43,15 @@ def _frame():
     return df
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("fuzz")
     storage, _ = make_run(folder, _frame(), "churned", ["logistic_regression"], "f")
     export_model(folder / "model", run="f", storage=storage)
     assert tuner.load(folder / "model").schema.datetime == ["signup"], "the fuzzed model must have a date column"
-    port = _free_port()
-    log = open(folder / "server.log", "w+")  # a file, not a pipe: a full pipe would block the server
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tuner.cli", "serve", str(folder / "model"), "--port", str(port),
-         "--max-body-bytes", str(MAX_BODY)],
-        env=dict(os.environ, TUNER_SERVE_TOKEN=TOKEN), stdout=log, stderr=subprocess.STDOUT, text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited early: {(folder / 'server.log').read_text()}")
-            try:
-                with urllib.request.urlopen(base + "/health", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("server did not start within 90 s")
-                time.sleep(0.2)
+    with serving(folder / "model", folder / "server.log", "--max-body-bytes", str(MAX_BODY),
+                 env=dict(os.environ, TUNER_SERVE_TOKEN=TOKEN)) as (base, proc):
         yield base, proc, folder / "server.log"
-    finally:
-        stop_process(proc)
-        log.close()
 
 
 @pytest.fixture(scope="module")
