@@ -52,3 +52,83 @@ def test_the_margin_scales_with_the_best_trials_fold_spread(sigmas):
     study.pruner = FoldPruner(sigmas=sigmas)
     # best: mean 0.80, fold std ≈ 0.0158; a gap of 0.03 is ~1.9 σ
     assert _after(study, [0.77]) is (sigmas == 1.0)
+
+
+def _wilcoxon_study(pruner, best, direction="maximize"):
+    study = optuna.create_study(direction=direction, pruner=pruner)
+    trial = study.ask()
+    for step, value in enumerate(best):
+        trial.report(value, step)
+    study.tell(trial, sum(best) / len(best))
+    return study
+
+
+@pytest.mark.parametrize("direction", ["maximize", "minimize"])
+def test_the_signed_rank_rule_decides_as_optunas_wilcoxon_pruner(direction):
+    # FoldPruner's own test (no storage reads per fold) must agree with the reference it replaces
+    import warnings
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        reference = optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=2)
+    behind = -0.015 if direction == "maximize" else 0.015
+    pruned = 0
+    for case in range(60):
+        ours = FoldPruner(sigmas=float("inf"))  # the signed-rank rule alone
+        best = list(0.8 + 0.02 * rng.standard_normal(5))
+        values = list(np.array(best) + rng.normal(behind, 0.015, 5))[: rng.integers(1, 6)]
+        study = _wilcoxon_study(ours, best, direction)
+        trial = study.ask()
+        for step, value in enumerate(values):
+            trial.report(value, step)
+        frozen = study._storage.get_trial(trial._trial_id)
+        expected = reference.prune(study, frozen)
+        assert ours.prune_values(study, trial.number, dict(enumerate(values))) is expected, (case, best, values)
+        pruned += expected
+    assert 5 < pruned < 55  # both outcomes were exercised
+
+
+def test_a_trial_slightly_behind_on_every_fold_is_pruned_by_the_signed_rank_test():
+    study = _study(best=(0.80, 0.78, 0.82, 0.79, 0.81))
+    # ~0.01 behind on each fold: well inside 2σ of the best's spread, but behind every time
+    assert _after(study, [0.79, 0.77, 0.81, 0.78])
+    assert not _after(study, [0.79, 0.77])  # two folds are not enough evidence
+
+
+def test_prune_values_reads_the_best_trial_once_per_trial():
+    study = _study()
+    pruner = study.pruner
+    calls = []
+    real = type(study).best_trial
+
+    class Counting(type(study)):
+        @property
+        def best_trial(self):
+            calls.append(1)
+            return real.fget(self)
+
+    study.__class__ = Counting
+    for step in range(4):
+        pruner.prune_values(study, 7, {s: 0.8 for s in range(step + 1)})
+    pruner.prune_values(study, 8, {0: 0.8})
+    assert len(calls) == 2
+
+
+def test_signed_rank_p_is_scipys_wilcoxon_also_with_ties_and_zeros():
+    # accuracy on a few dozen rows moves in steps: ties and zeros are the rule, where SciPy
+    # falls back to enumerating every sign flip (slow) and signed_rank_p counts them instead
+    import numpy as np
+    from scipy import stats
+
+    from tuner.pruning import signed_rank_p
+
+    rng = np.random.default_rng(1)
+    for case in range(150):
+        n = int(rng.integers(2, 11)) if case % 3 else int(rng.integers(14, 20))
+        gaps = list(rng.integers(-2, 4, n) * 0.0435) if case % 2 else list(rng.normal(0.01, 0.02, n))
+        expected = float(stats.wilcoxon(gaps, alternative="greater", zero_method="zsplit").pvalue)
+        assert signed_rank_p(gaps) == pytest.approx(expected), gaps
+    assert signed_rank_p([0.0, 0.0, 0.0]) == 1.0
