@@ -225,8 +225,7 @@ def claim(storage, run: str, study: optuna.Study, *, look_first: bool = True) ->
         with heartbeat.quiet():
             trial = study.ask()
         try:
-            heartbeat.record_worker(storage, trial._trial_id)
-            storage.record_heartbeat(trial._trial_id)
+            heartbeat.record_worker(storage, trial._trial_id)  # and its first heartbeat
         except BaseException:
             study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             raise

@@ -146,8 +146,28 @@ def _supervisor() -> dict | None:
 
 
 def record_worker(storage, trial_id: int) -> None:
-    """Record on a claimed trial that this process runs it (system attribute ``tuner_worker``)."""
-    storage.set_trial_system_attr(trial_id, WORKER_ATTR, this_process())
+    """Record on a claimed trial that this process runs it (system attribute ``tuner_worker``)
+    and its first heartbeat: in one transaction on an RDB storage (a claim happens under the
+    run's lock, so its writes are kept few), else one after the other."""
+    backend = getattr(storage, "_backend", storage)
+    try:
+        from optuna.storages._rdb import models
+        from optuna.storages._rdb.storage import _create_scoped_session
+        from sqlalchemy import func
+
+        write_attr = backend._set_trial_attr_without_commit
+        scope = _create_scoped_session(backend.scoped_session)
+    except (ImportError, AttributeError):  # not an RDB storage, or Optuna's private API moved
+        storage.set_trial_system_attr(trial_id, WORKER_ATTR, this_process())
+        storage.record_heartbeat(trial_id)
+        return
+    with scope as session:
+        write_attr(session, models.TrialSystemAttributeModel, trial_id, WORKER_ATTR, this_process())
+        beat = models.TrialHeartbeatModel.where_trial_id(trial_id, session, True)
+        if beat is None:
+            session.add(models.TrialHeartbeatModel(trial_id=trial_id))
+        else:
+            beat.heartbeat = session.execute(func.now()).scalar()
 
 
 def process_gone(info) -> bool:

@@ -27,7 +27,7 @@ from .fit_watchdog import FitTimeLimit, fit_time_limit
 from .errors import TunerError
 from .evaluation import evaluate_fold, make_folds, summarise
 from .metrics import check_metric
-from .trial_attrs import set_user_attrs
+from . import trial_writes
 from .storage import check_compatible, family_study_name, load_config, save_config
 
 DEFAULT_TRIALS = 20
@@ -38,6 +38,22 @@ LARGE_DATA_ROWS = 10_000
 
 def default_cv(n_rows: int) -> int:
     return 3 if n_rows > LARGE_DATA_ROWS else 5
+
+
+# Under a clock (a timeout and no trial count) small data buys hundreds of trials whose
+# 5-fold scores differ by less than their noise: the search then chases noise, and a
+# trial's models fit in less time than the driver spends around them. There the K-fold
+# split is repeated (new shuffles, same folds for every family) when neither --cv nor
+# --cv-repeats was given: fewer, better-measured trials.
+SMALL_DATA_REPEATS = ((1_000, 3), (2_500, 2))  # (at most this many rows, repeats)
+
+
+def default_cv_repeats(n_rows: int, clocked: bool) -> int:
+    if clocked:
+        for rows, repeats in SMALL_DATA_REPEATS:
+            if n_rows <= rows:
+                return repeats
+    return 1
 
 # A family whose first trials all fail this many times in a row is set aside for the
 # rest of the invocation (the leaderboard shows why).
@@ -87,8 +103,10 @@ class FamilyState:
 
 def make_config(ds: Dataset, *, run: str, metric: str | None, models: list[str] | None, cv: int | None,
                 seed: int | None, cv_repeats: int | None = None, existing: RunConfig | None = None,
-                test_size: float | None = None) -> RunConfig:
-    """Validate the options against the data; options left as None inherit from an existing run."""
+                test_size: float | None = None, clocked: bool = False) -> RunConfig:
+    """Validate the options against the data; options left as None inherit from an existing run.
+
+    ``clocked``: the run starts with a timeout and no trial count (``default_cv_repeats``)."""
     metric_obj = check_metric(metric or (existing.metric if existing and existing.task == ds.task else None), ds.task)
     families = resolve_families(models, ds.task)
     if existing is not None and models is None:
@@ -100,7 +118,8 @@ def make_config(ds: Dataset, *, run: str, metric: str | None, models: list[str] 
         run=run, target=ds.target, task=ds.task, metric=metric_obj.name, direction=metric_obj.direction,
         families=families,
         cv=cv if cv is not None else (existing.cv if existing else default_cv(len(ds.X))),
-        cv_repeats=cv_repeats if cv_repeats is not None else (existing.cv_repeats if existing else 1),
+        cv_repeats=cv_repeats if cv_repeats is not None else (
+            existing.cv_repeats if existing else default_cv_repeats(len(ds.X), clocked and cv is None)),
         seed=seed if seed is not None else (existing.seed if existing else 0),
         test_size=test_size if test_size is not None else (existing.test_size if existing else 0.0),
         source=ds.source, fingerprint=ds.fingerprint, task_reason=ds.task_reason, schema=ds.schema.to_dict(),
@@ -223,9 +242,12 @@ class Driver:
         folds_done = 0
         model_s = 0.0
         epochs = None
+        scores: dict[int, float] = {}  # fold → score: stored with the result (tuner.trial_writes)
+        noted: dict = {}  # the last fold's warnings, stored with the result
         try:
-            preprocessing.suggest(trial, self.ctx, space.preprocessing, self.schema, cfg.y_min)
-            space.suggest(trial, self.ctx)
+            with trial_writes.params_held(trial):
+                preprocessing.suggest(trial, self.ctx, space.preprocessing, self.schema, cfg.y_min)
+                space.suggest(trial, self.ctx)
             estimator = build_estimator(cfg, fam.name, trial.params, self.ctx)
             epochs = EpochPruner(study, trial) if accepts_epoch_callback(estimator) else None
             results = []
@@ -267,44 +289,42 @@ class Driver:
                 results.append(result)
                 folds_done += 1
                 if notes:
-                    trial.set_user_attr("warnings", notes[:3])
-                trial.report(value, i)
-                if i < len(self.folds) - 1 and trial.should_prune():  # a finished trial is kept
+                    noted["warnings"] = notes[:3]
+                scores[i] = value
+                if i < len(self.folds) - 1 and self._should_prune(study, trial, scores):  # a finished trial is kept
                     raise optuna.TrialPruned()
             summary = summarise(results)
             summary["duration_s"] = time.monotonic() - start
             summary["model_time_s"] = model_s
-            set_user_attrs(study, trial, summary)
-            study.tell(trial, summary["metrics"][cfg.metric]["mean"])
+            trial_writes.finish(study, trial, TrialState.COMPLETE, summary["metrics"][cfg.metric]["mean"],
+                                {**noted, **summary}, scores)
             state = "complete"
         except optuna.TrialPruned:
             at_epoch = epochs is not None and epochs.pruned_at is not None and folds_done == 0
-            set_user_attrs(study, trial, {
-                "stopped": f"pruned at epoch {epochs.pruned_at + 1} of the first fold" if at_epoch
-                else f"pruned after {folds_done} fold(s)", "model_time_s": model_s})
-            study.tell(trial, state=TrialState.PRUNED)
+            trial_writes.finish(study, trial, TrialState.PRUNED, attrs={
+                **noted, "stopped": f"pruned at epoch {epochs.pruned_at + 1} of the first fold" if at_epoch
+                else f"pruned after {folds_done} fold(s)", "model_time_s": model_s}, intermediate=scores)
             state = "pruned"
         except _OutOfTime:
-            set_user_attrs(study, trial, {"stopped": "time budget reached", "model_time_s": model_s})
-            study.tell(trial, state=TrialState.PRUNED)
+            trial_writes.finish(study, trial, TrialState.PRUNED, attrs={
+                **noted, "stopped": "time budget reached", "model_time_s": model_s}, intermediate=scores)
             state = "stopped"
         except _OverCap as exc:
-            set_user_attrs(study, trial, {"stopped": f"time cap: {exc}", "model_time_s": model_s})
-            study.tell(trial, state=TrialState.PRUNED)
+            trial_writes.finish(study, trial, TrialState.PRUNED, attrs={
+                **noted, "stopped": f"time cap: {exc}", "model_time_s": model_s}, intermediate=scores)
             state = "stopped"
             fam.capped += 1
             if not fam.has_result() and fam.capped >= MAX_CAPPED_WITHOUT_RESULT:
                 fam.gave_up = True
                 fam.aside = f"too slow for the time budget ({fam.capped} trials stopped by the time cap)"
         except KeyboardInterrupt:
-            trial.set_user_attr("fail_reason", "interrupted by the user")
-            study.tell(trial, state=TrialState.FAIL)
+            trial_writes.finish(study, trial, TrialState.FAIL, attrs={"fail_reason": "interrupted by the user"},
+                                intermediate=scores)
             raise
         except Exception as exc:  # a failed trial is recorded with its reason; the run goes on
             reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:500]
-            trial.set_user_attr("fail_reason", reason)
-            trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
-            study.tell(trial, state=TrialState.FAIL)
+            trial_writes.finish(study, trial, TrialState.FAIL, attrs={
+                **noted, "fail_reason": reason, "traceback": traceback.format_exc()[-4000:]}, intermediate=scores)
             state = "failed"
         fam.durations.append(time.monotonic() - start)
         fam.done_now += 1
@@ -316,6 +336,11 @@ class Driver:
             if not fam.has_result() and fam.failures_in_a_row >= MAX_FAILURES_WITHOUT_RESULT:
                 fam.gave_up = True
         return state
+
+    @staticmethod
+    def _should_prune(study: optuna.Study, trial: optuna.Trial, scores: dict[int, float]) -> bool:
+        # family studies are opened with a FoldPruner (_pruner); it reads the scores from memory
+        return study.pruner.prune_values(study, trial.number, scores)
 
     def clock_s(self) -> float | None:
         """The run's time budget in seconds (None: no clock), read once per invocation."""
@@ -377,15 +402,16 @@ def _best(study: optuna.Study) -> float | None:
 
 
 def start_run(storage, ds: Dataset, *, run: str, metric=None, models=None, cv=None, seed=None,
-              cv_repeats=None, test_size=None) -> RunConfig:
+              cv_repeats=None, test_size=None, clocked: bool = False) -> RunConfig:
     """Create the run, or check that this call may continue it; returns the stored config.
 
     With a held-out test set, ``ds`` is the training part (``holdout.resolve_split``) and
-    ``test_size`` the fraction that was split off.
+    ``test_size`` the fraction that was split off. ``clocked``: started with a timeout and no
+    trial count (see ``default_cv_repeats``).
     """
     existing = load_config(storage, run)
     config = make_config(ds, run=run, metric=metric, models=models, cv=cv, seed=seed,
-                         cv_repeats=cv_repeats, existing=existing, test_size=test_size)
+                         cv_repeats=cv_repeats, existing=existing, test_size=test_size, clocked=clocked)
     if existing is not None:
         check_compatible(existing, config)
     save_config(storage, config)
