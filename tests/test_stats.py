@@ -155,3 +155,27 @@ def test_cli_cv_repeats_is_stored_and_checked(tmp_path, mixed_frame, storage_url
     assert res.exit_code == 2 and "--cv-repeats" in res.output
     res = runner.invoke(app, args + ["--cv-repeats", "0"])
     assert res.exit_code == 2 and "at least 1" in res.output
+
+
+@pytest.mark.parametrize("rows, clocked, expected", [
+    (160, True, 3), (1_000, True, 3), (1_001, True, 2), (2_500, True, 2), (2_501, True, 1),
+    (160, False, 1), (100_000, True, 1),
+])
+def test_default_cv_repeats_only_under_a_clock_on_small_data(rows, clocked, expected):
+    from tuner.study import default_cv_repeats
+
+    assert default_cv_repeats(rows, clocked) == expected
+
+
+def test_a_clocked_run_on_small_data_repeats_the_split_unless_cv_is_chosen(tmp_path, mixed_frame):
+    runs = {}
+    for name, options in {"clock": {"timeout": 3}, "count": {"trials": 1}, "cv": {"timeout": 3, "cv": 4},
+                          "given": {"timeout": 3, "cv_repeats": 1}}.items():
+        url = f"sqlite:///{tmp_path / name}.db"
+        tuner.tune(mixed_frame, target="churned", models=["logistic_regression"], storage=url, run="r", **options)
+        runs[name] = require_config(open_storage(url, create=False), "r")
+    assert (runs["clock"].cv, runs["clock"].cv_repeats) == (5, 3)  # 160 rows
+    assert runs["count"].cv_repeats == 1 and runs["given"].cv_repeats == 1
+    assert (runs["cv"].cv, runs["cv"].cv_repeats) == (4, 1)
+    rows = lb.build(open_storage(f"sqlite:///{tmp_path / 'clock'}.db", create=False), runs["clock"])
+    assert len(rows[0]["fold_scores"]["roc_auc"]) == 15

@@ -68,7 +68,7 @@ def tune(
     ds, test_ds, fraction = holdout.resolve_split(store, full, run=run, test_size=test_size, seed=seed)
     with _optuna_quiet():  # Optuna's own INFO lines ("A new study created ...") are noise here
         config = start_run(store, ds, run=run, metric=metric, models=models, cv=cv, seed=seed,
-                           cv_repeats=cv_repeats, test_size=fraction)
+                           cv_repeats=cv_repeats, test_size=fraction, clocked=timeout is not None and trials is None)
         Driver(store, config, ds, n_jobs=n_jobs, progress=progress,
                trial_timeout=trial_timeout).run(trials, timeout, started_at=started_at)
     if test_ds is not None:
