@@ -82,9 +82,17 @@ def start(*args, cwd=None, **env_extra) -> subprocess.Popen:
     """A tuner process whose output goes to temporary files (``finish`` / ``output`` read them):
     a pipe that nobody reads while the test waits fills up and blocks the process."""
     out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
-    proc = subprocess.Popen(tuner_cmd(*args), stdout=out, stderr=err, text=True, cwd=cwd, env=env(**env_extra))
+    proc = subprocess.Popen(tuner_cmd(*args), stdout=out, stderr=err, text=True, cwd=cwd, env=env(**env_extra),
+                            preexec_fn=_ctrl_c_as_from_a_terminal)
     proc.output_files = (out, err)
     return proc
+
+
+def _ctrl_c_as_from_a_terminal() -> None:
+    """A suite started in the background (``pytest &`` from a script) has SIGINT ignored,
+    the children inherit that, and Python then never raises KeyboardInterrupt: the tests
+    that press Ctrl-C would see the run finish instead. Give the child the default."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def output(proc: subprocess.Popen) -> tuple[str, str]:

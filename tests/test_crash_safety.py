@@ -136,9 +136,14 @@ def test_ctrl_c_while_a_trial_is_being_claimed_leaves_no_trial_running(tmp_path,
 
     monkeypatch.setattr(budget, "claim", claim_then_ctrl_c)
     url = f"sqlite:///{tmp_path / 'c.db'}"
-    with pytest.raises(KeyboardInterrupt):
-        tuner.tune(mixed_frame, target="churned", models=["logistic_regression"], trials=3, cv=2, storage=url,
-                   run="c")
+    # Ctrl-C as in a terminal, also when the suite itself was started with SIGINT ignored (in the background)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            tuner.tune(mixed_frame, target="churned", models=["logistic_regression"], trials=3, cv=2, storage=url,
+                       run="c")
+    finally:
+        signal.signal(signal.SIGINT, previous)
     trials = so.family_trials(url, "c", "logistic_regression")
     assert [t.state for t in trials if t.number == calls[0]] == [TrialState.FAIL]
     assert trials[calls[0]].user_attrs["fail_reason"] == "interrupted by the user"
