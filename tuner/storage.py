@@ -40,6 +40,20 @@ def _sqlite_path(url: str) -> Path | None:
     return None
 
 
+def load_sql_layer() -> None:
+    """Import what opening an RDB storage imports on first use (Optuna's table models,
+    SQLAlchemy's ORM, Alembic: ~1 s). ``tuner.api`` calls this when it is imported, so the
+    first ``tune(timeout=...)`` spends its clock on models, not on imports."""
+    import importlib
+
+    for module in ("sqlalchemy.orm", "optuna.storages._rdb.models", "alembic.migration", "alembic.script",
+                   "alembic.config", "alembic.command"):
+        try:
+            importlib.import_module(module)
+        except ImportError:  # moved in a newer Optuna / Alembic: it is then imported on first use
+            pass
+
+
 def open_storage(url: str | None, *, create: bool) -> optuna.storages.BaseStorage:
     """Open ``url`` (default ``sqlite:///tuner.db``); with ``create=False`` a missing SQLite file is an error."""
     url = url or DEFAULT_STORAGE
