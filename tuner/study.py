@@ -23,7 +23,7 @@ from .data import Dataset
 from .epoch_pruning import EpochPruner, accepts_epoch_callback
 from .pruning import FoldPruner
 from .estimator import build_estimator, space_context
-from .fit_watchdog import FitTimeLimit, fit_time_limit
+from .fit_watchdog import FitTimeLimit, call_with_limit
 from .errors import TunerError
 from .evaluation import evaluate_fold, make_folds, summarise
 from .metrics import check_metric
@@ -264,16 +264,16 @@ class Driver:
                                        f"{TRIAL_SHARE:.0%} of the {clock:g}s budget")
                 # the first fold's epochs are compared with earlier trials' (tuner.epoch_pruning)
                 fit_params = {"model__epoch_callback": epochs} if epochs is not None and i == 0 else {}
-                # inside the fit too: stopped between trees / boosting rounds / batches (tuner.fit_watchdog)
+                # inside the fit too: the wait for the fold ends at the limit, whatever it runs (tuner.fit_watchdog)
                 limited = fam.has_result() or others_have_result
                 until_deadline = deadline + slack if (limited and deadline is not None) else None
                 until_cap = start + cap if (limited and cap is not None) else None
                 until = min((u for u in (until_deadline, until_cap) if u is not None), default=None)
                 fold_start = time.monotonic()
                 try:
-                    with fit_time_limit(until):
-                        result, notes = evaluate_fold(estimator, self.ds.X, self.ds.y, fold, i, cfg.task,
-                                                      len(cfg.classes), fit_params)
+                    result, notes = call_with_limit(
+                        lambda: evaluate_fold(estimator, self.ds.X, self.ds.y, fold, i, cfg.task, len(cfg.classes),
+                                              fit_params), until)
                 except FitTimeLimit:
                     model_s += time.monotonic() - fold_start  # all of it inside the model
                     if until_deadline is not None and until == until_deadline:
