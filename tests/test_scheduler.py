@@ -62,6 +62,29 @@ def test_time_share_follows_the_chance_of_beating_the_leader():
     assert s.order(fams)[0].name != "lead"
 
 
+def test_the_best_is_read_from_the_storage_only_when_a_complete_trial_may_have_moved_it():
+    fam = _fam("a", 0.90, 0.01)
+    reads = []
+    real = type(fam.study).best_trial
+
+    class Counting(_Study):
+        @property
+        def best_trial(self):
+            reads.append(1)
+            return real.fget(self)
+
+    fam.study.__class__ = Counting
+    s = _scheduler([fam])
+    s.record(fam, 1.0, "complete")  # first sight: read
+    fam.last_value = 0.85
+    s.record(fam, 1.0, "complete")  # worse than the best known: unchanged, no read
+    s.record(fam, 1.0, "pruned")
+    assert len(reads) == 1
+    fam.last_value, fam.study.value = 0.95, 0.95
+    s.record(fam, 1.0, "complete")  # a new best: read (its fold spread comes with it)
+    assert len(reads) == 2 and s.best["a"].value == 0.95
+
+
 def test_minimising_metrics_rank_the_other_way():
     fams = [_fam("low", 1.0, 0.01), _fam("high", 5.0, 0.01)]
     s = FamilyScheduler(fams, metric="roc_auc", direction="minimize", by_time=True)

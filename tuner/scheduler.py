@@ -44,8 +44,10 @@ class FamilyScheduler:
     def record(self, fam, seconds: float, state: str) -> None:
         """A trial of ``fam`` took ``seconds`` and ended in ``state``."""
         self.spent[fam.name] = self.spent.get(fam.name, 0.0) + max(seconds, 1e-3)
-        if state == "complete" or fam.name not in self.best:
-            self.best[fam.name] = _read_best(fam.study, self.metric)
+        known, value = self.best.get(fam.name), getattr(fam, "last_value", None)
+        no_better = known is not None and value is not None and self.sign * value <= self.sign * known.value
+        if (state == "complete" and not no_better) or fam.name not in self.best:
+            self.best[fam.name] = _read_best(fam.study, self.metric)  # a storage read: only when it moved
         self._since_refresh += 1
         if self._since_refresh >= REFRESH_EVERY:
             self._since_refresh = 0

@@ -90,6 +90,7 @@ class FamilyState:
     aside: str = ""  # why the family was set aside, when not for failures in a row
     finished: bool = False  # the family has its target of complete trials (tuner.budget)
     target: int | None = None
+    last_value: float | None = None  # the score of this invocation's last complete trial
 
     def has_result(self) -> bool:
         return self.completed > 0
@@ -296,8 +297,8 @@ class Driver:
             summary = summarise(results)
             summary["duration_s"] = time.monotonic() - start
             summary["model_time_s"] = model_s
-            trial_writes.finish(study, trial, TrialState.COMPLETE, summary["metrics"][cfg.metric]["mean"],
-                                {**noted, **summary}, scores)
+            fam.last_value = summary["metrics"][cfg.metric]["mean"]
+            trial_writes.finish(study, trial, TrialState.COMPLETE, fam.last_value, {**noted, **summary}, scores)
             state = "complete"
         except optuna.TrialPruned:
             at_epoch = epochs is not None and epochs.pruned_at is not None and folds_done == 0
