@@ -181,8 +181,9 @@ def render(args, rows: list[dict], overhead: dict[str, dict | str], paired: list
         "(below) and start-up weigh more than in most runs. The machine is shared: other jobs cost 2 workers "
         "more than 1 (see the load average).",
         "",
-        f"**Storage overhead per trial** (no model: claim under the run lock, then 3 params, 5 fold reports, "
-        f"5 attributes, tell and heartbeats; {args.overhead_trials} trials, one process):",
+        f"**Storage overhead per trial** (no model: claim under the run lock, then the driver's writes "
+        f"(tuner.trial_writes): 3 params in one transaction, 5 fold scores + 5 attributes + the outcome in one, "
+        f"and heartbeats; {args.overhead_trials} trials, one process):",
         "",
         "| storage | claim ms | rest ms | total ms per trial |",
         "|---|---:|---:|---:|",
@@ -194,9 +195,10 @@ def render(args, rows: list[dict], overhead: dict[str, dict | str], paired: list
             lines.append(f"| {name} | {value['claim']:.1f} | {value['rest']:.1f} | {value['total']:.1f} |")
     lines += [
         "",
-        "Optuna writes every call (a parameter, a fold report, an attribute) in its own transaction, about 30 "
-        "per trial; a PostgreSQL commit waits for its WAL flush, a SQLite one in WAL mode does not. "
-        "The claim (run lock, stale-trial check, counts, `ask`, first heartbeat) is about a third.",
+        "Outside the claim a trial now commits twice (Optuna alone commits every parameter, fold report and "
+        "attribute, ~30 a trial); a PostgreSQL commit waits for its WAL flush, a SQLite one in WAL mode does not. "
+        "The claim (run lock, stale-trial check, counts, Optuna's `ask` with its reads of new trials, worker and "
+        "first heartbeat) is the larger part now.",
         "",
         END,
     ]
