@@ -12,9 +12,8 @@ from . import ranking as lb
 from .config import validate_budget
 from .data import check_test_size, prepare, read_table
 from .errors import TunerError
-from .storage import DEFAULT_STORAGE, default_run_name, list_runs, open_storage, require_config
+from .storage import DEFAULT_STORAGE, default_run_name, list_runs, load_sql_layer, open_storage, require_config
 from .study import Driver, make_config, start_run
-from .storage import load_sql_layer
 
 load_sql_layer()  # imported with the API, not inside the first tune()'s clock
 

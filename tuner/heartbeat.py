@@ -149,14 +149,15 @@ def record_worker(storage, trial_id: int) -> None:
     """Record on a claimed trial that this process runs it (system attribute ``tuner_worker``)
     and its first heartbeat: in one transaction on an RDB storage (a claim happens under the
     run's lock, so its writes are kept few), else one after the other."""
-    backend = getattr(storage, "_backend", storage)
+    from .trial_writes import rdb_backend, session as rdb_session
+
+    backend = rdb_backend(storage)
     try:
         from optuna.storages._rdb import models
-        from optuna.storages._rdb.storage import _create_scoped_session
         from sqlalchemy import func
 
         write_attr = backend._set_trial_attr_without_commit
-        scope = _create_scoped_session(backend.scoped_session)
+        scope = rdb_session(backend, strict=True)
     except (ImportError, AttributeError):  # not an RDB storage, or Optuna's private API moved
         storage.set_trial_system_attr(trial_id, WORKER_ATTR, this_process())
         storage.record_heartbeat(trial_id)

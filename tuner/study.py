@@ -245,6 +245,11 @@ class Driver:
         epochs = None
         scores: dict[int, float] = {}  # fold → score: stored with the result (tuner.trial_writes)
         noted: dict = {}  # the last fold's warnings, stored with the result
+
+        def stopped_early(why: str) -> None:  # pruned, or stopped by the clock: PRUNED with its reason
+            trial_writes.finish(study, trial, TrialState.PRUNED, attrs={
+                **noted, "stopped": why, "model_time_s": model_s}, intermediate=scores)
+
         try:
             with trial_writes.params_held(trial):
                 preprocessing.suggest(trial, self.ctx, space.preprocessing, self.schema, cfg.y_min)
@@ -292,7 +297,8 @@ class Driver:
                 if notes:
                     noted["warnings"] = notes[:3]
                 scores[i] = value
-                if i < len(self.folds) - 1 and self._should_prune(study, trial, scores):  # a finished trial is kept
+                # a finished trial is kept; FoldPruner (_pruner) reads the scores from memory
+                if i < len(self.folds) - 1 and study.pruner.prune_values(study, trial.number, scores):
                     raise optuna.TrialPruned()
             summary = summarise(results)
             summary["duration_s"] = time.monotonic() - start
@@ -302,17 +308,14 @@ class Driver:
             state = "complete"
         except optuna.TrialPruned:
             at_epoch = epochs is not None and epochs.pruned_at is not None and folds_done == 0
-            trial_writes.finish(study, trial, TrialState.PRUNED, attrs={
-                **noted, "stopped": f"pruned at epoch {epochs.pruned_at + 1} of the first fold" if at_epoch
-                else f"pruned after {folds_done} fold(s)", "model_time_s": model_s}, intermediate=scores)
+            stopped_early(f"pruned at epoch {epochs.pruned_at + 1} of the first fold" if at_epoch
+                          else f"pruned after {folds_done} fold(s)")
             state = "pruned"
         except _OutOfTime:
-            trial_writes.finish(study, trial, TrialState.PRUNED, attrs={
-                **noted, "stopped": "time budget reached", "model_time_s": model_s}, intermediate=scores)
+            stopped_early("time budget reached")
             state = "stopped"
         except _OverCap as exc:
-            trial_writes.finish(study, trial, TrialState.PRUNED, attrs={
-                **noted, "stopped": f"time cap: {exc}", "model_time_s": model_s}, intermediate=scores)
+            stopped_early(f"time cap: {exc}")
             state = "stopped"
             fam.capped += 1
             if not fam.has_result() and fam.capped >= MAX_CAPPED_WITHOUT_RESULT:
@@ -337,11 +340,6 @@ class Driver:
             if not fam.has_result() and fam.failures_in_a_row >= MAX_FAILURES_WITHOUT_RESULT:
                 fam.gave_up = True
         return state
-
-    @staticmethod
-    def _should_prune(study: optuna.Study, trial: optuna.Trial, scores: dict[int, float]) -> bool:
-        # family studies are opened with a FoldPruner (_pruner); it reads the scores from memory
-        return study.pruner.prune_values(study, trial.number, scores)
 
     def clock_s(self) -> float | None:
         """The run's time budget in seconds (None: no clock), read once per invocation."""

@@ -30,17 +30,21 @@ from optuna.trial import TrialState
 log = logging.getLogger(__name__)
 
 
+def rdb_backend(storage):
+    """The ``RDBStorage`` behind ``storage`` (Optuna wraps it in a cache), or None."""
+    backend = getattr(storage, "_backend", storage)
+    return backend if isinstance(backend, optuna.storages.RDBStorage) else None
+
+
 def _rdb(study: optuna.Study):
     """The study's ``RDBStorage`` with the private writers this module needs, or None."""
-    backend = getattr(study._storage, "_backend", study._storage)
-    if not isinstance(backend, optuna.storages.RDBStorage):
-        return None
+    backend = rdb_backend(study._storage)
     needed = ("_set_trial_param_without_commit", "_set_trial_value_without_commit",
               "check_trial_is_updatable", "scoped_session")
-    return backend if all(hasattr(backend, name) for name in needed) else None
+    return backend if backend is not None and all(hasattr(backend, name) for name in needed) else None
 
 
-def _session(backend, *, strict: bool = False):
+def session(backend, *, strict: bool = False):
     """Optuna's session scope: commit at the end, roll back on an error; ``strict``: an
     integrity error is raised (not ignored as a race with another writer)."""
     from optuna.storages._rdb.storage import _create_scoped_session
@@ -78,9 +82,9 @@ def params_held(trial: optuna.Trial):
         trial.storage = real
         if pending:
             try:
-                with _session(backend) as session:
+                with session(backend) as db:
                     for trial_id, name, internal, distribution in pending:
-                        backend._set_trial_param_without_commit(session, trial_id, name, internal, distribution)
+                        backend._set_trial_param_without_commit(db, trial_id, name, internal, distribution)
             except (AttributeError, TypeError, ImportError):  # the private API moved: one by one
                 log.debug("batched parameter writes unavailable; writing one by one", exc_info=True)
                 for trial_id, name, internal, distribution in pending:
@@ -137,36 +141,36 @@ def _finish_rdb(backend, study, trial, state, values, attrs, intermediate) -> No
     try:
         study.sampler.after_trial(study, frozen, state, values)
     finally:
-        with _session(backend, strict=True) as session:
-            row = find_trial(trial._trial_id, session, for_update=True)
+        with session(backend, strict=True) as db:
+            row = find_trial(trial._trial_id, db, for_update=True)
             backend.check_trial_is_updatable(trial._trial_id, row.state)
-            _upsert(session, models.TrialUserAttributeModel, trial._trial_id, "key",
+            _upsert(db, models.TrialUserAttributeModel, trial._trial_id, "key",
                     {key: {"value_json": json.dumps(v)} for key, v in attrs.items()})
-            _upsert(session, models.TrialIntermediateValueModel, trial._trial_id, "step",
+            _upsert(db, models.TrialIntermediateValueModel, trial._trial_id, "step",
                     {step: dict(zip(("intermediate_value", "intermediate_value_type"), stored_repr(v)))
                      for step, v in intermediate.items()})
             for objective, v in enumerate(values or []):
-                set_value(session, row, objective, v)
+                set_value(db, row, objective, v)
             row.state = state
             row.datetime_complete = datetime.now()
     trial._cached_frozen_trial.user_attrs.update(attrs)
     trial._cached_frozen_trial.intermediate_values.update(intermediate)
 
 
-def _upsert(session, model, trial_id: int, key_column: str, rows: dict) -> None:
+def _upsert(db, model, trial_id: int, key_column: str, rows: dict) -> None:
     """Insert ``rows`` (key → column values) of ``model`` for the trial; update those present."""
     if not rows:
         return
     column = getattr(model, key_column)
-    existing = {getattr(r, key_column): r for r in session.query(model)
+    existing = {getattr(r, key_column): r for r in db.query(model)
                 .filter(model.trial_id == trial_id, column.in_(list(rows)))}
     for key, fields in rows.items():
         record = existing.get(key)
         if record is None:
-            session.add(model(trial_id=trial_id, **{key_column: key}, **fields))
+            db.add(model(trial_id=trial_id, **{key_column: key}, **fields))
         else:
             for name, field in fields.items():
                 setattr(record, name, field)
 
 
-__all__ = ["finish", "params_held"]
+__all__ = ["finish", "params_held", "rdb_backend", "session"]
