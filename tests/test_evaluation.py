@@ -52,3 +52,25 @@ def test_cross_validate_records_every_metric_and_times(mixed_frame):
     assert len(summary["metrics"]["roc_auc"]["folds"]) == 4
     assert summary["metrics"]["roc_auc"]["mean"] > 0.8
     assert summary["predict_time_ms_per_1k"] > 0
+
+
+def test_a_fold_from_a_builder_scores_as_a_clone_and_training_rows_only_when_asked(mixed_frame):
+    from tuner.evaluation import evaluate_fold
+
+    ds = prepare(mixed_frame, "churned")
+    ctx = SpaceContext(task="binary", n_rows=120, n_features=3, n_classes=2)
+
+    def build():
+        return build_pipeline(LogisticRegression(), {}, ctx, Preprocessing(), ds.schema)
+
+    fold = make_folds(ds.y, ds.task, 4, seed=0)[1]
+    cloned, _ = evaluate_fold(build(), ds.X, ds.y, fold, 1, ds.task, 2)
+    built, _ = evaluate_fold(build, ds.X, ds.y, fold, 1, ds.task, 2)
+    assert built.scores == cloned.scores and built.train_scores == cloned.train_scores
+    assert cloned.train_scores["roc_auc"] > 0.5 and cloned.train_predict_time_s > 0
+    test_only, _ = evaluate_fold(build, ds.X, ds.y, fold, 1, ds.task, 2, score_train=False)
+    assert test_only.scores == cloned.scores
+    assert test_only.train_scores is None and test_only.train_predict_time_s == 0.0
+    # summarise: the training-row means come from the folds that scored them
+    summary = summarise([cloned, test_only])
+    assert summary["train_metrics"]["roc_auc"] == pytest.approx(cloned.train_scores["roc_auc"])

@@ -93,6 +93,23 @@ def test_numpy_classification_metrics_match_scikit_learn(k, seed):
         assert METRICS[name].fn(y, arg, k) == pytest.approx(value, rel=1e-9, abs=1e-12), name
     if present < k:  # a class missing from the split: ROC-AUC is undefined, NaN
         assert np.isnan(METRICS["roc_auc"].fn(y, proba, k))
+    # score_all (what every fold calls) shares one confusion matrix between the label metrics
+    scored = score_all("binary" if k == 2 else "multiclass", y, pred, proba, k)
+    assert list(scored) == [m.name for m in metrics_for("binary" if k == 2 else "multiclass")]
+    for name, value in expected.items():
+        assert scored[name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
+
+
+@pytest.mark.parametrize("seed", range(20))
+def testaverage_ranks_match_scipy_rankdata(seed):
+    from scipy.stats import rankdata
+
+    from tuner.metrics import average_ranks
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 60))
+    x = rng.integers(0, int(rng.integers(1, 12)), n).astype(float) if seed % 2 else rng.normal(size=n)
+    assert np.array_equal(average_ranks(x), rankdata(x))
 
 
 @pytest.mark.parametrize("seed", range(4))

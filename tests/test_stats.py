@@ -142,6 +142,26 @@ def test_cv_repeats_gives_k_times_r_paired_folds(mixed_frame, storage_url):
     assert {"p_value_vs_leader", "tied_with_leader"} <= set(board.columns)
 
 
+def test_repeated_cv_scores_the_training_rows_on_the_first_repeat_only(mixed_frame, storage_url, monkeypatch):
+    """The overfitting gap needs the training rows' score once per row split, not per repeat:
+    each later repeat skips that predict (about a tenth of a small-data fold)."""
+    import tuner.study as driver
+
+    real, asked = driver.evaluate_fold, []
+
+    def recording(*args, score_train=True, **kwargs):
+        asked.append((args[4], score_train))  # (fold index, score the training rows?)
+        return real(*args, score_train=score_train, **kwargs)
+
+    monkeypatch.setattr(driver, "evaluate_fold", recording)
+    tuner.tune(mixed_frame, target="churned", models=["logistic_regression"], trials=1, cv=3, cv_repeats=2,
+               storage=storage_url, run="r")
+    assert asked == [(0, True), (1, True), (2, True), (3, False), (4, False), (5, False)]
+    store = open_storage(storage_url, create=False)
+    row = lb.build(store, require_config(store, "r"))[0]
+    assert 0.5 < row["train_scores"]["roc_auc"] <= 1.0
+
+
 def test_cli_cv_repeats_is_stored_and_checked(tmp_path, mixed_frame, storage_url):
     csv = tmp_path / "churn.csv"
     mixed_frame.to_csv(csv, index=False)

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy.stats import rankdata
 
 from .errors import TunerError
 
@@ -77,8 +76,23 @@ def _binary_auc(positive: np.ndarray, score: np.ndarray) -> float:
     n_neg = len(positive) - n_pos
     if n_pos == 0 or n_neg == 0:
         return float("nan")  # undefined on a split with one class
-    ranks = rankdata(score)
+    ranks = average_ranks(np.asarray(score, dtype=float))
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def average_ranks(x: np.ndarray) -> np.ndarray:
+    """1-based ranks, ties sharing their average: ``scipy.stats.rankdata`` without its
+    per-call overhead (~0.1 ms, paid per class on every fold)."""
+    order = np.argsort(x, kind="mergesort")
+    ordered = x[order]
+    new_value = np.empty(len(x), dtype=bool)
+    new_value[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new_value[1:])
+    starts = np.flatnonzero(new_value)
+    sizes = np.diff(np.append(starts, len(x)))
+    ranks = np.empty(len(x))
+    ranks[order] = np.repeat(starts + (sizes + 1) / 2, sizes)
+    return ranks
 
 
 def _roc_auc(y, proba, k):
@@ -159,10 +173,18 @@ def check_metric(name: str | None, task: str) -> Metric:
     return metric
 
 
+def _label_scores(y, p, k) -> dict[str, float]:
+    """accuracy, precision, recall and F1 from one confusion matrix (each alone builds its own)."""
+    precision, recall, f1 = _prf(y, p, k)
+    return {"accuracy": _accuracy(y, p, k), "precision": float(precision), "recall": float(recall), "f1": float(f1)}
+
+
 def score_all(task: str, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None, n_classes: int) -> dict[str, float]:
-    """Every metric of ``task`` on one evaluation split."""
-    out = {}
+    """Every metric of ``task`` on one evaluation split (on every fold of every trial: kept cheap)."""
+    out = _label_scores(y_true, y_pred, n_classes) if task in _CLS else {}
     for m in metrics_for(task):
+        if m.name in out:
+            continue
         arg = proba if m.needs == "proba" else y_pred
         if arg is None:
             out[m.name] = float("nan")

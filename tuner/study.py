@@ -254,7 +254,12 @@ class Driver:
             with trial_writes.params_held(trial):
                 preprocessing.suggest(trial, self.ctx, space.preprocessing, self.schema, cfg.y_min)
                 space.suggest(trial, self.ctx)
-            estimator = build_estimator(cfg, fam.name, trial.params, self.ctx)
+            params = trial.params
+
+            def fresh():
+                return build_estimator(cfg, fam.name, params, self.ctx)
+
+            estimator = fresh()
             epochs = EpochPruner(study, trial) if accepts_epoch_callback(estimator) else None
             results = []
             for i, fold in enumerate(self.folds):
@@ -277,9 +282,11 @@ class Driver:
                 until = min((u for u in (until_deadline, until_cap) if u is not None), default=None)
                 fold_start = time.monotonic()
                 try:
+                    # a new pipeline per fold from the builder (cheaper than clone); the training
+                    # rows' scores (overfitting gap) from the first K folds, not every repeat
                     result, notes = call_with_limit(
-                        lambda: evaluate_fold(estimator, self.ds.X, self.ds.y, fold, i, cfg.task, len(cfg.classes),
-                                              fit_params), until)
+                        lambda: evaluate_fold(fresh, self.ds.X, self.ds.y, fold, i, cfg.task, len(cfg.classes),
+                                              fit_params, score_train=i < cfg.cv), until)
                 except FitTimeLimit:
                     model_s += time.monotonic() - fold_start  # all of it inside the model
                     if until_deadline is not None and until == until_deadline:
