@@ -98,9 +98,7 @@ def test_a_trial_slightly_behind_on_every_fold_is_pruned_by_the_signed_rank_test
     assert not _after(study, [0.79, 0.77])  # two folds are not enough evidence
 
 
-def test_prune_values_reads_the_best_trial_once_per_trial():
-    study = _study()
-    pruner = study.pruner
+def _counting_best_reads(study) -> list:
     calls = []
     real = type(study).best_trial
 
@@ -111,10 +109,38 @@ def test_prune_values_reads_the_best_trial_once_per_trial():
             return real.fget(self)
 
     study.__class__ = Counting
-    for step in range(4):
+    return calls
+
+
+def test_prune_values_reads_the_best_trial_at_most_every_refresh_interval(monkeypatch):
+    import tuner.pruning as pruning
+
+    study = _study()
+    pruner = study.pruner
+    calls = _counting_best_reads(study)
+    now = [1000.0]
+    monkeypatch.setattr(pruning.time, "monotonic", lambda: now[0])
+    for step in range(4):  # one trial's folds: one read
         pruner.prune_values(study, 7, {s: 0.8 for s in range(step + 1)})
-    pruner.prune_values(study, 8, {0: 0.8})
+    pruner.prune_values(study, 8, {0: 0.8})  # the next trial, soon after: no read
+    assert len(calls) == 1
+    now[0] += pruning.REFRESH_S + 0.1  # other workers may have found a better trial by now
+    pruner.prune_values(study, 9, {0: 0.8})
+    pruner.prune_values(study, 9, {0: 0.8, 1: 0.8})
     assert len(calls) == 2
+
+
+def test_the_workers_own_better_trial_is_the_new_best_without_a_read():
+    study = _study(best=(0.80, 0.78, 0.82, 0.79, 0.81))
+    pruner = study.pruner
+    calls = _counting_best_reads(study)
+    assert not pruner.prune_values(study, 7, {0: 0.79, 1: 0.77})
+    better = {0: 0.90, 1: 0.91, 2: 0.89, 3: 0.90, 4: 0.92}
+    pruner.note_complete(study, 0.6, {0: 0.6, 1: 0.6, 2: 0.6, 3: 0.6, 4: 0.6})  # not better: ignored
+    assert not pruner.prune_values(study, 8, {0: 0.79, 1: 0.77})
+    pruner.note_complete(study, 0.904, better)
+    assert pruner.prune_values(study, 9, {0: 0.79, 1: 0.77})  # far behind the new best
+    assert len(calls) == 1
 
 
 def test_signed_rank_p_is_scipys_wilcoxon_also_with_ties_and_zeros():

@@ -311,6 +311,7 @@ class Driver:
             summary["duration_s"] = time.monotonic() - start
             summary["model_time_s"] = model_s
             fam.last_value = summary["metrics"][cfg.metric]["mean"]
+            study.pruner.note_complete(study, fam.last_value, scores)
             trial_writes.finish(study, trial, TrialState.COMPLETE, fam.last_value, {**noted, **summary}, scores)
             state = "complete"
         except optuna.TrialPruned:
