@@ -9,11 +9,15 @@ import numpy as np
 import pytest
 from sklearn.ensemble import RandomForestRegressor
 
+from tuner import fit_watchdog
 from tuner.fit_watchdog import FitTimeLimit, call_with_limit
 
 
 def _fit_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "tuner-fit"]
+    """The "tuner-fit" threads of given-up folds (not this thread's runner, which waits for the next fold)."""
+    runner = getattr(fit_watchdog._local, "runner", None)
+    current = runner.thread if runner is not None and runner.usable() else None
+    return [t for t in threading.enumerate() if t.name == "tuner-fit" and t is not current]
 
 
 def _wait_for_fit_threads_to_end(seconds: float = 5) -> bool:
@@ -68,12 +72,30 @@ def test_a_random_forest_is_stopped_between_its_trees():
     assert _wait_for_fit_threads_to_end()
 
 
-def test_results_and_errors_come_back_and_nothing_fires_later():
-    assert call_with_limit(lambda: sum(range(1000)), time.monotonic() + 5) == 499500
+def test_results_and_errors_come_back_and_one_thread_runs_fold_after_fold():
+    where = []
+
+    def fold(value):
+        where.append(threading.current_thread())
+        return value
+
+    assert call_with_limit(lambda: fold(499500), time.monotonic() + 5) == 499500
     with pytest.raises(ZeroDivisionError):
-        call_with_limit(lambda: 1 / 0, time.monotonic() + 5)
+        call_with_limit(lambda: fold(1) / 0, time.monotonic() + 5)
+    assert call_with_limit(lambda: fold(7), time.monotonic() + 5) == 7
+    assert len(set(where)) == 1 and where[0] is not threading.current_thread()  # a thread per fold cost time
     time.sleep(0.2)
-    assert not _fit_threads()
+    assert not _fit_threads() and where[0].is_alive()  # nothing else runs; the runner waits for the next fold
+
+
+def test_after_a_fold_is_given_up_on_the_next_runs_in_a_new_thread():
+    where = []
+    with pytest.raises(FitTimeLimit):
+        call_with_limit(lambda: (where.append(threading.current_thread()), time.sleep(0.5)), time.monotonic() + 0.05)
+    assert call_with_limit(lambda: where.append(threading.current_thread()) or "ok", time.monotonic() + 5) == "ok"
+    assert where[0] is not where[1]
+    assert _wait_for_fit_threads_to_end()  # the given-up one ended once its sleep returned
+    assert not where[0].is_alive() and where[1].is_alive()
 
 
 def test_no_limit_runs_here_and_a_past_limit_runs_nothing():
