@@ -42,8 +42,9 @@ def _sqlite_path(url: str) -> Path | None:
 
 def load_sql_layer() -> None:
     """Import what opening an RDB storage imports on first use (Optuna's table models,
-    SQLAlchemy's ORM, Alembic: ~1 s). ``tuner.api`` calls this when it is imported, so the
-    first ``tune(timeout=...)`` spends its clock on models, not on imports."""
+    SQLAlchemy's ORM, Alembic: ~1 s) and configure the ORM mappers (~0.13 s, also done on
+    first use). ``tuner.api`` calls this when it is imported, so the first
+    ``tune(timeout=...)`` spends its clock on models, not on setting up the process."""
     import importlib
 
     for module in ("sqlalchemy.orm", "optuna.storages._rdb.models", "alembic.migration", "alembic.script",
@@ -52,6 +53,12 @@ def load_sql_layer() -> None:
             importlib.import_module(module)
         except ImportError:  # moved in a newer Optuna / Alembic: it is then imported on first use
             pass
+    try:
+        from sqlalchemy.orm import configure_mappers
+
+        configure_mappers()
+    except Exception:  # noqa: BLE001 — a mapping problem shows when the storage is opened
+        pass
 
 
 def open_storage(url: str | None, *, create: bool) -> optuna.storages.BaseStorage:
