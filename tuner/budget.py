@@ -52,7 +52,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from . import heartbeat, trial_writes
+from . import heartbeat, trial_reads, trial_writes
 from .storage import family_study_name
 
 TARGET_ATTR = "tuner_target"
@@ -245,6 +245,7 @@ _last_sweep: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # family s
 def _sweep(storage, study: optuna.Study) -> tuple[int, int]:
     """Fail the trials of dead workers (their retries wait); (complete, running) after that."""
     heartbeat.fail_stale_trials(study)
+    trial_reads.refresh(study)  # counts that decide the budget come from the storage, never a cache
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
     gone = heartbeat.fail_trials_of_gone_processes(study, [t for t in trials if t.state == TrialState.RUNNING])
     orphans = gone | _fail_orphans(storage, study, [t for t in trials if t.state == TrialState.RUNNING
@@ -282,6 +283,7 @@ def _without_lock(storage, study: optuna.Study) -> Claim | None:
     limit = target(study)
     if limit is None:
         return None
+    trial_reads.refresh(study)
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
     complete = sum(t.state == TrialState.COMPLETE for t in trials)
     running = [t._trial_id for t in trials if t.state == TrialState.RUNNING]

@@ -27,7 +27,7 @@ from .fit_watchdog import FitTimeLimit, call_with_limit
 from .errors import TunerError
 from .evaluation import evaluate_fold, make_folds, summarise
 from .metrics import check_metric
-from . import trial_writes
+from . import trial_reads, trial_writes
 from .storage import check_compatible, family_study_name, load_config, save_config
 
 DEFAULT_TRIALS = 20
@@ -171,7 +171,7 @@ def open_family_study(storage, config: RunConfig, family: str, ctx: SpaceContext
         with budget.run_lock(storage, config.run):
             return _create_family_study(storage, config, family, ctx, salt)
     return optuna.create_study(
-        study_name=name, storage=storage, direction=config.direction, load_if_exists=True,
+        study_name=name, storage=trial_reads.shared(storage), direction=config.direction, load_if_exists=True,
         sampler=_sampler(config, family, n_existing, salt), pruner=_pruner(),
     )
 
@@ -183,7 +183,7 @@ def _create_family_study(storage, config: RunConfig, family: str, ctx: SpaceCont
     except KeyError:
         n_existing = 0
     study = optuna.create_study(
-        study_name=name, storage=storage, direction=config.direction, load_if_exists=True,
+        study_name=name, storage=trial_reads.shared(storage), direction=config.direction, load_if_exists=True,
         sampler=_sampler(config, family, n_existing, salt), pruner=_pruner(),
     )
     if n_existing == 0:
@@ -389,9 +389,13 @@ class Driver:
             return run_local(self, families, self.n_jobs, deadline_epoch=epoch, max_trials=max_trials,
                              progress=self.progress, trial_timeout=self.trial_timeout)
 
+        shown: dict[str, float | None] = {}  # the best shown per family: re-read when a trial completes
+
         def report(fam, state, number):
             if self.progress is not None:
-                self.progress.update(fam.name, fam.done_now, _best(fam.study), state)
+                if state == "complete" or fam.name not in shown:
+                    shown[fam.name] = _best(fam.study)
+                self.progress.update(fam.name, fam.done_now, shown[fam.name], state)
             if on_trial is not None:
                 on_trial(fam, state, number)
 

@@ -24,7 +24,7 @@ from typing import Callable
 import optuna
 from optuna.trial import TrialState
 
-from . import budget, heartbeat
+from . import budget, heartbeat, trial_reads
 
 # After a family has a result, this many failed trials in a row (in one worker) set it aside.
 MAX_FAILURES_IN_A_ROW = 25
@@ -119,59 +119,61 @@ def work(driver, families, *, deadline: float | None, max_trials: int | None = N
         ran = None
         running_elsewhere = 0
         for fam in sched.order(active):
-            if deadline is not None:
-                # Do not start a trial that is expected to overrun the budget once the
-                # family already has a result; cheaper families may still fit.
-                if fam.has_result() and time.monotonic() + fam.expected_duration() > deadline:
+            # one read of the family's trials serves the claim and the sampling (tuner.trial_reads)
+            with trial_reads.one_sync(fam.study):
+                if deadline is not None:
+                    # Do not start a trial that is expected to overrun the budget once the
+                    # family already has a result; cheaper families may still fit.
+                    if fam.has_result() and time.monotonic() + fam.expected_duration() > deadline:
+                        continue
+                claimed = None
+                try:
+                    with _signals_deferred():  # a trial is claimed and known to us, or not claimed at all
+                        claim = budget.claim(driver.storage, driver.config.run, fam.study, look_first=fam.name in full)
+                        claimed = claim.trial
+                except KeyboardInterrupt:  # held back until the claim was complete
+                    if claimed is not None:
+                        _record_interrupted(fam.study, claimed)
+                    raise
+                fam.completed = max(fam.completed, claim.complete)
+                fam.target = claim.target
+                if claim.status == "done":
+                    fam.finished = True
                     continue
-            claimed = None
-            try:
-                with _signals_deferred():  # a trial is claimed and known to us, or not claimed at all
-                    claim = budget.claim(driver.storage, driver.config.run, fam.study, look_first=fam.name in full)
-                    claimed = claim.trial
-            except KeyboardInterrupt:  # held back until the claim was complete
-                if claimed is not None:
-                    _record_interrupted(fam.study, claimed)
-                raise
-            fam.completed = max(fam.completed, claim.complete)
-            fam.target = claim.target
-            if claim.status == "done":
-                fam.finished = True
-                continue
-            if claim.status == "full":
-                full.add(fam.name)
-                running_elsewhere += claim.running
-                continue
-            full.discard(fam.name)
-            trial = claimed
-            others = any(f.has_result() for f in families if f is not fam)
-            started = time.monotonic()
-            try:
-                if on_start is not None:
-                    on_start(fam, trial)
-                with heartbeat.Heartbeat(driver.storage, trial._trial_id, first_beat=False):
-                    state = driver.run_trial(fam, deadline, trial, others_have_result=others)
-            except optuna.exceptions.UpdateFinishedTrialError:
-                # Another worker saw no heartbeat for the grace period, failed this trial
-                # and enqueued its retry: our result is dropped, the retry counts.
-                state = "lost"
-            except KeyboardInterrupt:
-                _record_interrupted(fam.study, trial)  # if run_trial had no chance to
-                raise
-            except BaseException as exc:  # e.g. on_start could not report: the trial must not stay RUNNING
-                _record_failed(fam.study, trial, f"the worker stopped: {type(exc).__name__}: {exc}"[:500])
-                raise
-            sched.record(fam, time.monotonic() - started, state)
-            sched.ran(fam)
-            outcome.trials += 1
-            outcome.states[state] = outcome.states.get(state, 0) + 1
-            limit = min(MAX_FAILURES_WITHOUT_RESULT, fam.target) if fam.target else MAX_FAILURES_WITHOUT_RESULT
-            if state == "failed" and fam.failures_in_a_row >= (MAX_FAILURES_IN_A_ROW if fam.has_result() else limit):
-                fam.gave_up = True
-            if on_trial is not None:
-                on_trial(fam, state, trial.number)
-            ran = fam
-            break
+                if claim.status == "full":
+                    full.add(fam.name)
+                    running_elsewhere += claim.running
+                    continue
+                full.discard(fam.name)
+                trial = claimed
+                others = any(f.has_result() for f in families if f is not fam)
+                started = time.monotonic()
+                try:
+                    if on_start is not None:
+                        on_start(fam, trial)
+                    with heartbeat.Heartbeat(driver.storage, trial._trial_id, first_beat=False):
+                        state = driver.run_trial(fam, deadline, trial, others_have_result=others)
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    # Another worker saw no heartbeat for the grace period, failed this trial
+                    # and enqueued its retry: our result is dropped, the retry counts.
+                    state = "lost"
+                except KeyboardInterrupt:
+                    _record_interrupted(fam.study, trial)  # if run_trial had no chance to
+                    raise
+                except BaseException as exc:  # e.g. on_start could not report: the trial must not stay RUNNING
+                    _record_failed(fam.study, trial, f"the worker stopped: {type(exc).__name__}: {exc}"[:500])
+                    raise
+                sched.record(fam, time.monotonic() - started, state)
+                sched.ran(fam)
+                outcome.trials += 1
+                outcome.states[state] = outcome.states.get(state, 0) + 1
+                limit = min(MAX_FAILURES_WITHOUT_RESULT, fam.target) if fam.target else MAX_FAILURES_WITHOUT_RESULT
+                if state == "failed" and fam.failures_in_a_row >= (MAX_FAILURES_IN_A_ROW if fam.has_result() else limit):
+                    fam.gave_up = True
+                if on_trial is not None:
+                    on_trial(fam, state, trial.number)
+                ran = fam
+                break
         if ran is None:
             if not running_elsewhere:
                 if any(not (getattr(f, "finished", False) or f.gave_up) for f in families):
