@@ -175,3 +175,29 @@ def test_default_folds_are_three_on_large_data_and_an_explicit_cv_wins():
     assert make_config(ds, run="r", metric=None, models=None, cv=5, seed=None).cv == 5
     small = prepare(big.iloc[:500], "y")
     assert make_config(small, run="r", metric=None, models=None, cv=None, seed=None).cv == 5
+
+
+def test_the_setup_is_kept_out_of_garbage_collection_while_trials_run(mixed_frame, storage_url, monkeypatch):
+    import gc
+
+    from tuner.study import Driver
+
+    frozen = []
+    real = Driver.run_trial
+
+    def recording(self, *args, **kwargs):
+        frozen.append(gc.get_freeze_count())
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Driver, "run_trial", recording)
+    tuner.tune(mixed_frame, target="churned", models=["logistic_regression"], trials=1, cv=3,
+               storage=storage_url, run="r")
+    assert frozen and all(n > 0 for n in frozen)
+    assert gc.get_freeze_count() == 0  # unfrozen after: the caller's objects are collectable again
+    gc.freeze()  # a caller's own freeze is left as it was
+    try:
+        tuner.tune(mixed_frame, target="churned", models=["logistic_regression"], trials=1, cv=3,
+                   storage=storage_url, run="r")
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

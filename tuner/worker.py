@@ -14,6 +14,7 @@ Several local processes, and ``--trial-timeout``: ``tuner.local_workers``.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 import socket
@@ -94,6 +95,27 @@ def work(driver, families, *, deadline: float | None, max_trials: int | None = N
     ``on_start(fam, trial)`` before and ``on_trial(fam, state, trial_number)`` after every
     trial; ``on_wait(running)`` when the only trials left are running in other workers.
     """
+    with _setup_frozen():
+        return _work(driver, families, deadline=deadline, max_trials=max_trials, offset=offset,
+                     on_trial=on_trial, on_wait=on_wait, on_start=on_start)
+
+
+@contextlib.contextmanager
+def _setup_frozen():
+    """Keep what was set up before the trials (libraries, data, storage: most of the heap)
+    out of the garbage collector's full passes while the trials run: each pass otherwise
+    walks all of it (~0.1 s a pass). Unfrozen at the end; a caller's own freeze is left alone."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def _work(driver, families, *, deadline, max_trials, offset, on_trial, on_wait, on_start) -> Outcome:
     from .scheduler import FamilyScheduler
     from .study import MAX_FAILURES_WITHOUT_RESULT
 
