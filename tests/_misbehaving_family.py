@@ -9,13 +9,15 @@ import os
 import signal
 import time
 
+import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import Ridge
 
 from search_spaces import Preprocessing, SearchSpace
 
 NAME = "misbehaving"
-MODE_ENV = "TUNER_TEST_MISBEHAVE"  # hang | sigkill | memory_error | ok
+MODE_ENV = "TUNER_TEST_MISBEHAVE"  # hang | sigkill | memory_error | nonfinite | ok
+SLOW_FIT_S = 0.3  # "nonfinite": a fit this long, then predictions that are not finite
 
 
 class Misbehaving(RegressorMixin, BaseEstimator):
@@ -31,10 +33,14 @@ class Misbehaving(RegressorMixin, BaseEstimator):
             os.kill(os.getpid(), signal.SIGKILL)
         if self.mode == "memory_error":
             raise MemoryError("Unable to allocate 74.5 GiB for an array with shape (100000, 100000)")
+        if self.mode == "nonfinite":
+            time.sleep(SLOW_FIT_S)
         self.model_ = Ridge(alpha=self.alpha).fit(X, y)
         return self
 
     def predict(self, X):
+        if self.mode == "nonfinite":  # e.g. a log target transformed back from an overflowing prediction
+            return np.full(len(X), np.inf)
         return self.model_.predict(X)
 
 

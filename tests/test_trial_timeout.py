@@ -61,6 +61,18 @@ def test_memory_error_is_a_failed_trial_with_its_reason(monkeypatch, regression_
     assert board.set_index("model").loc["lasso", "status"] == "ok"
 
 
+def test_a_failed_trial_keeps_the_time_its_model_took(monkeypatch, regression_frame, tmp_path):
+    """A fold that fits and then fails (non-finite predictions) spent its time in the model:
+    the trial records it (``model_time_s``), as complete and pruned trials do."""
+    bad.register(monkeypatch, "nonfinite")
+    url = f"sqlite:///{tmp_path / 'nan.db'}"
+    tuner.tune(regression_frame, target="price", models=[bad.NAME], trials=1, cv=2, storage=url, run="nan")
+    failed = _trials(url, "nan", bad.NAME)
+    assert failed and all(t.state == TrialState.FAIL for t in failed)
+    assert "non-finite" in failed[0].user_attrs["fail_reason"]
+    assert failed[0].user_attrs["model_time_s"] >= bad.SLOW_FIT_S
+
+
 def test_cli_trial_timeout_is_shown_in_help_and_checked(tmp_path, regression_frame):
     data = tmp_path / "d.csv"
     regression_frame.to_csv(data, index=False)

@@ -293,6 +293,9 @@ class Driver:
                         raise _OutOfTime from None
                     raise _OverCap(f"stopped inside fold {i + 1} at {cap:.0f}s, {TRIAL_SHARE:.0%} of the "
                                    f"{clock:g}s budget") from None
+                except BaseException:  # the fold failed (or was interrupted) after time in its model
+                    model_s += time.monotonic() - fold_start
+                    raise
                 model_s += result.model_time_s
                 if epochs is not None and i == 0:
                     epochs.save()
@@ -330,13 +333,14 @@ class Driver:
                 fam.gave_up = True
                 fam.aside = f"too slow for the time budget ({fam.capped} trials stopped by the time cap)"
         except KeyboardInterrupt:
-            trial_writes.finish(study, trial, TrialState.FAIL, attrs={"fail_reason": "interrupted by the user"},
-                                intermediate=scores)
+            trial_writes.finish(study, trial, TrialState.FAIL, attrs={
+                "fail_reason": "interrupted by the user", "model_time_s": model_s}, intermediate=scores)
             raise
         except Exception as exc:  # a failed trial is recorded with its reason; the run goes on
             reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:500]
             trial_writes.finish(study, trial, TrialState.FAIL, attrs={
-                **noted, "fail_reason": reason, "traceback": traceback.format_exc()[-4000:]}, intermediate=scores)
+                **noted, "fail_reason": reason, "traceback": traceback.format_exc()[-4000:], "model_time_s": model_s},
+                intermediate=scores)
             state = "failed"
         fam.durations.append(time.monotonic() - start)
         fam.done_now += 1
