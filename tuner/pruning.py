@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import NamedTuple
 
 import numpy as np
 import optuna
@@ -36,12 +37,21 @@ MIN_FOLDS_FOR_TEST = 2
 REFRESH_S = 5.0  # how old the best trial's fold scores may get before a new trial reads them again
 
 
+class _KnownBest(NamedTuple):
+    """The family's best trial as this pruner last knew it."""
+
+    study: optuna.Study
+    read_by: int  # the trial number that read it from the storage
+    read_at: float  # time.monotonic() of that read
+    value: float | None  # None: no complete trial then
+    folds: dict[int, float]
+
+
 class FoldPruner(BasePruner):
     def __init__(self, sigmas: float = SIGMAS, p_threshold: float = P_THRESHOLD):
         self.sigmas = sigmas
         self.p_threshold = p_threshold
-        # (study, trial number that read it, when, best value, its fold scores)
-        self._best: tuple | None = None
+        self._best: _KnownBest | None = None
 
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
         return self.prune_values(study, trial.number, trial.intermediate_values)
@@ -62,10 +72,10 @@ class FoldPruner(BasePruner):
         """The family's best fold scores: read from the storage for a new trial once the last
         read is ``REFRESH_S`` old (other workers' results); this worker's own complete
         trials come in through :meth:`note_complete` without a read."""
-        cached = self._best
-        if cached is not None and cached[0] is study and (
-                cached[1] == number or time.monotonic() - cached[2] < REFRESH_S):
-            return cached[4]
+        known = self._best
+        if known is not None and known.study is study and (
+                known.read_by == number or time.monotonic() - known.read_at < REFRESH_S):
+            return known.folds
         try:
             best = study.best_trial
             value, folds = best.value, dict(best.intermediate_values)
@@ -73,17 +83,17 @@ class FoldPruner(BasePruner):
             value, folds = None, {}
         if not all(math.isfinite(v) for v in folds.values()):
             folds = {}
-        self._best = (study, number, time.monotonic(), value, folds)
+        self._best = _KnownBest(study, number, time.monotonic(), value, folds)
         return folds
 
     def note_complete(self, study: optuna.Study, value: float, folds: dict[int, float]) -> None:
         """This worker's trial completed with ``value`` and these fold scores: the new best if it beat it."""
-        cached = self._best
-        if cached is None or cached[0] is not study or not all(math.isfinite(v) for v in folds.values()):
+        known = self._best
+        if known is None or known.study is not study or not all(math.isfinite(v) for v in folds.values()):
             return
         sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
-        if cached[3] is None or sign * value > sign * cached[3]:
-            self._best = (study, cached[1], cached[2], value, dict(folds))
+        if known.value is None or sign * value > sign * known.value:
+            self._best = known._replace(value=value, folds=dict(folds))
 
     def _clearly_behind(self, behind: list[float], best: dict[int, float]) -> bool:
         gap = math.fsum(behind) / len(behind)

@@ -20,6 +20,8 @@ import contextlib
 
 import optuna
 
+from .trial_writes import rdb_backend
+
 
 class SharedReads(optuna.storages._CachedStorage):
     def __init__(self, backend: optuna.storages.RDBStorage) -> None:
@@ -51,8 +53,6 @@ class SharedReads(optuna.storages._CachedStorage):
 
 def shared(storage):
     """``storage`` as a :class:`SharedReads` for a family study (others: unchanged)."""
-    from .trial_writes import rdb_backend
-
     backend = rdb_backend(storage)
     return SharedReads(backend) if backend is not None else storage
 
