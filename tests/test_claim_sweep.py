@@ -33,13 +33,13 @@ def _family(storage, target):
 
 def _count_sweeps(monkeypatch) -> list:
     sweeps = []
-    real = budget._sweep
+    real = budget.sweep
 
     def counting(storage, study):
         sweeps.append(1)
         return real(storage, study)
 
-    monkeypatch.setattr(budget, "_sweep", counting)
+    monkeypatch.setattr(budget, "sweep", counting)
     return sweeps
 
 
@@ -53,7 +53,7 @@ def test_claims_between_sweeps_count_in_one_query_and_sweep_again_after_sweep_s(
     assert [c.running for c in claims] == [0, 1, 2]  # the count sees every earlier claim
     assert len(sweeps) == 1
     study.tell(claims[0].trial, 0.5)
-    assert budget._counts(storage, study) == budget._sweep(storage, study) == (1, 2)
+    assert budget._counts(storage, study) == budget.sweep(storage, study) == (1, 2)
     sweeps.clear()
     now[0] += budget.SWEEP_S + 0.1
     budget.claim(storage, "r", study, look_first=False)

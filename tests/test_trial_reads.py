@@ -58,7 +58,7 @@ def test_a_budget_count_inside_a_window_sees_another_workers_claim_made_after_th
         first = budget.claim(theirs._storage, "r", theirs, look_first=False)
         second = budget.claim(theirs._storage, "r", theirs, look_first=False)
         assert first.status == second.status == "claimed"
-        assert budget._sweep(storage, mine) == (0, 2)
+        assert budget.sweep(storage, mine) == (0, 2)
         assert budget.claim(storage, "r", mine, look_first=True).status == "full"
 
 

@@ -219,7 +219,7 @@ def claim(storage, run: str, study: optuna.Study, *, look_first: bool = True) ->
         if counts is not None and (limit is None or sum(counts) < limit):
             complete, running = counts  # room for a trial: no need to look for dead workers' trials yet
         else:
-            complete, running = _sweep(storage, study)
+            complete, running = sweep(storage, study)
         if limit is not None and complete >= limit:
             return Claim("done", complete=complete, running=running, target=limit)
         if limit is not None and complete + running >= limit:
@@ -242,7 +242,7 @@ SWEEP_S = 2.0
 _last_sweep: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # family study → time.monotonic()
 
 
-def _sweep(storage, study: optuna.Study) -> tuple[int, int]:
+def sweep(storage, study: optuna.Study) -> tuple[int, int]:
     """Fail the trials of dead workers (their retries wait); (complete, running) after that."""
     heartbeat.fail_stale_trials(study)
     trial_reads.refresh(study)  # counts that decide the budget come from the storage, never a cache

@@ -233,9 +233,9 @@ class Driver:
         the deadline (unless no family of the run has a result yet: a run must end with a
         model), or once it would take more than ``TRIAL_SHARE`` of the clock.
         """
-        study, space, cfg = fam.study, fam.space, self.config
         if trial is None:
-            trial = study.ask()
+            trial = fam.study.ask()
+        study, space, cfg = trial.study, fam.space, self.config  # the stored study, or a worker's in-memory one
         start = time.monotonic()
         clock = self.clock_s()
         cap = clock * TRIAL_SHARE if clock else None
@@ -352,6 +352,10 @@ class Driver:
             if not fam.has_result() and fam.failures_in_a_row >= MAX_FAILURES_WITHOUT_RESULT:
                 fam.gave_up = True
         return state
+
+    def memory_sampler(self, family: str, n_stored: int) -> optuna.samplers.BaseSampler:
+        """A sampler for a worker's in-memory study of ``family`` (``tuner.write_behind``)."""
+        return _sampler(self.config, family, n_stored, f"{self.salt}:memory")
 
     def clock_s(self) -> float | None:
         """The run's time budget in seconds (None: no clock), read once per invocation."""

@@ -46,6 +46,19 @@ class SharedReads(optuna.storages._CachedStorage):
             if not self._windows:
                 self._synced.clear()
 
+    def add_finished(self, study_id: int, trials: list) -> None:
+        """Put ``trials``, finished and just stored by this process, in the cache, as if read.
+
+        Only right after a read of the study (no trial unknown to the cache below them): the
+        cache then reads the study from their last id on.
+        """
+        with self._lock:
+            study = self._studies.get(study_id)
+            if study is None or not trials:
+                return
+            self._add_trials_to_cache(study_id, trials)
+            study.last_finished_trial_id = max(study.last_finished_trial_id, *(t._trial_id for t in trials))
+
     def refresh(self, study_id: int) -> None:
         """The next read of ``study_id``'s trials queries the storage, window or not."""
         self._synced.discard(study_id)
@@ -63,6 +76,16 @@ def one_sync(study: optuna.Study):
     return storage.one_sync() if isinstance(storage, SharedReads) else contextlib.nullcontext()
 
 
+def add_finished(study: optuna.Study, trials: list) -> None:
+    """``trials`` of ``study`` were just stored by this process (see ``SharedReads.add_finished``)."""
+    storage = study._storage
+    if isinstance(storage, SharedReads):
+        try:
+            storage.add_finished(study._study_id, trials)
+        except AttributeError:  # Optuna's cache changed shape: the next read fetches them
+            pass
+
+
 def refresh(study: optuna.Study) -> None:
     """Make the next read of ``study``'s trials query the storage (budget decisions)."""
     storage = study._storage
@@ -70,4 +93,4 @@ def refresh(study: optuna.Study) -> None:
         storage.refresh(study._study_id)
 
 
-__all__ = ["SharedReads", "one_sync", "refresh", "shared"]
+__all__ = ["SharedReads", "add_finished", "one_sync", "refresh", "shared"]

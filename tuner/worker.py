@@ -25,7 +25,7 @@ from typing import Callable
 import optuna
 from optuna.trial import TrialState
 
-from . import budget, heartbeat, trial_reads
+from . import budget, heartbeat, trial_reads, write_behind
 
 # After a family has a result, this many failed trials in a row (in one worker) set it aside.
 MAX_FAILURES_IN_A_ROW = 25
@@ -117,16 +117,31 @@ def _setup_frozen():
 
 def _work(driver, families, *, deadline, max_trials, offset, on_trial, on_wait, on_start) -> Outcome:
     from .scheduler import FamilyScheduler
-    from .study import MAX_FAILURES_WITHOUT_RESULT
 
-    outcome = Outcome("done")
     n = len(families)
     order = [families[(offset + i) % n] for i in range(n)] if n else []
+    for fam in families:  # as stored now (this invocation's budget was added after the families were opened)
+        fam.target = budget.target(fam.study)
     # a clock and no trial counts: time goes where it pays (tuner.scheduler); else turns
     by_time = deadline is not None and all(getattr(f, "target", None) is None for f in families)
     sched = FamilyScheduler(order, metric=driver.config.metric, direction=driver.config.direction, by_time=by_time)
+    # a clock and no counts: trials in memory, stored in batches (tuner.write_behind); not in a
+    # supervised helper (on_start), whose trial the supervisor must find in the storage
+    in_memory = by_time and on_start is None and write_behind.usable(driver.storage)
+    with (write_behind.attached(driver.storage, driver.config.run, families, driver.memory_sampler,
+                                guard=_signals_deferred) if in_memory else contextlib.nullcontext()) as wb:
+        return _loop(driver, families, order, sched, wb, deadline=deadline, max_trials=max_trials,
+                     on_trial=on_trial, on_wait=on_wait, on_start=on_start)
+
+
+def _loop(driver, families, order, sched, wb, *, deadline, max_trials, on_trial, on_wait, on_start) -> Outcome:
+    from .study import MAX_FAILURES_WITHOUT_RESULT
+
+    outcome = Outcome("done")
     full: set[str] = set()  # families whose last claim found every remaining slot running
     while True:
+        if wb is not None:
+            wb.flush_if_due()
         active = [f for f in order if not (getattr(f, "finished", False) or f.gave_up)]
         if not active:
             outcome.reason = "done" if all(getattr(f, "finished", False) for f in families) else "set aside"
@@ -141,61 +156,46 @@ def _work(driver, families, *, deadline, max_trials, offset, on_trial, on_wait, 
         ran = None
         running_elsewhere = 0
         for fam in sched.order(active):
-            # one read of the family's trials serves the claim and the sampling (tuner.trial_reads)
-            with trial_reads.one_sync(fam.study):
-                if deadline is not None:
-                    # Do not start a trial that is expected to overrun the budget once the
-                    # family already has a result; cheaper families may still fit.
-                    if fam.has_result() and time.monotonic() + fam.expected_duration() > deadline:
+            # Do not start a trial that is expected to overrun the budget once the family
+            # already has a result; cheaper families may still fit.
+            if deadline is not None and fam.has_result() and time.monotonic() + fam.expected_duration() > deadline:
+                continue
+            if wb is not None and wb.runs_locally(fam.name):
+                trial = fam.study.ask()
+                try:
+                    state, seconds = _run(driver, fam, trial, families, deadline, on_start, stored=False)
+                finally:
+                    wb.finished(fam.name, trial)
+            else:
+                stored = wb.stored[fam.name] if wb is not None else fam.study
+                # one read of the family's trials serves the claim and the sampling (tuner.trial_reads)
+                with trial_reads.one_sync(stored):
+                    claim = _claim(driver, stored, look_first=fam.name in full)
+                    fam.completed = max(fam.completed, claim.complete)
+                    fam.target = claim.target
+                    if claim.status == "done":
+                        fam.finished = True
                         continue
-                claimed = None
-                try:
-                    with _signals_deferred():  # a trial is claimed and known to us, or not claimed at all
-                        claim = budget.claim(driver.storage, driver.config.run, fam.study, look_first=fam.name in full)
-                        claimed = claim.trial
-                except KeyboardInterrupt:  # held back until the claim was complete
-                    if claimed is not None:
-                        _record_interrupted(fam.study, claimed)
-                    raise
-                fam.completed = max(fam.completed, claim.complete)
-                fam.target = claim.target
-                if claim.status == "done":
-                    fam.finished = True
-                    continue
-                if claim.status == "full":
-                    full.add(fam.name)
-                    running_elsewhere += claim.running
-                    continue
-                full.discard(fam.name)
-                trial = claimed
-                others = any(f.has_result() for f in families if f is not fam)
-                started = time.monotonic()
-                try:
-                    if on_start is not None:
-                        on_start(fam, trial)
-                    with heartbeat.Heartbeat(driver.storage, trial._trial_id, first_beat=False):
-                        state = driver.run_trial(fam, deadline, trial, others_have_result=others)
-                except optuna.exceptions.UpdateFinishedTrialError:
-                    # Another worker saw no heartbeat for the grace period, failed this trial
-                    # and enqueued its retry: our result is dropped, the retry counts.
-                    state = "lost"
-                except KeyboardInterrupt:
-                    _record_interrupted(fam.study, trial)  # if run_trial had no chance to
-                    raise
-                except BaseException as exc:  # e.g. on_start could not report: the trial must not stay RUNNING
-                    _record_failed(fam.study, trial, f"the worker stopped: {type(exc).__name__}: {exc}"[:500])
-                    raise
-                sched.record(fam, time.monotonic() - started, state)
-                sched.ran(fam)
-                outcome.trials += 1
-                outcome.states[state] = outcome.states.get(state, 0) + 1
-                limit = min(MAX_FAILURES_WITHOUT_RESULT, fam.target) if fam.target else MAX_FAILURES_WITHOUT_RESULT
-                if state == "failed" and fam.failures_in_a_row >= (MAX_FAILURES_IN_A_ROW if fam.has_result() else limit):
-                    fam.gave_up = True
-                if on_trial is not None:
-                    on_trial(fam, state, trial.number)
-                ran = fam
-                break
+                    if claim.status == "full":
+                        full.add(fam.name)
+                        running_elsewhere += claim.running
+                        continue
+                    full.discard(fam.name)
+                    state, seconds = _run(driver, fam, claim.trial, families, deadline, on_start, stored=True)
+                if wb is not None:
+                    wb.stored_trial_ended(fam.name)
+                trial = claim.trial
+            sched.record(fam, seconds, state)
+            sched.ran(fam)
+            outcome.trials += 1
+            outcome.states[state] = outcome.states.get(state, 0) + 1
+            limit = min(MAX_FAILURES_WITHOUT_RESULT, fam.target) if fam.target else MAX_FAILURES_WITHOUT_RESULT
+            if state == "failed" and fam.failures_in_a_row >= (MAX_FAILURES_IN_A_ROW if fam.has_result() else limit):
+                fam.gave_up = True
+            if on_trial is not None:
+                on_trial(fam, state, trial.number)
+            ran = fam
+            break
         if ran is None:
             if not running_elsewhere:
                 if any(not (getattr(f, "finished", False) or f.gave_up) for f in families):
@@ -207,6 +207,43 @@ def _work(driver, families, *, deadline, max_trials, offset, on_trial, on_wait, 
                 on_wait(running_elsewhere)
             sleep_s = POLL_S if deadline is None else max(0.0, min(POLL_S, deadline - time.monotonic()))
             time.sleep(sleep_s)
+
+
+def _claim(driver, study: optuna.Study, *, look_first: bool) -> budget.Claim:
+    """``tuner.budget.claim``, with Ctrl-C held back: a trial is claimed and known to us, or not claimed."""
+    claimed = None
+    try:
+        with _signals_deferred():
+            claim = budget.claim(driver.storage, driver.config.run, study, look_first=look_first)
+            claimed = claim.trial
+    except KeyboardInterrupt:  # held back until the claim was complete
+        if claimed is not None:
+            _record_interrupted(study, claimed)
+        raise
+    return claim
+
+
+def _run(driver, fam, trial: optuna.Trial, families, deadline, on_start, *, stored: bool) -> tuple[str, float]:
+    """Run ``trial`` of ``fam`` (a stored trial with a heartbeat); its state and seconds."""
+    others = any(f.has_result() for f in families if f is not fam)
+    started = time.monotonic()
+    try:
+        if on_start is not None:
+            on_start(fam, trial)
+        with (heartbeat.Heartbeat(driver.storage, trial._trial_id, first_beat=False) if stored
+              else contextlib.nullcontext()):
+            state = driver.run_trial(fam, deadline, trial, others_have_result=others)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        # Another worker saw no heartbeat for the grace period, failed this trial
+        # and enqueued its retry: our result is dropped, the retry counts.
+        state = "lost"
+    except KeyboardInterrupt:
+        _record_interrupted(trial.study, trial)  # if run_trial had no chance to
+        raise
+    except BaseException as exc:  # e.g. on_start could not report: the trial must not stay RUNNING
+        _record_failed(trial.study, trial, f"the worker stopped: {type(exc).__name__}: {exc}"[:500])
+        raise
+    return state, time.monotonic() - started
 
 
 @contextlib.contextmanager
