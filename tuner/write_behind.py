@@ -22,7 +22,9 @@ are: a family's enqueued default configuration and the retries of dead workers' 
 (``WAITING``), which carry heartbeats as before, and every trial of a family once another
 invocation has given it a count of trials (seen at the next flush). Dead workers' trials are looked for at
 each flush where the storage shows running trials (every trial in memory is this
-worker's, so a running trial in the storage is another worker's).
+worker's, so a running trial in the storage is another worker's). A flush first glances at
+every family in two queries (trial counts and states, trial counts given by other
+invocations) and reads a family's trials only where something moved.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import copy
 import json
 import time
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -40,6 +43,14 @@ from . import budget, trial_reads, trial_writes
 
 FLUSH_S = 3.0
 _MIRRORED = (TrialState.COMPLETE, TrialState.PRUNED)  # what a sampler or a pruner learns from
+
+
+class _Glance(NamedTuple):
+    trials: int
+    last_id: int | None
+    running: int
+    waiting: int
+    counted: bool  # the family has a target of complete trials
 
 
 class WriteBehind:
@@ -65,6 +76,8 @@ class WriteBehind:
             self.stored[fam.name], self.memory[fam.name] = stored, memory
             self.pending[fam.name], self.mirrored[fam.name] = [], set()
             self._pull(fam.name)
+            self.counted[fam.name] = budget.target(stored) is not None
+        self.seen: dict[str, _Glance | None] = {}  # each family's last glance (``flush``)
         self.flushed_at = time.monotonic()
 
     # -- the worker's questions -------------------------------------------------------------
@@ -89,11 +102,37 @@ class WriteBehind:
     def flush(self) -> None:
         """Store the finished in-memory trials; mirror other workers' new ones (under the run's lock)."""
         with budget.run_lock(self.storage, self.run):
-            for name in self.stored:
-                self._pull(name)
+            for name, now in self._glance().items():
+                if now is None or now != self.seen.get(name) or now.running or now.waiting:
+                    self._pull(name)  # something moved: read the family's new trials
+                self.seen[name] = now
+                self.counted[name] = bool(now and now.counted)
             if any(self.pending.values()):
                 self._store()
         self.flushed_at = time.monotonic()
+
+    def _glance(self) -> dict[str, _Glance | None]:
+        """Each family's trials at a glance, two queries for all of them (None: unknown, pull)."""
+        from optuna.storages._rdb import models
+        from sqlalchemy import case, func, select
+
+        trial, attr = models.TrialModel, models.StudyUserAttributeModel
+        names = {study._study_id: name for name, study in self.stored.items()}
+        try:
+            with trial_writes.session(trial_writes.rdb_backend(self.storage)) as db:
+                rows = db.execute(select(
+                    trial.study_id, func.count(), func.max(trial.trial_id),
+                    func.sum(case((trial.state == TrialState.RUNNING, 1), else_=0)),
+                    func.sum(case((trial.state == TrialState.WAITING, 1), else_=0)),
+                ).where(trial.study_id.in_(list(names))).group_by(trial.study_id)).all()
+                targets = dict(db.execute(select(attr.study_id, attr.value_json).where(
+                    attr.study_id.in_(list(names)), attr.key == budget.TARGET_ATTR)).all())
+        except Exception:  # noqa: BLE001 — an Optuna schema change: every family is read in full
+            return dict.fromkeys(self.stored)
+        counts = {row[0]: row[1:] for row in rows}
+        return {name: _Glance(*counts.get(study_id, (0, None, 0, 0)),
+                              counted=json.loads(targets.get(study_id) or "null") is not None)
+                for study_id, name in names.items()}
 
     def _store(self) -> None:
         """One transaction for every pending trial (SQL inserts of whole tables, not ORM objects:
@@ -132,6 +171,9 @@ class WriteBehind:
             self.mirrored[name].update(t._trial_id for t in trials)
             self.pending[name].clear()
             trial_reads.add_finished(self.stored[name], trials)
+            seen = self.seen.get(name)
+            if seen is not None:  # the next glance expects these
+                self.seen[name] = seen._replace(trials=seen.trials + len(trials), last_id=trials[-1]._trial_id)
 
     def _pull(self, name: str) -> None:
         stored, memory = self.stored[name], self.memory[name]
@@ -149,8 +191,6 @@ class WriteBehind:
                 with contextlib.suppress(ValueError):  # a trial Optuna itself would not accept
                     memory.add_trial(t)
         self.waiting[name] = any(t.state == TrialState.WAITING for t in trials)
-        # another invocation may add a trial count to the run: its trials are then claimed one by one
-        self.counted[name] = budget.target(stored) is not None
 
 
 def _child_rows(models, trial: FrozenTrial) -> dict:
