@@ -112,6 +112,18 @@ def testaverage_ranks_match_scipy_rankdata(seed):
     assert np.array_equal(average_ranks(x), rankdata(x))
 
 
+@pytest.mark.parametrize("seed", range(12))
+def test_column_ranks_match_scipy_rankdata_column_by_column(seed):
+    from scipy.stats import rankdata
+
+    from tuner.metrics import column_ranks
+
+    rng = np.random.default_rng(seed)
+    n, k = int(rng.integers(1, 60)), int(rng.integers(1, 6))
+    x = rng.integers(0, int(rng.integers(1, 6)), (n, k)).astype(float) if seed % 2 else rng.normal(size=(n, k))
+    assert np.array_equal(column_ranks(x), rankdata(x, axis=0))
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_numpy_regression_metrics_match_scikit_learn(seed):
     from sklearn import metrics as skm

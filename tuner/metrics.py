@@ -95,11 +95,35 @@ def average_ranks(x: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def column_ranks(x: np.ndarray) -> np.ndarray:
+    """:func:`average_ranks` of every column of a 2-D array at once (one sort for all classes)."""
+    n, k = x.shape
+    order = np.argsort(x, axis=0, kind="mergesort")
+    ordered = np.take_along_axis(x, order, axis=0)
+    new_value = np.ones((n, k), dtype=bool)
+    np.not_equal(ordered[1:], ordered[:-1], out=new_value[1:])
+    group = np.cumsum(new_value, axis=0) - 1 + np.arange(k) * n  # tie groups, numbered apart per column
+    positions = np.broadcast_to(np.arange(1, n + 1, dtype=float)[:, None], (n, k)).ravel()
+    sums = np.bincount(group.ravel(), weights=positions, minlength=n * k)
+    sizes = np.bincount(group.ravel(), minlength=n * k)
+    ranks = np.empty((n, k))
+    np.put_along_axis(ranks, order, (sums / np.maximum(sizes, 1))[group], axis=0)
+    return ranks
+
+
 def _roc_auc(y, proba, k):
     y = np.asarray(y)
     if k == 2:
         return _binary_auc(y == 1, proba[:, 1])
-    return float(np.mean([_binary_auc(y == c, proba[:, c]) for c in range(k)]))  # one-vs-rest, macro
+    # one-vs-rest, macro: class c's scores against every other row, all classes in one ranking pass
+    proba = np.asarray(proba, dtype=float)
+    positive = y[:, None] == np.arange(k)
+    n_pos = positive.sum(axis=0).astype(float)
+    n_neg = len(y) - n_pos
+    if np.any(n_pos == 0) or np.any(n_neg == 0):
+        return float("nan")  # undefined on a split without some class
+    rank_sums = (column_ranks(proba) * positive).sum(axis=0)
+    return float(np.mean((rank_sums - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)))
 
 
 def _log_loss(y, proba, k):

@@ -27,6 +27,7 @@ from .fit_watchdog import FitTimeLimit, call_with_limit
 from .errors import TunerError
 from .evaluation import evaluate_fold, make_folds, summarise
 from .metrics import check_metric
+from .sampler_groups import incremental_groups
 from . import trial_reads, trial_writes
 from .storage import check_compatible, family_study_name, load_config, save_config
 
@@ -149,9 +150,10 @@ def _sampler(config: RunConfig, family: str, n_existing: int, salt: str = "") ->
     seed = int.from_bytes(digest[:4], "little")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(
+        sampler = optuna.samplers.TPESampler(
             seed=seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=8
         )
+    return incremental_groups(sampler)
 
 
 def _pruner() -> optuna.pruners.BasePruner:

@@ -41,7 +41,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from . import budget, trial_reads, trial_writes
 
-FLUSH_S = 3.0
+FLUSH_S = 5.0
 _MIRRORED = (TrialState.COMPLETE, TrialState.PRUNED)  # what a sampler or a pruner learns from
 
 
