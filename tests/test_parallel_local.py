@@ -93,3 +93,22 @@ def test_n_jobs_must_be_positive(tmp_path):
     assert result.exit_code == 2 and "--n-jobs must be at least 1" in result.output
     result = CliRunner().invoke(app, ["worker", "--run", "x", "--storage", f"sqlite:///{tmp_path / 'none.db'}"])
     assert result.exit_code == 2 and "no storage at" in result.output
+
+
+def test_under_a_clock_every_process_stores_the_trials_it_ran(tmp_path):
+    import optuna
+
+    data = so.write_regression_csv(tmp_path / "small.csv")
+    result = so.run("run", data, "--target", "y", "--models", ",".join(FAMILIES), "--timeout", 10, "--cv", 2,
+                    "--n-jobs", 2, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stderr == ""
+    ran = int(re.search(r"(\d+) trial\(s\) in", result.stdout).group(1))
+    url = f"sqlite:///{tmp_path / 'tuner.db'}"
+    stored = 0
+    for family in FAMILIES:
+        trials = optuna.load_study(study_name=f"small::{family}", storage=url).get_trials()
+        assert [t.number for t in trials] == list(range(len(trials)))  # two writers, one numbering
+        assert all(t.state.is_finished() for t in trials)
+        stored += len(trials)
+    assert stored == ran > 2 * len(FAMILIES)  # what both processes ran (shown by the parent), all stored

@@ -16,6 +16,10 @@ What is stored
 
 How workers share it
 --------------------
+Under a clock alone (no trial counts) a worker runs its trials in memory and stores them in
+batches under the run's lock (``tuner.write_behind``); what follows is how every trial of a
+counted run, and a family's WAITING trials (its default configuration, retries), are claimed.
+
 A worker claims a trial under the run's lock (:func:`run_lock`): it fails stale trials and
 the trials of processes of this machine that are gone (their retries become ``WAITING``) —
 at most every ``SWEEP_S`` per process and family, and always before it calls a family full —

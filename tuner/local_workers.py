@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import optuna
 from optuna.trial import TrialState
 
-from . import budget
+from . import budget, trial_writes
 from .errors import TunerError
 from .worker import (Interrupted, Outcome, install_sigterm_handler, threads_per_worker, to_monotonic, work,
                      worker_id)
@@ -55,6 +55,7 @@ class _HelperSpec:
     max_trials: int | None
     parent_pid: int
     families: dict  # search_spaces.FAMILIES of the parent: families registered at run time too
+    in_memory: bool = True  # trials under a clock alone in memory (tuner.write_behind); not with --trial-timeout
     skip: list = field(default_factory=list)  # families set aside by the supervisor
 
 
@@ -96,8 +97,9 @@ def helper_main(spec: _HelperSpec, events) -> int:
             if fam.name in spec.skip:
                 fam.gave_up = True
 
-        def on_start(fam, trial):
-            emit("start", fam.name, trial.number, trial._trial_id)
+        def on_start(fam, trial):  # a trial run in memory has no storage id: None
+            emit("start", fam.name, trial.number,
+                 trial._trial_id if trial_writes.rdb_backend(trial.study._storage) is not None else None)
 
         def on_trial(fam, state, number):
             if os.getppid() != spec.parent_pid:  # the parent is gone: stop after this trial
@@ -105,7 +107,7 @@ def helper_main(spec: _HelperSpec, events) -> int:
             emit("trial", fam.name, state, number, fam.failures_in_a_row, fam.gave_up)
 
         work(driver, families, deadline=to_monotonic(spec.deadline_epoch), max_trials=spec.max_trials,
-             offset=spec.index, on_trial=on_trial, on_start=on_start)
+             offset=spec.index, on_trial=on_trial, on_start=on_start, in_memory=spec.in_memory)
         return 0
     except _Orphaned:
         return 0
@@ -193,7 +195,8 @@ class _Pool:
         self.threads = threads_per_worker(n_workers)
         self.base_spec = dict(storage_url=_storage_url(driver.storage), run=driver.config.run, dataset=driver.ds,
                               threads=self.threads, deadline_epoch=deadline_epoch, max_trials=max_trials,
-                              parent_pid=os.getpid(), families=dict(search_spaces.FAMILIES))
+                              parent_pid=os.getpid(), families=dict(search_spaces.FAMILIES),
+                              in_memory=trial_timeout is None)  # the supervisor must find a trial it stops
         self.lock = threading.Lock()
         self.outcome = Outcome("done")
         self.done_by_helpers = {f.name: 0 for f in families}
@@ -284,8 +287,8 @@ class _Pool:
         slot.proc.wait()
         fam = self._family(name)
         storage = fam.study._storage
-        try:
-            if storage.get_trial(trial_id).state == TrialState.RUNNING:
+        try:  # a trial the helper ran in memory (trial_id None) died with it: nothing stored to fail
+            if trial_id is not None and storage.get_trial(trial_id).state == TrialState.RUNNING:
                 storage.set_trial_user_attr(trial_id, "fail_reason", reason)
                 storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
         except (optuna.exceptions.UpdateFinishedTrialError, KeyError, ValueError):

@@ -89,15 +89,17 @@ def to_monotonic(deadline_epoch: float | None) -> float | None:
 # -- one worker, in this process --------------------------------------------------------
 def work(driver, families, *, deadline: float | None, max_trials: int | None = None, offset: int = 0,
          on_trial: Callable | None = None, on_wait: Callable | None = None,
-         on_start: Callable | None = None) -> Outcome:
+         on_start: Callable | None = None, in_memory: bool = True) -> Outcome:
     """Claim and run trials until the budget is spent (``deadline`` is ``time.monotonic()``-based).
 
     ``on_start(fam, trial)`` before and ``on_trial(fam, state, trial_number)`` after every
     trial; ``on_wait(running)`` when the only trials left are running in other workers.
+    ``in_memory``: under a clock alone, run the trials in memory and store them in batches
+    (``tuner.write_behind``); False: every trial is claimed from the storage.
     """
     with _setup_frozen():
         return _work(driver, families, deadline=deadline, max_trials=max_trials, offset=offset,
-                     on_trial=on_trial, on_wait=on_wait, on_start=on_start)
+                     on_trial=on_trial, on_wait=on_wait, on_start=on_start, in_memory=in_memory)
 
 
 @contextlib.contextmanager
@@ -115,7 +117,7 @@ def _setup_frozen():
         gc.unfreeze()
 
 
-def _work(driver, families, *, deadline, max_trials, offset, on_trial, on_wait, on_start) -> Outcome:
+def _work(driver, families, *, deadline, max_trials, offset, on_trial, on_wait, on_start, in_memory) -> Outcome:
     from .scheduler import FamilyScheduler
 
     n = len(families)
@@ -125,9 +127,8 @@ def _work(driver, families, *, deadline, max_trials, offset, on_trial, on_wait, 
     # a clock and no trial counts: time goes where it pays (tuner.scheduler); else turns
     by_time = deadline is not None and all(getattr(f, "target", None) is None for f in families)
     sched = FamilyScheduler(order, metric=driver.config.metric, direction=driver.config.direction, by_time=by_time)
-    # a clock and no counts: trials in memory, stored in batches (tuner.write_behind); not in a
-    # supervised helper (on_start), whose trial the supervisor must find in the storage
-    in_memory = by_time and on_start is None and write_behind.usable(driver.storage)
+    # a clock and no counts: trials in memory, stored in batches (tuner.write_behind)
+    in_memory = in_memory and by_time and write_behind.usable(driver.storage)
     with (write_behind.attached(driver.storage, driver.config.run, families, driver.memory_sampler,
                                 guard=_signals_deferred) if in_memory else contextlib.nullcontext()) as wb:
         return _loop(driver, families, order, sched, wb, deadline=deadline, max_trials=max_trials,
