@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 
 import numpy as np
@@ -16,7 +17,7 @@ from sklearn.linear_model import Ridge
 from search_spaces import Preprocessing, SearchSpace
 
 NAME = "misbehaving"
-MODE_ENV = "TUNER_TEST_MISBEHAVE"  # hang | sigkill | memory_error | nonfinite | ok
+MODE_ENV = "TUNER_TEST_MISBEHAVE"  # hang | sigkill | sigkill_in_helper | memory_error | nonfinite | ok
 SLOW_FIT_S = 0.3  # "nonfinite": a fit this long, then predictions that are not finite
 
 
@@ -29,7 +30,7 @@ class Misbehaving(RegressorMixin, BaseEstimator):
         if self.mode == "hang":
             while True:  # not cooperating: no clock, no callback
                 time.sleep(0.05)
-        if self.mode == "sigkill":
+        if self.mode == "sigkill" or (self.mode == "sigkill_in_helper" and _in_helper()):
             os.kill(os.getpid(), signal.SIGKILL)
         if self.mode == "memory_error":
             raise MemoryError("Unable to allocate 74.5 GiB for an array with shape (100000, 100000)")
@@ -42,6 +43,12 @@ class Misbehaving(RegressorMixin, BaseEstimator):
         if self.mode == "nonfinite":  # e.g. a log target transformed back from an overflowing prediction
             return np.full(len(X), np.inf)
         return self.model_.predict(X)
+
+
+def _in_helper() -> bool:
+    """In a helper process of ``--n-jobs`` (``python -m tuner._helper_process``), not its parent."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    return getattr(spec, "name", None) == "tuner._helper_process"
 
 
 def suggest(trial, ctx):

@@ -50,6 +50,22 @@ def test_a_trial_killed_by_the_system_is_recorded_and_the_run_goes_on(monkeypatc
     assert all(t.state == TrialState.FAIL and "SIGKILL" in t.user_attrs["fail_reason"] for t in killed)
 
 
+def test_a_helper_killed_during_a_trial_run_in_memory_is_recorded_and_the_run_goes_on(monkeypatch, regression_frame,
+                                                                                     tmp_path):
+    # --n-jobs under a clock alone: a helper runs its trials in memory (tuner.write_behind), so
+    # the trial it died in exists only in the supervisor's record
+    bad.register(monkeypatch, "sigkill_in_helper")
+    url = f"sqlite:///{tmp_path / 'oom.db'}"
+    board = tuner.tune(regression_frame, target="price", models=[bad.NAME, "lasso"], timeout=20, cv=2, n_jobs=2,
+                       storage=url, run="oom")
+    killed = [t for t in _trials(url, "oom", bad.NAME) if t.state == TrialState.FAIL]
+    assert killed and all("SIGKILL" in t.user_attrs["fail_reason"] for t in killed)
+    assert any("in the helper's memory" in t.user_attrs["fail_reason"] for t in killed)
+    trials = _trials(url, "oom", bad.NAME) + _trials(url, "oom", "lasso")
+    assert all(t.state.is_finished() for t in trials)
+    assert board.set_index("model").loc["lasso", "status"] == "ok"
+
+
 def test_memory_error_is_a_failed_trial_with_its_reason(monkeypatch, regression_frame, tmp_path):
     bad.register(monkeypatch, "memory_error")
     url = f"sqlite:///{tmp_path / 'mem.db'}"

@@ -287,8 +287,12 @@ class _Pool:
         slot.proc.wait()
         fam = self._family(name)
         storage = fam.study._storage
-        try:  # a trial the helper ran in memory (trial_id None) died with it: nothing stored to fail
-            if trial_id is not None and storage.get_trial(trial_id).state == TrialState.RUNNING:
+        try:
+            if trial_id is None:  # run in memory (tuner.write_behind): it died with the helper, recorded here
+                with budget.run_lock(storage, self.driver.config.run):
+                    fam.study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL, user_attrs={
+                        "fail_reason": f"{reason} (its parameters were in the helper's memory)"}))
+            elif storage.get_trial(trial_id).state == TrialState.RUNNING:
                 storage.set_trial_user_attr(trial_id, "fail_reason", reason)
                 storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
         except (optuna.exceptions.UpdateFinishedTrialError, KeyError, ValueError):
