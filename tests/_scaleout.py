@@ -58,6 +58,19 @@ def postgres_database():
         conn.close()
 
 
+@contextlib.contextmanager
+def sqlite_or_postgres(kind: str, folder: Path):
+    """An opened tuner storage: "sqlite" (a file in ``folder``) or "postgresql" (a fresh database)."""
+    from tuner.storage import open_storage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if kind == "sqlite":
+        yield open_storage(f"sqlite:///{folder / 'tuner.db'}", create=True)
+        return
+    with postgres_database() as url:
+        yield open_storage(url, create=True)
+
+
 def write_regression_csv(path: Path, n: int = 80, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, 3))

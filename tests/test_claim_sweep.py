@@ -12,17 +12,12 @@ import pytest
 from optuna.trial import TrialState
 
 from tuner import budget, heartbeat
-from tuner.storage import open_storage
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def storage(request, tmp_path):
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if request.param == "sqlite":
-        yield open_storage(f"sqlite:///{tmp_path / 'tuner.db'}", create=True)
-        return
-    with so.postgres_database() as url:
-        yield open_storage(url, create=True)
+    with so.sqlite_or_postgres(request.param, tmp_path) as opened:
+        yield opened
 
 
 def _family(storage, target):

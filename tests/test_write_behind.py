@@ -18,12 +18,8 @@ from tuner.storage import open_storage
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def storage(request, tmp_path):
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if request.param == "sqlite":
-        yield open_storage(f"sqlite:///{tmp_path / 'tuner.db'}", create=True)
-        return
-    with so.postgres_database() as url:
-        yield open_storage(url, create=True)
+    with so.sqlite_or_postgres(request.param, tmp_path) as opened:
+        yield opened
 
 
 class _Family:  # what write_behind needs of tuner.study.FamilyState
