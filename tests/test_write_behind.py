@@ -103,6 +103,18 @@ def test_a_family_given_a_trial_count_goes_back_to_claims_at_the_next_flush(stor
         assert not wb.runs_locally("f")
 
 
+def test_without_the_glance_a_flush_reads_every_family_and_still_sees_a_trial_count(storage, monkeypatch):
+    fam = _Family(storage)
+    with write_behind.attached(storage, "r", [fam], _sampler) as wb:
+        monkeypatch.setattr(write_behind.WriteBehind, "_glance", lambda self: dict.fromkeys(self.stored))
+        other = _Family(storage).study
+        other.tell(other.ask(), 0.8)  # another worker's trial
+        wb.stored["f"].set_user_attr(budget.TARGET_ATTR, 5)
+        wb.flush()
+        assert [t.value for t in fam.study.get_trials()] == [0.8]
+        assert not wb.runs_locally("f")
+
+
 def test_a_flush_fails_another_workers_abandoned_trial(storage):
     fam, other = _Family(storage), _Family(storage)
     abandoned = other.study.ask()  # claimed, never began: no heartbeat, no worker left

@@ -106,7 +106,7 @@ class WriteBehind:
                 if now is None or now != self.seen.get(name) or now.running or now.waiting:
                     self._pull(name)  # something moved: read the family's new trials
                 self.seen[name] = now
-                self.counted[name] = bool(now and now.counted)
+                self.counted[name] = now.counted if now is not None else budget.target(self.stored[name]) is not None
             if any(self.pending.values()):
                 self._store()
         self.flushed_at = time.monotonic()
