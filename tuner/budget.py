@@ -218,8 +218,7 @@ def claim(storage, run: str, study: optuna.Study, *, look_first: bool = True) ->
         return quick
     with run_lock(storage, run):
         limit = target(study)
-        swept = time.monotonic() - _last_sweep.get(study, -math.inf) < SWEEP_S
-        counts = _counts(storage, study) if swept else None
+        counts = None if sweep_due(study) else _counts(storage, study)
         if counts is not None and (limit is None or sum(counts) < limit):
             complete, running = counts  # room for a trial: no need to look for dead workers' trials yet
         else:
@@ -244,6 +243,11 @@ def claim(storage, run: str, study: optuna.Study, *, look_first: bool = True) ->
 # counts the family's complete and running trials in one query.
 SWEEP_S = 2.0
 _last_sweep: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # family study → time.monotonic()
+
+
+def sweep_due(study: optuna.Study) -> bool:
+    """Whether this process last looked for ``study``'s dead workers' trials ``SWEEP_S`` ago or more."""
+    return time.monotonic() - _last_sweep.get(study, -math.inf) >= SWEEP_S
 
 
 def sweep(storage, study: optuna.Study) -> tuple[int, int]:

@@ -65,18 +65,17 @@ class WriteBehind:
         self.mirrored: dict[str, set[int]] = {}  # storage trial ids that are in memory
         self.waiting: dict[str, bool] = {}  # the storage holds WAITING trials of the family
         self.counted: dict[str, bool] = {}  # the family has a target of complete trials (tuner.budget)
-        self._swept: dict[str, float] = {}
         for fam in families:
             stored = fam.study
-            n_stored = len(stored.get_trials(deepcopy=False))
+            trials, attrs = stored.get_trials(deepcopy=False), stored.user_attrs
             memory = optuna.create_study(storage=optuna.storages.InMemoryStorage(), direction=stored.direction,
-                                         sampler=sampler_for(fam.name, n_stored), pruner=stored.pruner)
-            for key, value in stored.user_attrs.items():
+                                         sampler=sampler_for(fam.name, len(trials)), pruner=stored.pruner)
+            for key, value in attrs.items():
                 memory.set_user_attr(key, value)
             self.stored[fam.name], self.memory[fam.name] = stored, memory
             self.pending[fam.name], self.mirrored[fam.name] = [], set()
-            self._pull(fam.name)
-            self.counted[fam.name] = budget.target(stored) is not None
+            self._pull(fam.name, trials)
+            self.counted[fam.name] = attrs.get(budget.TARGET_ATTR) is not None
         self.seen: dict[str, _Glance | None] = {}  # each family's last glance (``flush``)
         self.flushed_at = time.monotonic()
 
@@ -175,16 +174,21 @@ class WriteBehind:
             if seen is not None:  # the next glance expects these
                 self.seen[name] = seen._replace(trials=seen.trials + len(trials), last_id=trials[-1]._trial_id)
 
-    def _pull(self, name: str) -> None:
-        stored, memory = self.stored[name], self.memory[name]
-        trial_reads.refresh(stored)
-        trials = stored.get_trials(deepcopy=False)
-        running = any(t.state == TrialState.RUNNING for t in trials)
-        if running and time.monotonic() - self._swept.get(name, -budget.SWEEP_S) >= budget.SWEEP_S:
-            budget.sweep(self.storage, stored)  # another worker's trial may be dead: its retry waits
-            self._swept[name] = time.monotonic()
+    def _pull(self, name: str, trials: list[FrozenTrial] | None = None) -> None:
+        """Mirror the family's stored trials (``trials``: as just read; else read now), after
+        looking for dead workers' trials where another worker's trial is running."""
+        stored = self.stored[name]
+        if trials is None:
+            trial_reads.refresh(stored)
             trials = stored.get_trials(deepcopy=False)
-        mirrored = self.mirrored[name]
+        if any(t.state == TrialState.RUNNING for t in trials) and budget.sweep_due(stored):
+            budget.sweep(self.storage, stored)  # another worker's trial may be dead: its retry waits
+            trials = stored.get_trials(deepcopy=False)
+        self._mirror(name, trials)
+
+    def _mirror(self, name: str, trials: list[FrozenTrial]) -> None:
+        """Bring the stored finished ``trials`` not yet in memory into it; note WAITING ones."""
+        memory, mirrored = self.memory[name], self.mirrored[name]
         for t in trials:
             if t.state in _MIRRORED and t._trial_id not in mirrored:
                 mirrored.add(t._trial_id)
