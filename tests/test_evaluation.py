@@ -74,3 +74,27 @@ def test_a_fold_from_a_builder_scores_as_a_clone_and_training_rows_only_when_ask
     # summarise: the training-row means come from the folds that scored them
     summary = summarise([cloned, test_only])
     assert summary["train_metrics"]["roc_auc"] == pytest.approx(cloned.train_scores["roc_auc"])
+
+
+def test_a_fold_scored_on_its_headline_alone_gets_every_metric_from_score_folds(mixed_frame):
+    """The driver scores each fold's headline metric (the pruner's) and every metric of a
+    complete trial's folds together at its end: the same scores as scoring each fold fully."""
+    from tuner.evaluation import evaluate_fold, score_folds
+
+    ds = prepare(mixed_frame, "churned")
+    ctx = SpaceContext(task="binary", n_rows=120, n_features=3, n_classes=2)
+
+    def build():
+        return build_pipeline(LogisticRegression(), {}, ctx, Preprocessing(), ds.schema)
+
+    folds = make_folds(ds.y, ds.task, 4, seed=0)
+    full = [evaluate_fold(build, ds.X, ds.y, f, i, ds.task, 2, score_train=i < 2)[0] for i, f in enumerate(folds)]
+    lazy = [evaluate_fold(build, ds.X, ds.y, f, i, ds.task, 2, score_train=i < 2, headline="roc_auc")[0]
+            for i, f in enumerate(folds)]
+    assert all(list(r.scores) == ["roc_auc"] and r.outputs is not None for r in lazy)
+    assert [r.scores["roc_auc"] for r in lazy] == [r.scores["roc_auc"] for r in full]
+    score_folds(lazy, ds.task, 2)
+    assert [r.scores for r in lazy] == [r.scores for r in full]
+    assert [r.train_scores for r in lazy] == [r.train_scores for r in full]
+    assert lazy[3].train_scores is None
+    assert all(r.outputs is None and r.train_outputs is None for r in lazy)  # predictions let go

@@ -113,15 +113,57 @@ def testaverage_ranks_match_scipy_rankdata(seed):
 
 
 @pytest.mark.parametrize("seed", range(12))
-def test_column_ranks_match_scipy_rankdata_column_by_column(seed):
+def test_split_ranks_match_scipy_rankdata_split_by_split_and_column_by_column(seed):
     from scipy.stats import rankdata
 
-    from tuner.metrics import column_ranks
+    from tuner.metrics import split_ranks
 
     rng = np.random.default_rng(seed)
-    n, k = int(rng.integers(1, 60)), int(rng.integers(1, 6))
+    sizes = rng.integers(1, 30, int(rng.integers(1, 5)))
+    n, k = int(sizes.sum()), int(rng.integers(1, 6))
     x = rng.integers(0, int(rng.integers(1, 6)), (n, k)).astype(float) if seed % 2 else rng.normal(size=(n, k))
-    assert np.array_equal(column_ranks(x), rankdata(x, axis=0))
+    group = np.repeat(np.arange(len(sizes)), sizes)
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    ranks = split_ranks(x, group, starts)
+    for s, (start, size) in enumerate(zip(starts, sizes)):
+        assert np.array_equal(ranks[start:start + size], rankdata(x[start:start + size], axis=0))
+
+
+@pytest.mark.parametrize("task,k", [("binary", 2), ("multiclass", 3), ("multiclass", 11), ("regression", 0)])
+@pytest.mark.parametrize("seed", range(4))
+def test_a_trials_folds_scored_together_equal_each_fold_scored_alone_bit_for_bit(task, k, seed):
+    """The driver scores a fold's headline metric alone (for the pruner) and every metric of
+    all folds together at the trial's end: the two must agree exactly."""
+    from tuner.metrics import score_splits
+
+    rng = np.random.default_rng(seed)
+    splits = []
+    for size in rng.integers(3, 60, 6):
+        if task == "regression":
+            y = rng.normal(size=size) * 10
+            splits.append((y, y + rng.normal(size=size), None))
+        else:
+            y = rng.integers(0, k, size)
+            proba = rng.dirichlet(np.ones(k), size)
+            if seed % 2:
+                proba = np.round(proba, 1)  # ties
+            splits.append((y, proba.argmax(axis=1), proba))
+    together = score_splits(task, splits, k)
+    assert [list(t) for t in together] == [[m.name for m in metrics_for(task)]] * len(splits)
+    for split, scores in zip(splits, together):
+        alone = score_all(task, *split, k)
+        assert alone.keys() == scores.keys()
+        for name in scores:
+            assert (np.isnan(alone[name]) and np.isnan(scores[name])) or alone[name] == scores[name], name
+            assert score_splits(task, [split], k, names=[name]) == [{name: alone[name]}] or np.isnan(alone[name])
+
+
+def test_scoring_no_split_and_a_split_without_probabilities():
+    from tuner.metrics import score_splits
+
+    assert score_splits("binary", [], 2) == []
+    scores = score_all("binary", np.array([0, 1, 1]), np.array([0, 1, 0]), None, 2)
+    assert scores["accuracy"] == pytest.approx(2 / 3) and np.isnan(scores["roc_auc"]) and np.isnan(scores["log_loss"])
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -18,7 +18,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import KFold, RepeatedKFold, RepeatedStratifiedKFold, StratifiedKFold
 
 from .errors import TunerError
-from .metrics import score_all
+from .metrics import score_splits
 
 
 @dataclass
@@ -30,6 +30,10 @@ class FoldResult:
     n_predicted: int
     train_scores: dict[str, float] | None = None  # on (a sample of) the fold's own training rows
     train_predict_time_s: float = 0.0
+    # (y_true, y_pred, proba) of the test rows and of the training sample, kept until
+    # ``score_folds`` scores every metric of a trial's folds together
+    outputs: tuple | None = None
+    train_outputs: tuple | None = None
 
     @property
     def model_time_s(self) -> float:
@@ -109,12 +113,16 @@ def fit_quietly(estimator, X, y, **fit_params):
 def evaluate_fold(
     estimator, X: pd.DataFrame, y: np.ndarray, fold: tuple[np.ndarray, np.ndarray], index: int,
     task: str, n_classes: int, fit_params: dict | None = None, *, score_train: bool = True,
+    headline: str | None = None,
 ) -> tuple[FoldResult, list[str]]:
     """Fit a fresh copy of ``estimator`` on the fold's training rows and score its test rows.
 
     ``estimator`` is an unfitted estimator (cloned) or a function returning a new one: the
     driver passes its pipeline builder, ~50× cheaper than ``clone`` and paid on every fold.
     ``score_train``: also score (a sample of) the training rows, for the overfitting gap.
+    ``headline``: score only this metric now and keep the predictions, for :func:`score_folds`
+    to score every metric of all the trial's folds at once (the driver: a pruned trial needs
+    only its headline).
     """
     train, test = fold
     est = clone(estimator) if hasattr(estimator, "fit") else estimator()
@@ -129,21 +137,35 @@ def evaluate_fold(
     predict_time = time.perf_counter() - start
     if task == "regression" and not np.isfinite(pred).all():
         raise ValueError("the model predicted non-finite values")
-    scores = score_all(task, y[test], pred, proba, n_classes)
-    if not score_train:
-        return FoldResult(index, scores, fit_time, predict_time, len(test)), notes
-    seen = _train_sample(train, index)
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        train_pred, train_proba = predict_outputs(est, X.iloc[seen], task, n_classes)
-    train_predict_time = time.perf_counter() - start
-    if task == "regression" and not np.isfinite(train_pred).all():
-        train_pred = np.nan_to_num(train_pred, nan=float(np.mean(y[seen])), posinf=float(np.max(y[seen])),
-                                   neginf=float(np.min(y[seen])))
-    train_scores = score_all(task, y[seen], train_pred, train_proba, n_classes)
-    return FoldResult(index, scores, fit_time, predict_time, len(test), train_scores, train_predict_time), notes
+    result = FoldResult(index, {}, fit_time, predict_time, len(test), outputs=(y[test], pred, proba))
+    if score_train:
+        seen = _train_sample(train, index)
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            train_pred, train_proba = predict_outputs(est, X.iloc[seen], task, n_classes)
+        result.train_predict_time_s = time.perf_counter() - start
+        if task == "regression" and not np.isfinite(train_pred).all():
+            train_pred = np.nan_to_num(train_pred, nan=float(np.mean(y[seen])), posinf=float(np.max(y[seen])),
+                                       neginf=float(np.min(y[seen])))
+        result.train_outputs = (y[seen], train_pred, train_proba)
+    if headline is None:
+        score_folds([result], task, n_classes)
+    else:
+        result.scores = score_splits(task, [result.outputs], n_classes, names=[headline])[0]
+    return result, notes
+
+
+def score_folds(results: list[FoldResult], task: str, n_classes: int) -> None:
+    """Score every metric of each result's kept predictions (test rows, and training rows where
+    kept), all folds together (``tuner.metrics.score_splits``), then let the predictions go."""
+    tested = [r for r in results if r.outputs is not None]
+    for r, scores in zip(tested, score_splits(task, [r.outputs for r in tested], n_classes)):
+        r.scores, r.outputs = scores, None
+    trained = [r for r in results if r.train_outputs is not None]
+    for r, scores in zip(trained, score_splits(task, [r.train_outputs for r in trained], n_classes)):
+        r.train_scores, r.train_outputs = scores, None
 
 
 TRAIN_SCORE_ROWS = 5000  # training rows scored per fold for the overfitting gap

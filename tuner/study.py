@@ -25,7 +25,7 @@ from .pruning import FoldPruner
 from .estimator import build_estimator, space_context
 from .fit_watchdog import FitTimeLimit, call_with_limit
 from .errors import TunerError
-from .evaluation import evaluate_fold, make_folds, summarise
+from .evaluation import evaluate_fold, make_folds, score_folds, summarise
 from .metrics import check_metric
 from .sampler_groups import incremental_groups
 from . import trial_reads, trial_writes
@@ -264,6 +264,7 @@ class Driver:
             estimator = fresh()
             epochs = EpochPruner(study, trial) if accepts_epoch_callback(estimator) else None
             results = []
+            per_fold = None  # seconds a fold of this trial takes, once one has run
             for i, fold in enumerate(self.folds):
                 if i > 0:
                     now = time.monotonic()
@@ -288,7 +289,8 @@ class Driver:
                     # rows' scores (overfitting gap) from the first K folds, not every repeat
                     result, notes = call_with_limit(
                         lambda: evaluate_fold(fresh, self.ds.X, self.ds.y, fold, i, cfg.task, len(cfg.classes),
-                                              fit_params, score_train=i < cfg.cv), until)
+                                              fit_params, score_train=i < cfg.cv, headline=cfg.metric), until,
+                        expected_s=per_fold)
                 except FitTimeLimit:
                     model_s += time.monotonic() - fold_start  # all of it inside the model
                     if until_deadline is not None and until == until_deadline:
@@ -312,6 +314,7 @@ class Driver:
                 # a finished trial is kept; FoldPruner (_pruner) reads the scores from memory
                 if i < len(self.folds) - 1 and study.pruner.prune_values(study, trial.number, scores):
                     raise optuna.TrialPruned()
+            score_folds(results, cfg.task, len(cfg.classes))  # every metric, all folds at once
             summary = summarise(results)
             summary["duration_s"] = time.monotonic() - start
             summary["model_time_s"] = model_s
