@@ -134,3 +134,20 @@ def test_the_limit_holds_outside_the_main_thread_too():
     t.start()
     t.join()
     assert outcome == ["stopped"] and time.monotonic() - started < 0.6
+
+
+def test_a_call_expected_to_be_short_and_far_inside_its_limit_runs_in_this_thread():
+    where = []
+
+    def fold():
+        where.append(threading.current_thread())
+
+    call_with_limit(fold, time.monotonic() + 5, expected_s=0.01)  # short, 500× inside the limit
+    assert where[-1] is threading.current_thread()
+    call_with_limit(fold, time.monotonic() + 0.05, expected_s=0.01)  # short, but only 5× inside it
+    call_with_limit(fold, time.monotonic() + 60, expected_s=1.0)  # far inside, but not short: Ctrl-C waits for it
+    call_with_limit(fold, time.monotonic() + 5)  # nothing known of it
+    assert all(w is not threading.current_thread() for w in where[1:])
+    with pytest.raises(FitTimeLimit):  # past the limit: nothing runs, whatever is expected
+        call_with_limit(fold, time.monotonic() - 1, expected_s=0.001)
+    assert len(where) == 4
