@@ -71,11 +71,11 @@ def tune(
     with _optuna_quiet():  # Optuna's own INFO lines ("A new study created ...") are noise here
         config = start_run(store, ds, run=run, metric=metric, models=models, cv=cv, seed=seed,
                            cv_repeats=cv_repeats, test_size=fraction, clocked=timeout is not None and trials is None)
-        Driver(store, config, ds, n_jobs=n_jobs, progress=progress,
-               trial_timeout=trial_timeout).run(trials, timeout, started_at=started_at)
+        families = Driver(store, config, ds, n_jobs=n_jobs, progress=progress,
+                          trial_timeout=trial_timeout).run(trials, timeout, started_at=started_at)
     if test_ds is not None:
         holdout.score_best(store, config, ds, test_ds, n_jobs=n_jobs)
-    return lb.to_frame(lb.build(store, config), config)
+    return lb.to_frame(lb.build(store, config, studies={f.name: f.study for f in families}), config)
 
 
 @contextlib.contextmanager

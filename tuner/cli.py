@@ -168,7 +168,7 @@ def run(
             out.print(f"  note: {fam.name} set aside: {fam.aside_reason()}")
     if test_ds is not None:  # refit each family's best on the training part, score it on the test part once
         holdout.score_best(store, config, ds, test_ds, n_jobs=n_jobs)
-    out.print(lb.to_rich_table(lb.build(store, config), config))
+    out.print(lb.to_rich_table(lb.build(store, config, studies={f.name: f.study for f in families}), config))
 
 
 def _create_only(store, url: str, config, ds, trials: Optional[int], timeout: Optional[float]) -> None:
