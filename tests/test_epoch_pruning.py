@@ -82,3 +82,21 @@ def test_under_a_clock_networks_train_in_the_fit_thread_and_the_run_ends_on_time
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     assert complete and all(len(t.user_attrs[CURVE_ATTR]) >= 1 for t in complete)
     assert not any(t.state == TrialState.FAIL for t in study.trials), [t.user_attrs for t in study.trials]
+
+
+def test_which_models_take_an_epoch_callback_is_known_per_class():
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.pipeline import Pipeline
+
+    from tuner.epoch_pruning import accepts_epoch_callback
+
+    class WithEpochs(Ridge):
+        def fit(self, X, y, epoch_callback=None):
+            return super().fit(X, y)
+
+    assert not accepts_epoch_callback(Pipeline([("model", LogisticRegression())]))
+    assert accepts_epoch_callback(Pipeline([("model", WithEpochs())]))
+    assert accepts_epoch_callback(TransformedTargetRegressor(regressor=Pipeline([("model", WithEpochs())])))
+    assert not accepts_epoch_callback(TransformedTargetRegressor(regressor=Pipeline([("model", Ridge())])))
+    assert accepts_epoch_callback(WithEpochs())  # asked again: the same answer from the cache

@@ -26,9 +26,12 @@ def space_context(config: RunConfig, n_jobs: int = 1, *, n_rows: int | None = No
     )
 
 
-def build_estimator(config: RunConfig, family: str, params: Mapping[str, Any], ctx: SpaceContext):
-    """An unfitted pipeline for ``family`` with a trial's ``params`` (model + ``prep_*`` keys)."""
+def build_estimator(config: RunConfig, family: str, params: Mapping[str, Any], ctx: SpaceContext,
+                    schema: Schema | None = None):
+    """An unfitted pipeline for ``family`` with a trial's ``params`` (model + ``prep_*`` keys);
+    ``schema``: the run's, when the caller already holds it (the driver builds one per fold)."""
     space = search_spaces.get_space(family)
     prep, model_params = preprocessing.split_params(dict(params))
     model = space.build(model_params, ctx)
-    return preprocessing.build_pipeline(model, prep, ctx, space.preprocessing, Schema.from_dict(config.schema))
+    return preprocessing.build_pipeline(model, prep, ctx, space.preprocessing,
+                                        schema if schema is not None else Schema.from_dict(config.schema))

@@ -259,7 +259,7 @@ class Driver:
             params = trial.params
 
             def fresh():
-                return build_estimator(cfg, fam.name, params, self.ctx)
+                return build_estimator(cfg, fam.name, params, self.ctx, self.schema)
 
             estimator = fresh()
             epochs = EpochPruner(study, trial) if accepts_epoch_callback(estimator) else None
