@@ -303,6 +303,10 @@ def test_same_seed_same_predictions_and_divergence_stays_finite():
     np.testing.assert_array_equal(a, b)
     c = KerasMLPRegressor(**{**FAST, "random_state": 1}).fit(X, y).predict(X)
     assert not np.array_equal(a, c)
+    # refitted on other rows (the driver refits a trial's pipeline fold after fold), it
+    # predicts as a fresh network fitted on those rows
+    refit = KerasMLPRegressor(**FAST).fit(X[:40], y[:40]).fit(X, y).predict(X)
+    np.testing.assert_array_equal(a, refit)
     # a configuration that explodes: predictions stay finite (the mean) instead of NaN
     wild = KerasMLPRegressor(**{**FAST, "epochs": 3, "learning_rate": 1e6}, optimizer="sgd").fit(X, y)
     assert np.isfinite(wild.predict(X)).all()
