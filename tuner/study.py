@@ -28,6 +28,7 @@ from .errors import TunerError
 from .evaluation import evaluate_fold, make_folds, score_folds, summarise
 from .metrics import check_metric
 from .sampler_groups import incremental_groups
+from .tpe_split import tpe_sampler
 from . import trial_reads, trial_writes
 from .storage import check_compatible, family_study_name, load_config, save_config
 
@@ -150,9 +151,7 @@ def _sampler(config: RunConfig, family: str, n_existing: int, salt: str = "") ->
     seed = int.from_bytes(digest[:4], "little")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        sampler = optuna.samplers.TPESampler(
-            seed=seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=8
-        )
+        sampler = tpe_sampler(seed=seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=8)
     return incremental_groups(sampler)
 
 
