@@ -151,3 +151,29 @@ def test_a_call_expected_to_be_short_and_far_inside_its_limit_runs_in_this_threa
     with pytest.raises(FitTimeLimit):  # past the limit: nothing runs, whatever is expected
         call_with_limit(fold, time.monotonic() - 1, expected_s=0.001)
     assert len(where) == 4
+
+
+def test_a_program_with_a_fit_still_running_after_it_was_given_up_on_leaves_at_once_with_its_status():
+    """Finalizing the interpreter while a given-up fit is still inside a C++ solver can crash
+    the process after its work is done (exit 139); the CLI leaves with os._exit instead."""
+    import subprocess
+    import sys
+
+    program = (
+        "import time\n"
+        "from tuner.fit_watchdog import FitTimeLimit, call_with_limit, exit_now_if_fits_abandoned, fits_abandoned_alive\n"
+        "exit_now_if_fits_abandoned(5)  # nothing given up on yet: no exit\n"
+        "try:\n"
+        "    call_with_limit(lambda: time.sleep(20), time.monotonic() + 0.1)\n"
+        "except FitTimeLimit:\n"
+        "    pass\n"
+        "assert fits_abandoned_alive() == 1\n"
+        "print('results written', flush=True)\n"
+        "exit_now_if_fits_abandoned(3)\n"
+        "raise SystemExit(4)  # not reached\n"
+    )
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3, done.stderr
+    assert done.stdout == "results written\n"
+    assert time.monotonic() - started < 15  # did not wait for the 20 s "fit"

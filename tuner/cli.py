@@ -472,7 +472,15 @@ def worker(
 
 
 def main() -> None:  # console-script entry point
-    app()
+    from .fit_watchdog import exit_now_if_fits_abandoned
+
+    try:
+        app(standalone_mode=True)
+    except SystemExit as exc:  # the command's status: kept when a given-up fit forces a quick exit
+        status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        exit_now_if_fits_abandoned(status)
+        raise
+    exit_now_if_fits_abandoned(0)
 
 
 if __name__ == "__main__":

@@ -132,6 +132,11 @@ def run(args) -> None:
         proba = model.predict_proba(X_test)
         _common.write_predictions(args, labels=model.predict(X_test), proba=proba.to_numpy(),
                                   proba_classes=model.classes, info=info)
+    # a fit the run gave up on may still be in a C++ solver: leave without finalizing under it
+    # (tuner.fit_watchdog; the CLI does the same)
+    from tuner.fit_watchdog import exit_now_if_fits_abandoned
+
+    exit_now_if_fits_abandoned(0)
 
 
 if __name__ == "__main__":
