@@ -179,7 +179,7 @@ def main() -> None:
         folder = Path(tmp)
         storage = f"sqlite:///{folder / 'bench.db'}"
         start = time.monotonic()
-        board = tuner.tune(str(source), target="target", models=args.models, trials=args.trials, cv=3,
+        tuner.tune(str(source), target="target", models=args.models, trials=args.trials, cv=3,
                            storage=storage, run=args.dataset)
         tune_s = time.monotonic() - start
         result = export_model(folder / "model", run=args.dataset, storage=storage)
