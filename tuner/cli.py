@@ -475,12 +475,10 @@ def main() -> None:  # console-script entry point
     from .fit_watchdog import exit_now_if_fits_abandoned
 
     try:
-        app(standalone_mode=True)
-    except SystemExit as exc:  # the command's status: kept when a given-up fit forces a quick exit
-        status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        exit_now_if_fits_abandoned(status)
+        app()  # Click's standalone mode: always ends in SystemExit with the command's status
+    except SystemExit as exc:  # that status is kept when a given-up fit forces a quick exit
+        exit_now_if_fits_abandoned(exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1))
         raise
-    exit_now_if_fits_abandoned(0)
 
 
 if __name__ == "__main__":

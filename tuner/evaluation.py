@@ -115,7 +115,7 @@ def evaluate_fold(
     task: str, n_classes: int, fit_params: dict | None = None, *, score_train: bool = True,
     headline: str | None = None,
 ) -> tuple[FoldResult, list[str]]:
-    """Fit a fresh copy of ``estimator`` on the fold's training rows and score its test rows.
+    """Fit ``estimator`` on the fold's training rows and score its test rows.
 
     ``estimator`` is an unfitted estimator (cloned) or a function returning the estimator to
     fit: the driver's returns its trial's one pipeline, refitted fold after fold (``clone`` costs

@@ -111,19 +111,13 @@ def split_ranks(x: np.ndarray, group: np.ndarray, starts: np.ndarray) -> np.ndar
     n, k = x.shape
     if len(starts) == 1 and k == 1:  # a binary fold's headline ROC-AUC: the same values, sooner
         return average_ranks(x[:, 0])[:, None]
+    order = np.lexsort((x, np.broadcast_to(group[:, None], (n, k))), axis=0)  # by split, then value
+    ordered = np.take_along_axis(x, order, axis=0)
+    ordered_group = group[order]
     new_value = np.ones((n, k), dtype=bool)
-    if len(starts) == 1:  # one split (a fold's headline metric): a plain sort
-        order = np.argsort(x, axis=0, kind="stable")
-        ordered = np.take_along_axis(x, order, axis=0)
-        np.not_equal(ordered[1:], ordered[:-1], out=new_value[1:])
-        positions = np.broadcast_to(np.arange(1.0, n + 1)[:, None], (n, k))
-    else:
-        order = np.lexsort((x, np.broadcast_to(group[:, None], (n, k))), axis=0)  # by split, then value
-        ordered = np.take_along_axis(x, order, axis=0)
-        ordered_group = group[order]
-        np.not_equal(ordered[1:], ordered[:-1], out=new_value[1:])
-        new_value[1:] |= ordered_group[1:] != ordered_group[:-1]
-        positions = (np.arange(1, n + 1)[:, None] - starts[ordered_group]).astype(float)  # rank inside the split
+    np.not_equal(ordered[1:], ordered[:-1], out=new_value[1:])
+    new_value[1:] |= ordered_group[1:] != ordered_group[:-1]
+    positions = (np.arange(1, n + 1)[:, None] - starts[ordered_group]).astype(float)  # rank inside the split
     tie = np.cumsum(new_value, axis=0) - 1 + np.arange(k) * n  # tie groups, numbered apart per column
     sums = np.bincount(tie.ravel(), weights=positions.ravel(), minlength=n * k)
     sizes = np.bincount(tie.ravel(), minlength=n * k)
