@@ -1,0 +1,52 @@
+"""Opening a storage: Optuna's migration scripts are read once per process, and a new
+storage is still stamped with the schema's head revision (so later opens accept it)."""
+
+from __future__ import annotations
+
+import alembic.script
+import optuna
+import pytest
+from sqlalchemy import text
+
+from tuner import storage as st
+
+
+def _head_revision() -> str:
+    from optuna.storages._rdb.storage import _VersionManager
+
+    vm = _VersionManager.__new__(_VersionManager)
+    vm.url = "sqlite://"
+    return alembic.script.ScriptDirectory.from_config(vm._create_alembic_config()).get_current_head()
+
+
+def test_migration_scripts_are_read_once_for_many_opens(tmp_path, monkeypatch):
+    reads = []
+    real = alembic.script.ScriptDirectory.from_config.__func__
+
+    def counting(cls, config, *args, **kwargs):
+        reads.append(config)
+        return real(cls, config, *args, **kwargs)
+
+    monkeypatch.setattr(alembic.script.ScriptDirectory, "from_config", classmethod(counting))
+    monkeypatch.setattr(st, "_ALEMBIC_SCRIPT", [])
+    for i in range(3):
+        store = st.open_storage(f"sqlite:///{tmp_path / f'new{i}.db'}", create=True)  # new: stamped, then checked
+        store.engine.dispose()
+    again = st.open_storage(f"sqlite:///{tmp_path / 'new0.db'}", create=False)  # existing: checked
+    again.engine.dispose()
+    assert len(reads) == 1
+
+
+def test_a_new_storage_is_stamped_with_the_head_revision_and_reopens(tmp_path):
+    url = f"sqlite:///{tmp_path / 't.db'}"
+    store = st.open_storage(url, create=True)
+    optuna.create_study(study_name="s", storage=store)
+    with store.engine.connect() as conn:
+        stamped = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    store.engine.dispose()
+    assert stamped == [_head_revision()]
+    # Optuna's own storage, which re-reads the scripts, accepts it (its compatibility check)
+    plain = optuna.storages.RDBStorage(url)
+    assert [s.study_name for s in optuna.get_all_study_summaries(plain)] == ["s"]
+    plain.engine.dispose()
+
