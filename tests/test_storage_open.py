@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import alembic.script
 import optuna
-import pytest
 from sqlalchemy import text
 
 from tuner import storage as st
