@@ -102,6 +102,7 @@ def _reuse_alembic_script() -> None:
     create = getattr(_VersionManager, "_create_alembic_script", None)
     if create is None or getattr(create, "reused", False):
         return
+
     def reused_script(self):
         if not _ALEMBIC_SCRIPT:
             _ALEMBIC_SCRIPT.append(create(self))
