@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import optuna
@@ -35,6 +36,8 @@ def _params(sampler, direction: str, n: int = 70) -> list[dict]:
 
 
 def _tpe(cls, seed: int, constant_liar: bool, **kwargs):
+    if cls is SharedSplitTPE:  # every group sampled up front, as Optuna does: the same samples
+        kwargs.setdefault("lazy_groups", False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return incremental_groups(cls(seed=seed, multivariate=True, group=True, constant_liar=constant_liar,
@@ -130,3 +133,74 @@ def test_a_finished_trial_is_read_once():
     _params(sampler, "minimize", n=30)
     assert len(sampler._finished) == 29  # every finished trial but the last (sampled before it ended)
     assert {f.kind for f in sampler._finished.values()} == {"complete", "pruned"}
+
+
+# -- lazy groups: a group is sampled when the trial first asks for one of its parameters --------
+
+def _count_samples(monkeypatch) -> list:
+    calls: list = []
+    real = SharedSplitTPE._sample
+
+    def counting(self, study, trial, space):
+        if self._sharing:  # relative samples only (the random start-up samples independently)
+            calls.append((trial.number, tuple(sorted(space))))
+        return real(self, study, trial, space)
+
+    monkeypatch.setattr(SharedSplitTPE, "_sample", counting)
+    return calls
+
+
+def test_lazy_groups_sample_only_the_groups_a_trial_uses(monkeypatch):
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    calls = _count_samples(monkeypatch)
+    params = _params(_tpe(SharedSplitTPE, 0, True, lazy_groups=True), "minimize", n=40)
+    used = {(number, group) for number, group in calls}
+    assert len(used) == len(calls)  # each group once per trial
+    for number, group in calls:
+        assert set(group) <= set(params[number])  # only groups whose parameters the trial asked for
+    lazy = len(calls)
+    calls.clear()
+    _params(_tpe(SharedSplitTPE, 0, True), "minimize", n=40)  # Optuna's way: every group of every trial
+    assert lazy < len(calls) and len(calls) == len({number for number, _ in calls}) * 3
+
+
+def _two_groups(trial: optuna.Trial) -> float:
+    # x alone in the first trials, then x and y: TPE's groups are {x} and {y}
+    x = trial.suggest_float("x", -3, 3)
+    value = (x - 1) ** 2
+    if trial.number >= 12:
+        value += abs(trial.suggest_int("y", 0, 20) - 7)
+    return value
+
+
+def test_lazy_groups_sample_what_optuna_samples_when_every_group_is_used():
+    """Every trial asks for the groups in their order: the random stream is consumed as
+    Optuna consumes it, so the samples are the same."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    runs = []
+    for sampler in (_tpe(SharedSplitTPE, 2, True, lazy_groups=True), _tpe(optuna.samplers.TPESampler, 2, True)):
+        study = optuna.create_study(sampler=sampler)
+        study.optimize(_two_groups, n_trials=40)
+        runs.append([t.params for t in study.trials])
+    assert runs[0] == runs[1]
+    assert len(runs[0][-1]) == 2
+
+
+def test_lazy_groups_share_a_running_trials_parameters_for_the_constant_liar():
+    from optuna.samplers._tpe.sampler import _RELATIVE_PARAMS_KEY
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=_tpe(SharedSplitTPE, 0, True, lazy_groups=True))
+    study.optimize(_two_groups, n_trials=20)
+    trial = study.ask()
+    x = trial.suggest_float("x", -3, 3)
+    shared = json.loads(study._storage.get_trial(trial._trial_id).system_attrs[f"{_RELATIVE_PARAMS_KEY}:0"])
+    assert shared == {"x": x}  # y not sampled yet: not shared
+    y = trial.suggest_int("y", 0, 20)
+    shared = json.loads(study._storage.get_trial(trial._trial_id).system_attrs[f"{_RELATIVE_PARAMS_KEY}:0"])
+    assert shared == {"x": x, "y": y}
+
+
+def test_the_sampler_is_lazy_by_default():
+    sampler = tpe_sampler(seed=0, multivariate=True, group=True)
+    assert isinstance(sampler, SharedSplitTPE) and sampler._lazy
