@@ -48,3 +48,18 @@ def test_the_run_sampler_uses_it_and_other_samplers_are_left_alone():
     assert isinstance(_sampler(config, "svm", 0)._group_decomposed_search_space, IncrementalGroups)
     random = optuna.samplers.RandomSampler()
     assert incremental_groups(random) is random
+
+
+def test_a_caller_changing_the_groups_it_got_does_not_change_the_kept_ones():
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    ours = IncrementalGroups(True)
+    for i in range(10):
+        trial = study.ask()
+        _conditional(trial)
+        study.tell(trial, float(i))
+    first = ours.calculate(study)
+    expected = [dict(space) for space in first.search_spaces]
+    first.search_spaces[0].clear()
+    first.search_spaces.append({"x": optuna.distributions.FloatDistribution(0, 1)})
+    assert ours.calculate(study).search_spaces == expected == _GroupDecomposedSearchSpace(True).calculate(study).search_spaces
