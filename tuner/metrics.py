@@ -32,17 +32,25 @@ class Splits:
 
     def __init__(self, splits: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]], n_classes: int):
         self.k = n_classes
+        self.n = len(splits)
+        self._confusion = None
+        self._prf = None
+        if self.n == 1:  # a fold's headline, after every fold: the same arrays without the stacking
+            y, pred, proba = splits[0]
+            self.y, self.pred = np.asarray(y), np.asarray(pred)
+            self.sizes = np.array([len(self.y)], dtype=np.int64)
+            self.starts = np.zeros(1, dtype=np.int64)
+            self.group = np.zeros(len(self.y), dtype=np.int64)
+            self.proba = None if proba is None else np.asarray(proba, dtype=float)
+            return
         self.sizes = np.array([len(y) for y, _, _ in splits], dtype=np.int64)
         self.starts = np.concatenate(([0], np.cumsum(self.sizes)[:-1])).astype(np.int64)
-        self.n = len(splits)
         self.group = np.repeat(np.arange(self.n), self.sizes)
         self.y = np.concatenate([np.asarray(y) for y, _, _ in splits]) if splits else np.zeros(0)
         self.pred = np.concatenate([np.asarray(p) for _, p, _ in splits]) if splits else np.zeros(0)
         probas = [q for _, _, q in splits]
         self.proba = None if not splits or any(q is None for q in probas) else np.concatenate(
             [np.asarray(q, dtype=float) for q in probas])
-        self._confusion = None
-        self._prf = None
 
     def per_split(self, values: np.ndarray) -> np.ndarray:
         """Sum of ``values`` (one per row) over each split's rows."""
