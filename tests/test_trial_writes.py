@@ -114,3 +114,41 @@ def test_other_storages_get_the_same_result_through_the_public_api():
     stored = study.trials[0]
     assert stored.state == TrialState.PRUNED and stored.value == 0.7 and stored.user_attrs == {"x": 1}
     assert set(stored.params) == {"C", "penalty", "degree"}
+
+
+@pytest.mark.parametrize("state", [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL])
+def test_in_memory_finish_leaves_what_report_set_user_attr_and_tell_would(state, monkeypatch):
+    """A worker's in-memory study (tuner.write_behind): the fold scores and attributes go on
+    the trial in one copy of it, then tell."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="minimize")
+    scores = {0: 0.4, 1: 0.5, 2: 0.45}
+    attrs = {"metrics": {"rmse": {"mean": 0.45}}, "model_time_s": 0.2}
+    value = 0.45 if state == TrialState.COMPLETE else None
+    ours, theirs = study.ask(), study.ask()
+    ours.set_user_attr("epoch_curve", [1.0])
+    theirs.set_user_attr("epoch_curve", [1.0])
+    copies = []
+    real = study._storage._set_trial
+    monkeypatch.setattr(study._storage, "_set_trial", lambda *a: copies.append(1) or real(*a))
+    trial_writes.finish(study, ours, state, value, {**attrs, "epoch_curve": [0.5]}, scores)
+    assert len(copies) <= 2  # the scores and attributes at once, then tell's outcome
+    for step, score in scores.items():
+        theirs.report(score, step)
+    for key, attr in {**attrs, "epoch_curve": [0.5]}.items():
+        theirs.set_user_attr(key, attr)
+    study.tell(theirs, value, state=state)
+    a, b = (study._storage.get_trial(t._trial_id) for t in (ours, theirs))
+    assert (a.state, a.values, a.intermediate_values, a.user_attrs) == (b.state, b.values, b.intermediate_values,
+                                                                         b.user_attrs)
+    assert ours._cached_frozen_trial.intermediate_values == scores
+
+
+def test_in_memory_finish_of_a_trial_already_ended_writes_nothing():
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask()
+    study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        trial_writes.finish(study, trial, TrialState.COMPLETE, 0.9, {"x": 1}, {0: 0.9})
+    stored = study._storage.get_trial(trial._trial_id)
+    assert stored.state == TrialState.FAIL and stored.user_attrs == {} and stored.intermediate_values == {}

@@ -12,7 +12,10 @@ the driver's overhead where a trial's models fit in a fraction of a second. Here
   ``set_user_attr`` and ``tell`` would take one each (and ``tell`` reads the trial back first).
 
 Both use Optuna's private per-row writers inside one session; on another storage, or if that
-API moves, every write goes through the public API one by one.
+API moves, every write goes through the public API one by one. In an in-memory study (a
+worker's, ``tuner.write_behind``) ``finish`` puts the fold scores and attributes on the
+stored trial at once and then tells: each ``report`` / ``set_user_attr`` there copies the
+trial and its dicts (~20 µs, two dozen times a trial).
 """
 
 from __future__ import annotations
@@ -114,11 +117,35 @@ def finish(study: optuna.Study, trial: optuna.Trial, state: TrialState, value: f
             return
         except _PrivateApiMoved:
             log.debug("one-transaction trial writes unavailable; writing one by one", exc_info=True)
+    elif _in_memory(study) and all(isinstance(step, int) and step >= 0 for step in intermediate):
+        _put_in_memory(study, trial, attrs, {step: float(v) for step, v in intermediate.items()})
+        intermediate, attrs = {}, {}
     for step, score in intermediate.items():
         trial.report(score, step)
     for key, attr in attrs.items():
         trial.set_user_attr(key, attr)
     study.tell(trial, values[0] if state == TrialState.COMPLETE else None, state=state)
+
+
+def _in_memory(study: optuna.Study) -> bool:
+    storage = study._storage
+    return isinstance(storage, optuna.storages.InMemoryStorage) and all(
+        hasattr(storage, name) for name in ("_lock", "_get_trial", "_set_trial", "check_trial_is_updatable"))
+
+
+def _put_in_memory(study, trial, attrs: dict, intermediate: dict) -> None:
+    """What ``report`` for every fold and ``set_user_attr`` for every attribute would leave on
+    the running trial of an in-memory study, in one copy of it."""
+    storage, trial_id = study._storage, trial._trial_id
+    with storage._lock:
+        stored = storage._get_trial(trial_id)
+        storage.check_trial_is_updatable(trial_id, stored.state)
+        stored = copy.copy(stored)
+        stored.intermediate_values = {**stored.intermediate_values, **intermediate}
+        stored.user_attrs = {**stored.user_attrs, **attrs}
+        storage._set_trial(trial_id, stored)
+    trial._cached_frozen_trial.intermediate_values.update(intermediate)
+    trial._cached_frozen_trial.user_attrs.update(attrs)
 
 
 class _PrivateApiMoved(Exception):
