@@ -111,7 +111,8 @@ def _native_kind(model) -> str | None:
 
 
 # ... and tuner's own transformers that a pipeline may hold.
-_TRUSTED_TUNER_TYPES = frozenset({"tuner.features.DatetimeFeatures"})
+_TRUSTED_TUNER_TYPES = frozenset({"tuner.features.DatetimeFeatures", "tuner.target_transforms.BoundedLog1p",
+                                  "tuner.target_transforms.BoundedYeoJohnson"})
 
 
 def _is_trusted_type(name: str) -> bool:

@@ -239,16 +239,20 @@ def _target_inverse(fitted):
     from sklearn.compose import TransformedTargetRegressor
     from sklearn.preprocessing import FunctionTransformer, PowerTransformer
 
+    from .target_transforms import BoundedLog1p
+
     if not isinstance(fitted, TransformedTargetRegressor):
         return None
     t = fitted.transformer_
-    if isinstance(t, FunctionTransformer) and t.inverse_func is np.expm1:
-        return ("expm1",)
+    # (low, high): the range the inverse clips to first (tuner.target_transforms), None for none
+    bounds = (float(t.low_[0]), float(t.high_[0])) if hasattr(t, "low_") else None
+    if isinstance(t, BoundedLog1p) or (isinstance(t, FunctionTransformer) and t.inverse_func is np.expm1):
+        return ("expm1", bounds)
     if isinstance(t, PowerTransformer) and t.method == "yeo-johnson" and len(t.lambdas_) == 1:
         mean, scale = (0.0, 1.0)
         if t.standardize:
             mean, scale = float(t._scaler.mean_[0]), float(t._scaler.scale_[0])
-        return ("yeo_johnson", float(t.lambdas_[0]), mean, scale)
+        return ("yeo_johnson", bounds, float(t.lambdas_[0]), mean, scale)
     raise NotConvertible(f"the target transform {t!r} has no ONNX form here")
 
 
@@ -365,11 +369,16 @@ def _inverse_nodes(y: str, inverse) -> tuple[str, list]:
     from onnx import helper
 
     n = []
+    bounds = inverse[1]
+    if bounds is not None:  # clipped to the training targets' range first (tuner.target_transforms)
+        n += [_const("tt_low", bounds[0]), _const("tt_high", bounds[1]),
+              helper.make_node("Clip", [y, "tt_low", "tt_high"], ["tt_clipped"])]
+        y = "tt_clipped"
     if inverse[0] == "expm1":
         n += [_const("tt_one", 1.0), helper.make_node("Exp", [y], ["tt_exp"]),
               helper.make_node("Sub", ["tt_exp", "tt_one"], ["tt_out"])]
         return "tt_out", n
-    _, lam, mean, scale = inverse
+    _, _, lam, mean, scale = inverse
     # undo the standardisation, then the Yeo-Johnson power transform (PowerTransformer._yeo_johnson_inverse_transform)
     n += [_const("tt_scale", scale), _const("tt_mean", mean), _const("tt_one", 1.0), _const("tt_zero", 0.0),
           helper.make_node("Mul", [y, "tt_scale"], ["tt_scaled"]),

@@ -11,18 +11,18 @@ family's ``Preprocessing`` says which choices apply to it.
 
 from __future__ import annotations
 
-import numpy as np
 from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
 from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
 from sklearn.feature_selection import SelectFromModel, SelectPercentile, f_classif, f_regression
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline as SkPipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, PolynomialFeatures, PowerTransformer, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, PolynomialFeatures, StandardScaler
 
 from search_spaces import Preprocessing, SpaceContext
 
 from .data import Schema
 from .features import DatetimeFeatures
+from .target_transforms import BoundedLog1p, BoundedYeoJohnson
 
 PREFIX = "prep_"
 MAX_ONEHOT_CATEGORIES = 30  # rarer categories share one "infrequent" column
@@ -131,10 +131,11 @@ def build_pipeline(model, prep: dict, ctx: SpaceContext, spec: Preprocessing, sc
         steps.append(("model", model))
         pipeline = SkPipeline(steps)
     target = prep.get("prep_target", "none")
+    # the inverse clips to the training targets' transformed range: never NaN / inf (tuner.target_transforms)
     if target == "log":
-        return TransformedTargetRegressor(regressor=pipeline, func=np.log1p, inverse_func=np.expm1, check_inverse=False)
+        return TransformedTargetRegressor(regressor=pipeline, transformer=BoundedLog1p(), check_inverse=False)
     if target == "yeo_johnson":
-        return TransformedTargetRegressor(regressor=pipeline, transformer=PowerTransformer(method="yeo-johnson"))
+        return TransformedTargetRegressor(regressor=pipeline, transformer=BoundedYeoJohnson())
     return pipeline
 
 
