@@ -9,7 +9,7 @@ its constraints and pruned scores, ~0.9 ms at 240 trials, again for each group. 
 depends only on the trials, which do not change while one trial is being sampled, so
 :class:`SharedSplitTPE` computes it for the first group and reuses it for the others. The
 samples are the same, drawn in the same order (``tests/test_tpe_split.py`` compares them
-with Optuna's own sampler).
+with Optuna's own sampler; with lazy groups, below, where every trial uses every group).
 
 A finished trial never changes, yet every sample re-reads every trial twice over: its
 class and sort key in the split (state, constraints, value, last pruned score) and each
