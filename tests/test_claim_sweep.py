@@ -72,3 +72,49 @@ def test_a_family_that_counts_full_is_swept_first_and_a_dead_claim_gives_its_slo
     study.tell(first.trial, 0.5)
     study.tell(claim.trial, 0.6)
     assert budget.claim(storage, "r", study, look_first=False).status == "done"
+
+
+def test_a_trial_without_heartbeat_is_failed_with_its_reason_and_retried_without_it(tmp_path, monkeypatch):
+    """A worker on another machine stopped beating: after the grace period the next sweep fails
+    its trial, says why, and enqueues a retry with the same parameters (without the reason
+    or the dead worker)."""
+    import time
+
+    from tuner.storage import open_storage
+
+    monkeypatch.setenv(heartbeat.ENV, "1")  # grace 3 s
+    storage = open_storage(f"sqlite:///{tmp_path / 'tuner.db'}", create=True)
+    study = _family(storage, None)
+    with heartbeat.quiet():
+        trial = study.ask()
+    trial.suggest_float("x", 0.0, 1.0)
+    storage.record_heartbeat(trial._trial_id)
+    storage.set_trial_system_attr(trial._trial_id, heartbeat.WORKER_ATTR, {"id": "elsewhere:1", "host": "elsewhere"})
+    fresh = budget.sweep(storage, study)
+    assert fresh == (0, 1)  # within the grace period: still running
+    time.sleep(heartbeat.grace_s() + 1.5)  # SQLite's clock has whole seconds: surely more than the grace
+    budget.sweep(storage, study)
+    trials = study.get_trials(deepcopy=False)
+    failed = trials[0]
+    assert failed.state == TrialState.FAIL
+    assert failed.user_attrs["fail_reason"].startswith("no heartbeat for over 3 s")
+    retry = [t for t in trials if t.system_attrs.get("failed_trial") == failed.number]
+    assert len(retry) == 1 and retry[0].state == TrialState.WAITING and retry[0].params == failed.params
+    assert "fail_reason" not in retry[0].user_attrs and heartbeat.WORKER_ATTR not in retry[0].system_attrs
+
+
+def test_failing_a_trial_that_already_ended_writes_nothing(storage):
+    from tuner import trial_writes
+
+    study = _family(storage, None)
+    with heartbeat.quiet():
+        trial = study.ask()
+    study.tell(trial, 0.7)
+    assert trial_writes.fail_running(study._storage, trial._trial_id, "too late") is False
+    stored = study._storage.get_trial(trial._trial_id)
+    assert stored.state == TrialState.COMPLETE and "fail_reason" not in stored.user_attrs
+    with heartbeat.quiet():
+        running = study.ask()
+    assert trial_writes.fail_running(study._storage, running._trial_id, "gone") is True
+    stored = study._storage.get_trial(running._trial_id)
+    assert stored.state == TrialState.FAIL and stored.user_attrs["fail_reason"] == "gone"

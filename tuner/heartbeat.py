@@ -4,7 +4,8 @@ Every storage ``tuner`` opens is an Optuna ``RDBStorage`` with a heartbeat inter
 a retry callback. A running trial's worker records a heartbeat every ``interval``
 seconds (a daemon thread, :class:`Heartbeat`); a trial whose last heartbeat is older than
 the grace period is *stale*: whoever claims the next trial of that family marks it
-``FAIL`` and Optuna's ``RetryHeartbeatStaleTrialCallback`` enqueues a ``WAITING`` copy
+``FAIL`` (``fail_reason`` "no heartbeat for over N s: ...", written with the state in one
+transaction) and Optuna's ``RetryHeartbeatStaleTrialCallback`` enqueues a ``WAITING`` copy
 with the same parameters, which the next ``study.ask()`` picks up (at most
 ``MAX_RETRY`` times per original trial).
 
@@ -83,9 +84,21 @@ def quiet():
 
 
 def fail_stale_trials(study: optuna.Study) -> None:
-    """Mark trials whose worker stopped beating as FAIL (and enqueue their retries)."""
+    """Mark trials whose worker stopped beating as FAIL, with their ``fail_reason``, and enqueue
+    their retries (as Optuna's ``fail_stale_trials``, which gives no reason)."""
+    storage = study._storage
+    stale_ids = getattr(storage, "_get_stale_trial_ids", None)
+    if stale_ids is None:  # Optuna's private API moved: its own, without the reason
+        with quiet():
+            optuna.storages.fail_stale_trials(study)
+        return
     with quiet():
-        optuna.storages.fail_stale_trials(study)
+        if storage.get_heartbeat_interval() is None:
+            return
+        ids = stale_ids(study._study_id)
+    reason = f"no heartbeat for over {grace_s()} s: its worker stopped (killed, crashed, or out of reach)"
+    for trial_id in ids:
+        _fail_and_retry(study, storage.get_trial(trial_id), reason)
 
 
 # -- which process runs a trial ---------------------------------------------------------
@@ -227,28 +240,31 @@ def fail_trials_of_gone_processes(study: optuna.Study, running: list) -> set[int
     """Fail the RUNNING trials (frozen, from ``study.get_trials``) whose process is gone from
     this machine, and enqueue their retries as a stale heartbeat would. Call it under the
     run's lock (``tuner.budget.run_lock``). Returns the ids of the trials failed."""
-    storage = study._storage
     failed = set()
     for trial in running:
         info = trial.system_attrs.get(WORKER_ATTR)
         if trial.state != optuna.trial.TrialState.RUNNING or not process_gone(info):
             continue
-        # the retry must not inherit the reason, nor the dead process as its worker
-        template = copy.deepcopy(trial)
-        template.system_attrs.pop(WORKER_ATTR, None)
-        try:
-            storage.set_trial_user_attr(trial._trial_id, "fail_reason",
-                                        f"the process running it ({info.get('id') or info.get('pid')}) is gone")
-            if not storage.set_trial_state_values(trial._trial_id, state=optuna.trial.TrialState.FAIL):
-                continue
-        except optuna.exceptions.UpdateFinishedTrialError:  # it finished after all
-            continue
-        failed.add(trial._trial_id)
-        callback = _retry_callback_of(storage)
-        if callback is not None:
-            with quiet():
-                callback(study, template)
+        if _fail_and_retry(study, trial, f"the process running it ({info.get('id') or info.get('pid')}) is gone"):
+            failed.add(trial._trial_id)
     return failed
+
+
+def _fail_and_retry(study: optuna.Study, trial, reason: str) -> bool:
+    """Fail the running ``trial`` (frozen) with ``reason`` and enqueue its retry; False if it had ended."""
+    from . import trial_writes
+
+    # the retry must not inherit the reason, nor the dead process as its worker
+    template = copy.deepcopy(trial)
+    template.system_attrs.pop(WORKER_ATTR, None)
+    template.user_attrs.pop("fail_reason", None)
+    if not trial_writes.fail_running(study._storage, trial._trial_id, reason):
+        return False
+    callback = _retry_callback_of(study._storage)
+    if callback is not None:
+        with quiet():
+            callback(study, template)
+    return True
 
 
 class Heartbeat:

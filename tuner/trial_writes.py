@@ -148,6 +148,34 @@ def _put_in_memory(study, trial, attrs: dict, intermediate: dict) -> None:
     trial._cached_frozen_trial.user_attrs.update(attrs)
 
 
+def fail_running(storage, trial_id: int, reason: str) -> bool:
+    """Fail a RUNNING trial with ``fail_reason`` = ``reason``, both in one transaction on an RDB
+    storage (a trial its worker ends meanwhile keeps its own outcome and no reason). False if
+    the trial had already ended."""
+    backend = rdb_backend(storage)
+    if backend is not None and hasattr(backend, "scoped_session"):
+        try:
+            from optuna.storages._rdb import models
+
+            find_trial = models.TrialModel.find_or_raise_by_id
+        except (ImportError, AttributeError):
+            backend = None
+    if backend is None:  # one write after the other
+        try:
+            storage.set_trial_user_attr(trial_id, "fail_reason", reason)
+            return bool(storage.set_trial_state_values(trial_id, state=TrialState.FAIL))
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return False
+    with session(backend, strict=True) as db:
+        row = find_trial(trial_id, db, for_update=True)
+        if row.state.is_finished():
+            return False
+        _upsert(db, models.TrialUserAttributeModel, trial_id, "key", {"fail_reason": {"value_json": json.dumps(reason)}})
+        row.state = TrialState.FAIL
+        row.datetime_complete = datetime.now()
+    return True
+
+
 class _PrivateApiMoved(Exception):
     pass
 
@@ -200,4 +228,4 @@ def _upsert(db, model, trial_id: int, key_column: str, rows: dict) -> None:
                 setattr(record, name, field)
 
 
-__all__ = ["finish", "params_held", "rdb_backend", "session"]
+__all__ = ["fail_running", "finish", "params_held", "rdb_backend", "session"]
