@@ -62,7 +62,7 @@ class _Finished:
     __slots__ = ("kind", "key", "params", "rows")
 
     def __init__(self, trial, study, sampler) -> None:
-        infeasible = _get_infeasible_trial_score(trial)
+        infeasible = 0.0 if study._is_multi_objective() else _get_infeasible_trial_score(trial)
         if study._is_multi_objective():  # never split here (SharedSplitTPE._sample leaves it to Optuna)
             self.kind, self.key = "other", None
         elif infeasible > 0:
@@ -85,12 +85,12 @@ class SharedSplitTPE(TPESampler):
 
     _split: tuple | None = None  # (trial id, (good, rest)) while that trial's groups are sampled
     _sharing = False
-    _finished: dict | None = None  # trial id → _Finished
-    _columns: dict | None = None  # (parameter, distribution) → column number
 
     def __init__(self, *args, lazy_groups: bool = True, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._lazy = lazy_groups
+        self._finished: dict = {}  # trial id → _Finished
+        self._columns: dict = {}  # (parameter, distribution) → column number
 
     def sample_relative(self, study, trial, search_space):
         if self._lazy and self._group and not study._is_multi_objective():
@@ -138,8 +138,6 @@ class SharedSplitTPE(TPESampler):
 
     def _seen(self, trial, study) -> _Finished | None:
         """The kept reading of ``trial`` when it is finished (made on first sight), else None."""
-        if self._finished is None:
-            self._finished = {}
         seen = self._finished.get(trial._trial_id)
         if seen is None and trial.state.is_finished():
             seen = self._finished[trial._trial_id] = _Finished(trial, study, self)
@@ -165,8 +163,6 @@ class SharedSplitTPE(TPESampler):
 
     def _column(self, name: str, dist) -> int:
         """A small number for (parameter, distribution): hashing a distribution sorts its fields."""
-        if self._columns is None:
-            self._columns = {}
         return self._columns.setdefault((name, dist), len(self._columns))
 
     def _split_trials(self, study, trial) -> tuple[list, list]:
