@@ -62,10 +62,9 @@ class _Finished:
     __slots__ = ("kind", "key", "params", "rows")
 
     def __init__(self, trial, study, sampler) -> None:
-        infeasible = 0.0 if study._is_multi_objective() else _get_infeasible_trial_score(trial)
         if study._is_multi_objective():  # never split here (SharedSplitTPE._sample leaves it to Optuna)
             self.kind, self.key = "other", None
-        elif infeasible > 0:
+        elif (infeasible := _get_infeasible_trial_score(trial)) > 0:
             self.kind, self.key = "infeasible", infeasible
         elif trial.state == TrialState.COMPLETE:
             self.kind, self.key = "complete", trial.value
