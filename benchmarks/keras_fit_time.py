@@ -58,8 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler
 
-    from search_spaces import SpaceContext, _keras_estimator, keras_mlp
-    from search_spaces._keras_estimator import configure_tensorflow
+    from search_spaces import SpaceContext, keras_mlp
+    from tuner.models import keras_mlp as _keras_estimator
+    from tuner.models.keras_mlp import configure_tensorflow
 
     if args.without_leak_fix:
         _keras_estimator._release_traced_step_gradients = lambda registry, before: None

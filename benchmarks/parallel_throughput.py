@@ -34,11 +34,13 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from tuner import budget, heartbeat, trial_writes
-from tuner.data import prepare, read_table
-from tuner.storage import open_storage
-from tuner.study import Driver, start_run
-from tuner.worker import cpu_count
+from tuner.execution import budget
+from tuner.execution import heartbeat
+from tuner.storage import trial_writes
+from tuner.data.dataset import prepare, read_table
+from tuner.storage.runs import open_storage
+from tuner.search.driver import Driver, start_run
+from tuner.execution.worker import cpu_count
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 START, END = "<!-- parallel_throughput:start -->", "<!-- parallel_throughput:end -->"
@@ -108,7 +110,7 @@ def storage_overhead(url: str, trials: int, folds: int = 5) -> dict[str, float]:
         claiming += time.perf_counter() - t0
         trial = claim.trial
         with heartbeat.Heartbeat(store, trial._trial_id, first_beat=False):
-            # the driver's writes (tuner.study.Driver.run_trial through tuner.trial_writes)
+            # the driver's writes (tuner.search.driver.Driver.run_trial through tuner.storage.trial_writes)
             with trial_writes.params_held(trial):
                 trial.suggest_float("C", 1e-3, 1e3, log=True)
                 trial.suggest_categorical("penalty", ["l1", "l2"])
@@ -182,7 +184,7 @@ def render(args, rows: list[dict], overhead: dict[str, dict | str], paired: list
         "more than 1 (see the load average).",
         "",
         f"**Storage overhead per trial** (no model: claim under the run lock, then the driver's writes "
-        f"(tuner.trial_writes): 3 params in one transaction, 5 fold scores + 5 attributes + the outcome in one, "
+        f"(tuner.storage.trial_writes): 3 params in one transaction, 5 fold scores + 5 attributes + the outcome in one, "
         f"and heartbeats; {args.overhead_trials} trials, one process):",
         "",
         "| storage | claim ms | rest ms | total ms per trial |",

@@ -47,7 +47,7 @@ def _free_port() -> int:
 
 
 def _tuner(*args: str) -> list[str]:
-    return [sys.executable, "-m", "tuner.cli", *args]
+    return [sys.executable, "-m", "tuner.cli.app", *args]
 
 
 def measure_predict(model_dir: Path, raw: pd.DataFrame, rows: int, folder: Path, chunk_rows: int) -> dict:
@@ -66,7 +66,7 @@ def measure_predict(model_dir: Path, raw: pd.DataFrame, rows: int, folder: Path,
         "        if line.startswith(key + ':'):\n"
         "            return int(line.split()[1])\n"
         "import tuner\n"
-        "from tuner.predict import predict_file\n"
+        "from tuner.deploy.predict import predict_file\n"
         f"m = tuner.load({str(model_dir)!r})\n"
         "loaded = kb('VmRSS')\n"
         "t = time.perf_counter()\n"
@@ -173,7 +173,7 @@ def main() -> None:
         print(f"skipped: {source} not found")
         return
     import tuner
-    from tuner.export import export_model
+    from tuner.deploy.export import export_model
 
     with tempfile.TemporaryDirectory(prefix="tuner-serve-bench-") as tmp:
         folder = Path(tmp)

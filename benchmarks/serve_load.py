@@ -112,7 +112,7 @@ def _model(args, folder: Path) -> Path:
     if args.model is not None:
         return args.model
     import tuner
-    from tuner.export import export_model
+    from tuner.deploy.export import export_model
 
     storage = f"sqlite:///{folder / 'bench.db'}"
     tuner.tune(args.dataset, target=args.target, models=args.models, trials=args.trials, cv=3,
@@ -125,7 +125,7 @@ def _bodies(model_dir: Path, args, n: int = 500) -> list[bytes]:
     import pandas as pd
 
     import tuner
-    from tuner.data import read_table
+    from tuner.data.dataset import read_table
 
     model = tuner.load(model_dir)
     raw = read_table(args.data or model.card.get("data", {}).get("source") or args.dataset)

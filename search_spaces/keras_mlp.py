@@ -1,7 +1,7 @@
 """Keras 3 multilayer perceptron (TensorFlow backend), classification and regression.
 
 Importing this module does not import TensorFlow or Keras: the estimators in
-``_keras_estimator`` import them on their first ``fit`` (quietly, unless
+``tuner.models.keras_mlp`` import them on their first ``fit`` (quietly, unless
 ``TUNER_VERBOSE`` is set) and configure TensorFlow's threads from ``ctx.n_jobs``
 once per process.
 
@@ -9,7 +9,7 @@ Per-epoch pruning: the estimator's ``fit`` accepts ``epoch_callback(epoch, logs)
 (through a pipeline: ``pipeline.fit(X, y, model__epoch_callback=cb)``), called
 after every epoch with Keras's logs plus ``logs["pruning_value"]``: validation
 log-loss for classifiers, validation MSE of the standardised target for
-regressors; lower is better in both cases (see ``_keras_estimator``).
+regressors; lower is better in both cases (see ``tuner.models.keras_mlp``).
 
 Parameter names: the learning rate has one name per optimizer (``lr_adam``,
 ``lr_sgd``, ``lr_rmsprop``, ``lr_adagrad``), because good ranges differ by an
@@ -90,7 +90,7 @@ def suggest(trial, ctx: SpaceContext) -> dict:
 
 
 def build(params: Mapping[str, Any], ctx: SpaceContext):
-    from ._keras_estimator import KerasMLPClassifier, KerasMLPRegressor
+    from tuner.models.keras_mlp import KerasMLPClassifier, KerasMLPRegressor
 
     opt = params.get("optimizer", "adam")
     lr_default = LEARNING_RATES.get(opt, LEARNING_RATES["adam"])[2]

@@ -61,7 +61,7 @@ def postgres_database():
 @contextlib.contextmanager
 def sqlite_or_postgres(kind: str, folder: Path):
     """An opened tuner storage: "sqlite" (a file in ``folder``) or "postgresql" (a fresh database)."""
-    from tuner.storage import open_storage
+    from tuner.storage.runs import open_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if kind == "sqlite":
@@ -136,7 +136,7 @@ def finish(proc: subprocess.Popen, timeout: float = 240) -> tuple[int, str, str]
 
 
 def storage(url: str):
-    from tuner.storage import open_storage
+    from tuner.storage.runs import open_storage
 
     return open_storage(url, create=False)
 

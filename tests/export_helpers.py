@@ -72,7 +72,7 @@ def make_run(folder: Path, frame: pd.DataFrame, target: str, models: list[str], 
 
 def native_outputs(fitted, model, raw: pd.DataFrame):
     """What the in-memory refit pipeline predicts for raw rows (labels / values, probabilities)."""
-    from tuner.evaluation import predict_outputs
+    from tuner.evaluation.cross_validation import predict_outputs
 
     X, _ = model.prepare(raw)
     codes, proba = predict_outputs(fitted, X, model.task, len(model.classes))

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 import tuner.api
 from tuner.cli import app
-from tuner.storage import list_runs, open_storage
+from tuner.storage.runs import list_runs, open_storage
 
 runner = CliRunner()
 FAST = ("--trials", "1", "--models", "logistic_regression", "--cv", "3")

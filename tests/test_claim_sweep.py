@@ -1,5 +1,5 @@
 """A claim looks for dead workers' trials at most every SWEEP_S, and always before it
-calls a family full (tuner.budget): in between it counts in one query.
+calls a family full (tuner.execution.budget): in between it counts in one query.
 
 In CI a skip is a failure: the PostgreSQL case needs the server of the distributed tests.
 """
@@ -11,7 +11,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tuner import budget, heartbeat
+from tuner.execution import budget
+from tuner.execution import heartbeat
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -80,7 +81,7 @@ def test_a_trial_without_heartbeat_is_failed_with_its_reason_and_retried_without
     or the dead worker)."""
     import time
 
-    from tuner.storage import open_storage
+    from tuner.storage.runs import open_storage
 
     monkeypatch.setenv(heartbeat.ENV, "1")  # grace 3 s
     storage = open_storage(f"sqlite:///{tmp_path / 'tuner.db'}", create=True)
@@ -104,7 +105,7 @@ def test_a_trial_without_heartbeat_is_failed_with_its_reason_and_retried_without
 
 
 def test_failing_a_trial_that_already_ended_writes_nothing(storage):
-    from tuner import trial_writes
+    from tuner.storage import trial_writes
 
     study = _family(storage, None)
     with heartbeat.quiet():

@@ -25,8 +25,8 @@ import optuna
 import pandas as pd
 import pytest
 
-from tuner.heartbeat import WORKER_ATTR
-from tuner.storage import require_config
+from tuner.execution.heartbeat import WORKER_ATTR
+from tuner.storage.runs import require_config
 
 FAMILIES = ["logistic_regression", "random_forest"]
 RUN = "shared"
@@ -121,10 +121,10 @@ def test_different_data_under_a_running_run_is_refused(tmp_path, monkeypatch):
 def test_different_data_started_at_the_same_moment_the_second_config_is_refused(tmp_path, mixed_frame):
     """Two calls may both find no run yet: the config is written under the run's lock after
     reading it again, so the second to get there is refused like any later call."""
-    from tuner.data import prepare
+    from tuner.data.dataset import prepare
     from tuner.errors import TunerError
-    from tuner.storage import open_storage, save_config
-    from tuner.study import make_config
+    from tuner.storage.runs import open_storage, save_config
+    from tuner.search.driver import make_config
 
     store = open_storage(f"sqlite:///{tmp_path / 'tuner.db'}", create=True)
     first = make_config(prepare(mixed_frame, "churned", "auto"), run=RUN, metric=None,
@@ -148,7 +148,7 @@ def test_openers_of_a_new_storage_at_the_same_moment_do_not_collide(backend, tmp
     ("table studies already exists", a duplicate alembic version) all succeed."""
     import threading
 
-    from tuner.storage import open_storage
+    from tuner.storage.runs import open_storage
 
     def race(url: str) -> list[str]:
         barrier, errors = threading.Barrier(4), []

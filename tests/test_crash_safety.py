@@ -122,7 +122,7 @@ def test_ctrl_c_while_a_trial_is_being_claimed_leaves_no_trial_running(tmp_path,
     import signal
 
     import tuner
-    from tuner import budget
+    from tuner.execution import budget
 
     real_claim = budget.claim
     calls = []

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tuner.data import coerce_features, fingerprint, infer_task, prepare, read_table
+from tuner.data.dataset import coerce_features, fingerprint, infer_task, prepare, read_table
 from tuner.errors import TunerError
 
 
@@ -142,7 +142,7 @@ def test_date_text_becomes_calendar_features_not_an_identifier():
     assert ds.schema.datetime == ["when"] and "when" in ds.schema.categorical
     assert "when" not in ds.schema.categories and ds.schema.encoded == []
     assert any("date/time columns" in n and "when" in n for n in ds.notes)
-    from tuner.features import looks_like_dates
+    from tuner.data.features import looks_like_dates
 
     assert not looks_like_dates(pd.Series(["T1", "T2", "T3"]))
     assert not looks_like_dates(pd.Series(["1.5", "2.25", "3"]))

@@ -12,9 +12,9 @@ from optuna.trial import TrialState
 
 import search_spaces
 import tuner
-from tuner import ranking as lb
+from tuner.results import leaderboard as lb
 from tuner.errors import TunerError
-from tuner.storage import list_runs, open_storage, require_config
+from tuner.storage.runs import list_runs, open_storage, require_config
 
 
 def _counts(storage_url, run, family):
@@ -151,7 +151,7 @@ def test_per_fold_pruning_records_pruned_trials(storage_url):
 
 def test_public_api_names_stay_functions_after_submodules_are_imported(mixed_frame, storage_url):
     import tuner.api  # noqa: F401  (imports every submodule the API uses)
-    import tuner.ranking  # noqa: F401
+    import tuner.results.leaderboard  # noqa: F401
 
     tuner.tune(mixed_frame, target="churned", models=["logistic_regression"], trials=1, cv=3, storage=storage_url, run="api")
     board = tuner.leaderboard(run="api", storage=storage_url)
@@ -164,8 +164,8 @@ def test_default_folds_are_three_on_large_data_and_an_explicit_cv_wins():
     import numpy as np
     import pandas as pd
 
-    from tuner.data import prepare
-    from tuner.study import LARGE_DATA_ROWS, make_config
+    from tuner.data.dataset import prepare
+    from tuner.search.driver import LARGE_DATA_ROWS, make_config
 
     rng = np.random.default_rng(0)
     n = LARGE_DATA_ROWS + 1
@@ -180,7 +180,7 @@ def test_default_folds_are_three_on_large_data_and_an_explicit_cv_wins():
 def test_the_setup_is_kept_out_of_garbage_collection_while_trials_run(mixed_frame, storage_url, monkeypatch):
     import gc
 
-    from tuner.study import Driver
+    from tuner.search.driver import Driver
 
     frozen = []
     real = Driver.run_trial

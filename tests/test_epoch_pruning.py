@@ -12,7 +12,7 @@ import pytest
 from optuna.trial import TrialState
 
 import tuner
-from tuner.epoch_pruning import CURVE_ATTR, EpochPruner
+from tuner.evaluation.epoch_pruning import CURVE_ATTR, EpochPruner
 
 
 def _study_with_curves(curves):
@@ -67,7 +67,7 @@ def test_driver_records_epoch_curves_and_prunes_by_epoch(storage_url):
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="tensorflow is part of the test extra")
 def test_under_a_clock_networks_train_in_the_fit_thread_and_the_run_ends_on_time(storage_url):
-    # with --timeout every fold runs in tuner.fit_watchdog's worker thread: Keras must train,
+    # with --timeout every fold runs in tuner.execution.fit_watchdog's worker thread: Keras must train,
     # report its epochs and be pruned there as in the main thread
     import time
 
@@ -89,7 +89,7 @@ def test_which_models_take_an_epoch_callback_is_known_per_class():
     from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.pipeline import Pipeline
 
-    from tuner.epoch_pruning import accepts_epoch_callback
+    from tuner.evaluation.epoch_pruning import accepts_epoch_callback
 
     class WithEpochs(Ridge):
         def fit(self, X, y, epoch_callback=None):

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from tuner.data import prepare
+from tuner.data.dataset import prepare
 from tuner.errors import TunerError
-from tuner.evaluation import cross_validate, make_folds, summarise
-from tuner.preprocessing import build_pipeline
+from tuner.evaluation.cross_validation import cross_validate, make_folds, summarise
+from tuner.data.preprocessing import build_pipeline
 from search_spaces import Preprocessing, SpaceContext
 
 
@@ -55,7 +55,7 @@ def test_cross_validate_records_every_metric_and_times(mixed_frame):
 
 
 def test_a_fold_from_a_builder_scores_as_a_clone_and_training_rows_only_when_asked(mixed_frame):
-    from tuner.evaluation import evaluate_fold
+    from tuner.evaluation.cross_validation import evaluate_fold
 
     ds = prepare(mixed_frame, "churned")
     ctx = SpaceContext(task="binary", n_rows=120, n_features=3, n_classes=2)
@@ -79,7 +79,7 @@ def test_a_fold_from_a_builder_scores_as_a_clone_and_training_rows_only_when_ask
 def test_a_fold_scored_on_its_headline_alone_gets_every_metric_from_score_folds(mixed_frame):
     """The driver scores each fold's headline metric (the pruner's) and every metric of a
     complete trial's folds together at its end: the same scores as scoring each fold fully."""
-    from tuner.evaluation import evaluate_fold, score_folds
+    from tuner.evaluation.cross_validation import evaluate_fold, score_folds
 
     ds = prepare(mixed_frame, "churned")
     ctx = SpaceContext(task="binary", n_rows=120, n_features=3, n_classes=2)

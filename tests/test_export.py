@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 import tuner
 import tuner.api
-from tuner.artifact import ArtifactError, VersionWarning
+from tuner.deploy.artifact import ArtifactError, VersionWarning
 from tuner.cli import app
-from tuner.export import export_model
+from tuner.deploy.export import export_model
 
 from export_helpers import (
     CLASSIFIERS, REGRESSORS, binary_frame, keras_available, make_run, multiclass_frame, native_outputs,
@@ -146,7 +146,7 @@ def test_untrusted_types_refused_even_with_valid_checksums(binary_run, tmp_path)
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer
 
-    from tuner.artifact import sha256_file
+    from tuner.deploy.artifact import sha256_file
 
     folder, storage, _ = binary_run
     out = tmp_path / "m"
@@ -173,7 +173,7 @@ def test_pickle_fallback_needs_explicit_trust(tmp_path):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
 
-    from tuner import artifact
+    from tuner.deploy import artifact
 
     X = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0]})
     y = np.array([0, 0, 1, 1])
@@ -220,9 +220,9 @@ def test_cli_export_and_errors(binary_run, tmp_path):
 
 
 def test_export_without_completed_trial(tmp_path):
-    from tuner.data import prepare
-    from tuner.storage import open_storage
-    from tuner.study import start_run
+    from tuner.data.dataset import prepare
+    from tuner.storage.runs import open_storage
+    from tuner.search.driver import start_run
 
     csv = tmp_path / "d.csv"
     binary_frame().to_csv(csv, index=False)

@@ -1,4 +1,4 @@
-"""Fits that run past their limit are given up on at the limit (tuner.fit_watchdog)."""
+"""Fits that run past their limit are given up on at the limit (tuner.execution.fit_watchdog)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from sklearn.ensemble import RandomForestRegressor
 
-from tuner import fit_watchdog
-from tuner.fit_watchdog import FitTimeLimit, call_with_limit
+from tuner.execution import fit_watchdog
+from tuner.execution.fit_watchdog import FitTimeLimit, call_with_limit
 
 
 def _fit_threads() -> list[threading.Thread]:
@@ -161,7 +161,7 @@ def test_a_program_with_a_fit_still_running_after_it_was_given_up_on_leaves_at_o
 
     program = (
         "import time\n"
-        "from tuner.fit_watchdog import FitTimeLimit, call_with_limit, exit_now_if_fits_abandoned, fits_abandoned_alive\n"
+        "from tuner.execution.fit_watchdog import FitTimeLimit, call_with_limit, exit_now_if_fits_abandoned, fits_abandoned_alive\n"
         "exit_now_if_fits_abandoned(5)  # nothing given up on yet: no exit\n"
         "try:\n"
         "    call_with_limit(lambda: time.sleep(20), time.monotonic() + 0.1)\n"

@@ -11,16 +11,16 @@ from sklearn.model_selection import train_test_split
 from typer.testing import CliRunner
 
 import tuner
-from tuner.evaluation import make_folds
-from tuner import holdout
-from tuner import ranking as lb
+from tuner.evaluation.cross_validation import make_folds
+from tuner.results import holdout
+from tuner.results import leaderboard as lb
 from tuner.cli import app
-from tuner.data import load_for_run, load_split_for_run, prepare, read_table, split_holdout
+from tuner.data.dataset import load_for_run, load_split_for_run, prepare, read_table, split_holdout
 from tuner.errors import TunerError
-from tuner.estimator import build_estimator, space_context
-from tuner.evaluation import predict_outputs
-from tuner.metrics import score_all
-from tuner.storage import open_storage, require_config
+from tuner.evaluation.estimator import build_estimator, space_context
+from tuner.evaluation.cross_validation import predict_outputs
+from tuner.evaluation.metrics import score_all
+from tuner.storage.runs import open_storage, require_config
 
 
 @pytest.fixture
@@ -146,7 +146,7 @@ def test_regression_run_without_test_split_still_shows_overfitting(regression_fr
 
 
 def test_the_driver_refuses_the_full_data_of_a_run_with_a_test_set(churn_csv, storage_url):
-    from tuner.study import Driver
+    from tuner.search.driver import Driver
 
     tuner.tune(churn_csv, target="churned", models=["logistic_regression"], trials=1, cv=3, test_size=0.25,
                storage=storage_url, run="r")

@@ -26,8 +26,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import estimator_checks as ec
 
 from search_spaces import SpaceContext, keras_mlp
-from search_spaces import _keras_estimator as ke
-from search_spaces._keras_estimator import KerasMLPClassifier, KerasMLPRegressor
+from tuner.models import keras_mlp as ke
+from tuner.models.keras_mlp import KerasMLPClassifier, KerasMLPRegressor
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = dict(units=16, epochs=8, patience=8, batch_size=32, learning_rate=1e-2, random_state=0)

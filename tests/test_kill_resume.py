@@ -30,7 +30,7 @@ import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
-from tuner.heartbeat import WORKER_ATTR
+from tuner.execution.heartbeat import WORKER_ATTR
 
 FAMILIES = ["logistic_regression", "random_forest"]
 RUN = "k"
@@ -360,7 +360,7 @@ def test_sigterm_records_the_trial_and_exits_143(tmp_path, n_jobs):
 def test_a_storage_left_without_its_indexes_by_a_kill_gets_them_back(tmp_path):
     """A process killed between Optuna's CREATE TABLE and CREATE INDEX statements left a
     storage whose study names were not unique: the next opening completes the schema."""
-    from tuner.storage import open_storage
+    from tuner.storage.runs import open_storage
 
     path = tmp_path / "tuner.db"
     url = f"sqlite:///{path}"

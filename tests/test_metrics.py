@@ -7,7 +7,7 @@ import pytest
 from sklearn import metrics as skm
 
 from tuner.errors import TunerError
-from tuner.metrics import DEFAULT_METRIC, METRICS, check_metric, metrics_for, score_all
+from tuner.evaluation.metrics import DEFAULT_METRIC, METRICS, check_metric, metrics_for, score_all
 
 
 def test_every_contract_metric_is_registered_with_a_direction():
@@ -60,7 +60,7 @@ def test_numpy_classification_metrics_match_scikit_learn(k, seed):
     """tuner's NumPy metrics (fast: every fold scores all of them twice) equal scikit-learn's."""
     from sklearn import metrics as skm
 
-    from tuner.metrics import METRICS, top_k_for
+    from tuner.evaluation.metrics import METRICS, top_k_for
 
     rng = np.random.default_rng(seed)
     n = int(rng.integers(5, 80))
@@ -104,7 +104,7 @@ def test_numpy_classification_metrics_match_scikit_learn(k, seed):
 def testaverage_ranks_match_scipy_rankdata(seed):
     from scipy.stats import rankdata
 
-    from tuner.metrics import average_ranks
+    from tuner.evaluation.metrics import average_ranks
 
     rng = np.random.default_rng(seed)
     n = int(rng.integers(1, 60))
@@ -116,7 +116,7 @@ def testaverage_ranks_match_scipy_rankdata(seed):
 def test_split_ranks_match_scipy_rankdata_split_by_split_and_column_by_column(seed):
     from scipy.stats import rankdata
 
-    from tuner.metrics import split_ranks
+    from tuner.evaluation.metrics import split_ranks
 
     rng = np.random.default_rng(seed)
     sizes = rng.integers(1, 30, int(rng.integers(1, 5)))
@@ -134,7 +134,7 @@ def test_split_ranks_match_scipy_rankdata_split_by_split_and_column_by_column(se
 def test_a_trials_folds_scored_together_equal_each_fold_scored_alone_bit_for_bit(task, k, seed):
     """The driver scores a fold's headline metric alone (for the pruner) and every metric of
     all folds together at the trial's end: the two must agree exactly."""
-    from tuner.metrics import score_splits
+    from tuner.evaluation.metrics import score_splits
 
     rng = np.random.default_rng(seed)
     splits = []
@@ -159,7 +159,7 @@ def test_a_trials_folds_scored_together_equal_each_fold_scored_alone_bit_for_bit
 
 
 def test_scoring_no_split_and_a_split_without_probabilities():
-    from tuner.metrics import score_splits
+    from tuner.evaluation.metrics import score_splits
 
     assert score_splits("binary", [], 2) == []
     scores = score_all("binary", np.array([0, 1, 1]), np.array([0, 1, 0]), None, 2)
@@ -170,7 +170,7 @@ def test_scoring_no_split_and_a_split_without_probabilities():
 def test_numpy_regression_metrics_match_scikit_learn(seed):
     from sklearn import metrics as skm
 
-    from tuner.metrics import METRICS
+    from tuner.evaluation.metrics import METRICS
 
     rng = np.random.default_rng(seed)
     y = rng.normal(size=30) * 100

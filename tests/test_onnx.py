@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 import tuner
-from tuner import onnx_export
-from tuner.export import export_model
+from tuner.deploy import onnx_export
+from tuner.deploy.export import export_model
 
 from export_helpers import CLASSIFIERS, REGRESSORS, binary_frame, make_run, multiclass_frame, regression_frame
 
@@ -87,10 +87,10 @@ def test_onnx_parity_multiclass_with_rare_categories(tmp_path, family):
 
 
 def _fit(frame, target, family, params):
-    from tuner.data import prepare
-    from tuner.estimator import build_estimator, space_context
-    from tuner.evaluation import fit_quietly
-    from tuner.study import make_config
+    from tuner.data.dataset import prepare
+    from tuner.evaluation.estimator import build_estimator, space_context
+    from tuner.evaluation.cross_validation import fit_quietly
+    from tuner.search.driver import make_config
 
     ds = prepare(frame, target)
     config = make_config(ds, run="x", metric=None, models=[family], cv=2, seed=0)
@@ -115,7 +115,7 @@ def test_target_transforms_convert(params, tmp_path):
 @pytest.mark.parametrize("target", ["log", "yeo_johnson"])
 def test_the_target_inverse_clips_in_onnx_as_natively(target, tmp_path):
     """Rows far from the training rows: where the inverse is not finite the native model
-    predicts the nearest training end (tuner.target_transforms), and so does the ONNX graph."""
+    predicts the nearest training end (tuner.data.target_transforms), and so does the ONNX graph."""
     est, ds, card = _fit(regression_frame(), "price", "lasso", {"alpha": 1e-6, "prep_poly": True, "prep_target": target})
     assert onnx_export.write_onnx(est, card, ds.X, tmp_path)["status"] == "verified"
     far = ds.X.head(30).copy()

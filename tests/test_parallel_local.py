@@ -13,8 +13,9 @@ from optuna.trial import TrialState
 
 import _scaleout as so
 import tuner
-from tuner import budget, worker
-from tuner.storage import open_storage, require_config
+from tuner.execution import budget
+from tuner.execution import worker
+from tuner.storage.runs import open_storage, require_config
 
 FAMILIES = ["lasso", "elastic_net"]
 

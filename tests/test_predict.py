@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 import tuner
 from tuner.cli import app
-from tuner.export import export_model
-from tuner.inputs import InputError
+from tuner.deploy.export import export_model
+from tuner.data.inputs import InputError
 
 from export_helpers import binary_frame, make_run, regression_frame
 

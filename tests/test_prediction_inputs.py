@@ -28,9 +28,9 @@ from typer.testing import CliRunner
 
 import tuner
 from tuner.cli import app
-from tuner.data import Schema
-from tuner.export import export_model
-from tuner.inputs import InputError, InputWarning, coerce
+from tuner.data.dataset import Schema
+from tuner.deploy.export import export_model
+from tuner.data.inputs import InputError, InputWarning, coerce
 
 from export_helpers import make_run, regression_frame, serving
 

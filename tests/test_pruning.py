@@ -1,11 +1,11 @@
-"""Pruning across folds (tuner.pruning): clearly-behind trials stop after one fold."""
+"""Pruning across folds (tuner.evaluation.pruning): clearly-behind trials stop after one fold."""
 
 from __future__ import annotations
 
 import optuna
 import pytest
 
-from tuner.pruning import FoldPruner
+from tuner.evaluation.pruning import FoldPruner
 
 
 def _study(direction="maximize", best=(0.80, 0.78, 0.82, 0.79, 0.81)):
@@ -113,7 +113,7 @@ def _counting_best_reads(study) -> list:
 
 
 def test_prune_values_reads_the_best_trial_at_most_every_refresh_interval(monkeypatch):
-    import tuner.pruning as pruning
+    import tuner.evaluation.pruning as pruning
 
     study = _study()
     pruner = study.pruner
@@ -149,7 +149,7 @@ def test_signed_rank_p_is_scipys_wilcoxon_also_with_ties_and_zeros():
     import numpy as np
     from scipy import stats
 
-    from tuner.pruning import signed_rank_p
+    from tuner.evaluation.pruning import signed_rank_p
 
     rng = np.random.default_rng(1)
     for case in range(150):

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 import tuner
 from tuner import api
 from tuner.cli import app
-from tuner.html_report import TITLES
+from tuner.results.html_report import TITLES
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

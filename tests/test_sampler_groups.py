@@ -1,4 +1,4 @@
-"""TPE's parameter groups, kept up to date trial by trial (tuner.sampler_groups), equal
+"""TPE's parameter groups, kept up to date trial by trial (tuner.search.sampler_groups), equal
 Optuna's own recomputation from every trial, call after call."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import optuna
 from optuna.search_space.group_decomposed import _GroupDecomposedSearchSpace
 from optuna.trial import TrialState
 
-from tuner.sampler_groups import IncrementalGroups, incremental_groups
-from tuner.study import _sampler
+from tuner.search.sampler_groups import IncrementalGroups, incremental_groups
+from tuner.search.driver import _sampler
 
 
 def _conditional(trial):

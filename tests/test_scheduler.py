@@ -1,4 +1,4 @@
-"""Where the time goes under a clock (tuner.scheduler) and when a trial is stopped by it."""
+"""Where the time goes under a clock (tuner.execution.scheduler) and when a trial is stopped by it."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 import _scaleout as so
 import _slow_family
 import tuner
-from tuner.scheduler import FLOOR, UNKNOWN, FamilyScheduler
+from tuner.execution.scheduler import FLOOR, UNKNOWN, FamilyScheduler
 
 
 class _Study:

@@ -11,9 +11,9 @@ from sklearn.base import clone
 
 import search_spaces
 from search_spaces import SpaceContext
-from tuner import preprocessing
-from tuner.data import prepare
-from tuner.evaluation import fit_quietly, predict_outputs
+from tuner.data import preprocessing
+from tuner.data.dataset import prepare
+from tuner.evaluation.cross_validation import fit_quietly, predict_outputs
 
 FAMILY_TASKS = [
     (name, task)

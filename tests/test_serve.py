@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 import tuner
 from tuner.cli import app
-from tuner.export import export_model
+from tuner.deploy.export import export_model
 
 from export_helpers import stop_process, binary_frame, make_run
 

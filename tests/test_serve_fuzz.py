@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 import tuner
-from tuner.export import export_model
+from tuner.deploy.export import export_model
 
 from export_helpers import binary_frame, make_run, serving
 

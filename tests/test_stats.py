@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 
 import search_spaces
 import tuner
-from tuner import ranking as lb
+from tuner.results import leaderboard as lb
 from tuner.cli import app
-from tuner.stats import compare_with_leader, corrected_resampled_ttest, fold_size_ratio
-from tuner.storage import open_storage, require_config
+from tuner.evaluation.stats import compare_with_leader, corrected_resampled_ttest, fold_size_ratio
+from tuner.storage.runs import open_storage, require_config
 
 
 def _t4_two_sided_p(t: float) -> float:
@@ -145,7 +145,7 @@ def test_cv_repeats_gives_k_times_r_paired_folds(mixed_frame, storage_url):
 def test_repeated_cv_scores_the_training_rows_on_the_first_repeat_only(mixed_frame, storage_url, monkeypatch):
     """The overfitting gap needs the training rows' score once per row split, not per repeat:
     each later repeat skips that predict (about a tenth of a small-data fold)."""
-    import tuner.study as driver
+    import tuner.search.driver as driver
 
     real, asked = driver.evaluate_fold, []
 
@@ -182,7 +182,7 @@ def test_cli_cv_repeats_is_stored_and_checked(tmp_path, mixed_frame, storage_url
     (160, False, 1), (100_000, True, 1),
 ])
 def test_default_cv_repeats_only_under_a_clock_on_small_data(rows, clocked, expected):
-    from tuner.study import default_cv_repeats
+    from tuner.search.driver import default_cv_repeats
 
     assert default_cv_repeats(rows, clocked) == expected
 

@@ -7,7 +7,7 @@ import alembic.script
 import optuna
 from sqlalchemy import text
 
-from tuner import storage as st
+from tuner.storage import runs as st
 
 
 def _head_revision() -> str:

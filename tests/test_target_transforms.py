@@ -1,4 +1,4 @@
-"""Target transforms whose inverse stays finite (tuner.target_transforms): scikit-learn's
+"""Target transforms whose inverse stays finite (tuner.data.target_transforms): scikit-learn's
 wherever that is finite; where it is not, the inverse of the nearest end of the training range."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn.preprocessing import PowerTransformer
 
-from tuner.target_transforms import BoundedLog1p, BoundedYeoJohnson
+from tuner.data.target_transforms import BoundedLog1p, BoundedYeoJohnson
 
 from export_helpers import regression_frame
 
@@ -53,10 +53,10 @@ def test_a_wildly_extrapolating_model_predicts_finite_values(target):
     end; elsewhere it is the plain transform's (the fold no longer fails)."""
     from sklearn.compose import TransformedTargetRegressor
 
-    from tuner.data import prepare
-    from tuner.estimator import build_estimator, space_context
-    from tuner.evaluation import fit_quietly
-    from tuner.study import make_config
+    from tuner.data.dataset import prepare
+    from tuner.evaluation.estimator import build_estimator, space_context
+    from tuner.evaluation.cross_validation import fit_quietly
+    from tuner.search.driver import make_config
 
     frame = regression_frame()
     ds = prepare(frame, "price")
@@ -82,11 +82,11 @@ def test_a_wildly_extrapolating_model_predicts_finite_values(target):
 
 
 def test_a_fitted_pipeline_with_them_survives_the_artifact_round_trip(tmp_path):
-    from tuner import artifact
-    from tuner.data import prepare
-    from tuner.estimator import build_estimator, space_context
-    from tuner.evaluation import fit_quietly
-    from tuner.study import make_config
+    from tuner.deploy import artifact
+    from tuner.data.dataset import prepare
+    from tuner.evaluation.estimator import build_estimator, space_context
+    from tuner.evaluation.cross_validation import fit_quietly
+    from tuner.search.driver import make_config
 
     frame = regression_frame()
     ds = prepare(frame, "price")

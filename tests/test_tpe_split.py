@@ -1,4 +1,4 @@
-"""SharedSplitTPE samples exactly what Optuna's TPESampler samples (tuner.tpe_split)."""
+"""SharedSplitTPE samples exactly what Optuna's TPESampler samples (tuner.search.tpe_split)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import warnings
 import optuna
 import pytest
 
-from tuner.sampler_groups import incremental_groups
-from tuner.tpe_split import SharedSplitTPE, tpe_sampler
+from tuner.search.sampler_groups import incremental_groups
+from tuner.search.tpe_split import SharedSplitTPE, tpe_sampler
 
 
 def _objective(trial: optuna.Trial) -> float:
@@ -56,7 +56,7 @@ def test_the_same_samples_as_optunas_tpe(seed, constant_liar, direction):
 
 
 def test_the_split_is_computed_once_per_sample(monkeypatch):
-    from tuner import tpe_split
+    from tuner.search import tpe_split
 
     calls = []
     real = tpe_split.SharedSplitTPE._split_kept

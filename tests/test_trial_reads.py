@@ -1,4 +1,4 @@
-"""One read of a family's trials per claimed trial (tuner.trial_reads), never for a budget count."""
+"""One read of a family's trials per claimed trial (tuner.storage.trial_reads), never for a budget count."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tuner import budget, trial_reads
-from tuner.storage import open_storage
+from tuner.execution import budget
+from tuner.storage import trial_reads
+from tuner.storage.runs import open_storage
 
 
 @pytest.fixture

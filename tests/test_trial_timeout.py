@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 import _misbehaving_family as bad
 import tuner
 from tuner.cli import app
-from tuner import local_workers
+from tuner.execution import local_workers
 
 SET_ASIDE_AFTER = 2  # instead of 3: every replacement helper costs an interpreter start-up
 
@@ -52,7 +52,7 @@ def test_a_trial_killed_by_the_system_is_recorded_and_the_run_goes_on(monkeypatc
 
 def test_a_helper_killed_during_a_trial_run_in_memory_is_recorded_and_the_run_goes_on(monkeypatch, regression_frame,
                                                                                      tmp_path):
-    # --n-jobs under a clock alone: a helper runs its trials in memory (tuner.write_behind), so
+    # --n-jobs under a clock alone: a helper runs its trials in memory (tuner.execution.write_behind), so
     # the trial it died in exists only in the supervisor's record
     bad.register(monkeypatch, "sigkill_in_helper")
     url = f"sqlite:///{tmp_path / 'oom.db'}"

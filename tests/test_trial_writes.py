@@ -1,4 +1,4 @@
-"""A trial's writes in one transaction (tuner.trial_writes): the same stored trial as
+"""A trial's writes in one transaction (tuner.storage.trial_writes): the same stored trial as
 Optuna's report / set_user_attr / tell, with fewer commits."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tuner import trial_writes
-from tuner.storage import open_storage
+from tuner.storage import trial_writes
+from tuner.storage.runs import open_storage
 
 
 @pytest.fixture
@@ -118,7 +118,7 @@ def test_other_storages_get_the_same_result_through_the_public_api():
 
 @pytest.mark.parametrize("state", [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL])
 def test_in_memory_finish_leaves_what_report_set_user_attr_and_tell_would(state, monkeypatch):
-    """A worker's in-memory study (tuner.write_behind): the fold scores and attributes go on
+    """A worker's in-memory study (tuner.execution.write_behind): the fold scores and attributes go on
     the trial in one copy of it, then tell."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="minimize")

@@ -1,5 +1,5 @@
 """Under a clock a worker runs its trials in memory and stores them in batches
-(tuner.write_behind): what lands in the storage, and what still goes through claims.
+(tuner.execution.write_behind): what lands in the storage, and what still goes through claims.
 
 In CI a skip is a failure: the PostgreSQL cases need the server of the distributed tests.
 """
@@ -12,8 +12,10 @@ import pytest
 from optuna.trial import TrialState
 
 import tuner
-from tuner import budget, trial_reads, write_behind
-from tuner.storage import open_storage
+from tuner.execution import budget
+from tuner.storage import trial_reads
+from tuner.execution import write_behind
+from tuner.storage.runs import open_storage
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -22,7 +24,7 @@ def storage(request, tmp_path):
         yield opened
 
 
-class _Family:  # what write_behind needs of tuner.study.FamilyState
+class _Family:  # what write_behind needs of tuner.search.driver.FamilyState
     def __init__(self, storage, name="f"):
         self.name = name
         self.study = optuna.create_study(study_name=f"r::{name}", storage=trial_reads.shared(storage),
@@ -146,7 +148,7 @@ def test_a_clocked_run_stores_its_trials_in_batches(mixed_frame, storage_url, mo
 
 
 def test_ctrl_c_in_a_fold_stores_what_ran_and_the_interrupted_trial(mixed_frame, storage_url, monkeypatch):
-    import tuner.study as driver_module
+    import tuner.search.driver as driver_module
 
     real = driver_module.evaluate_fold
     calls = []

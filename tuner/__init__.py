@@ -17,15 +17,15 @@ __all__ = ["tune", "leaderboard", "runs", "report", "load", "TunerError"]
 
 def __getattr__(name: str):
     if name in {"tune", "leaderboard", "runs", "report"}:
-        from . import api
+        from tuner import api
 
         return getattr(api, name)
     if name == "load":
-        from .artifact import load
+        from tuner.deploy.artifact import load
 
         return load
     if name == "TunerError":
-        from .errors import TunerError
+        from tuner.errors import TunerError
 
         return TunerError
     raise AttributeError(f"module 'tuner' has no attribute {name!r}")

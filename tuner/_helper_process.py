@@ -1,6 +1,6 @@
 """Entry point of a local helper worker process: ``python -m tuner._helper_process``.
 
-Started by ``tuner.local_workers.run_local`` (``--n-jobs J``): it reads its pickled
+Started by ``tuner.execution.local_workers.run_local`` (``--n-jobs J``): it reads its pickled
 ``_HelperSpec`` from standard input, works on the run, and reports each trial as a JSON
 line on the standard output it was given; anything else printed goes to standard error.
 """
@@ -17,7 +17,7 @@ def main() -> int:
     os.dup2(2, 1)  # stray prints (from C libraries too) must not mix with the events
     sys.stdout = sys.stderr
     spec = pickle.load(sys.stdin.buffer)
-    from tuner.local_workers import helper_main
+    from tuner.execution.local_workers import helper_main
 
     code = helper_main(spec, events)
     try:

@@ -7,13 +7,13 @@ import time
 
 import pandas as pd
 
-from . import holdout
-from . import ranking as lb
-from .config import validate_budget
-from .data import check_test_size, prepare, read_table
-from .errors import TunerError
-from .storage import DEFAULT_STORAGE, default_run_name, list_runs, load_sql_layer, open_storage, require_config
-from .study import Driver, make_config, start_run
+from tuner.results import holdout
+from tuner.results import leaderboard as lb
+from tuner.config import validate_budget
+from tuner.data.dataset import check_test_size, prepare, read_table
+from tuner.errors import TunerError
+from tuner.storage.runs import DEFAULT_STORAGE, default_run_name, list_runs, load_sql_layer, open_storage, require_config
+from tuner.search.driver import Driver, make_config, start_run
 
 load_sql_layer()  # imported with the API, not inside the first tune()'s clock
 
@@ -96,7 +96,7 @@ def leaderboard(*, run: str | None = None, storage: str | None = None, metric: s
     Columns include ``p_value_vs_leader`` / ``tied_with_leader`` (corrected resampled
     t-test on the paired fold scores) and, with a held-out test set, ``test_<metric>``.
     """
-    from .metrics import check_metric
+    from tuner.evaluation.metrics import check_metric
 
     store = open_storage(storage, create=False)
     config = require_config(store, run)
@@ -112,7 +112,7 @@ def report(out: str, *, run: str | None = None, storage: str | None = None, data
     ``data`` is needed only for a run made from an in-memory DataFrame (the winner's
     curves refit the model); pass the same DataFrame.
     """
-    from .html_report import write_report
+    from tuner.results.html_report import write_report
 
     store = open_storage(storage, create=False)
     config = require_config(store, run)

@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 
 import search_spaces
 
-from .errors import TunerError
-from .metrics import check_metric
+from tuner.errors import TunerError
+from tuner.evaluation.metrics import check_metric
 
 
 @dataclass

@@ -29,7 +29,7 @@ class RefitModel:
     ``predict(df)`` (original labels or values) and ``predict_proba(df)`` (one column per class)."""
 
     def __init__(self, pipeline, config, family: str):
-        from tuner.data import Schema
+        from tuner.data.dataset import Schema
 
         self.pipeline, self.config, self.family = pipeline, config, family
         self.task = config.task
@@ -37,7 +37,7 @@ class RefitModel:
         self.schema = Schema.from_dict(config.schema)
 
     def _X(self, df: pd.DataFrame) -> pd.DataFrame:
-        from tuner.data import coerce_features
+        from tuner.data.dataset import coerce_features
 
         return coerce_features(df, self.schema)
 
@@ -64,13 +64,13 @@ def refit_winner(storage: str, run: str, family: str, params: dict, train: pd.Da
 
     The one place to switch to ``tuner export`` / ``tuner.load`` when that API lands.
     """
-    from tuner.data import Schema, coerce_features
-    from tuner.estimator import build_estimator, space_context
-    from tuner.evaluation import fit_quietly
-    from tuner.storage import open_storage, require_config
+    from tuner.data.dataset import Schema, coerce_features
+    from tuner.evaluation.estimator import build_estimator, space_context
+    from tuner.evaluation.cross_validation import fit_quietly
+    from tuner.storage.runs import open_storage, require_config
 
     config = require_config(open_storage(storage, create=False), run)
-    train = train[train[config.target].notna()]  # as tuner.data.prepare does
+    train = train[train[config.target].notna()]  # as tuner.data.dataset.prepare does
     X = coerce_features(train.drop(columns=[config.target]), Schema.from_dict(config.schema))
     y_raw = train[config.target]
     if config.task == "regression":
@@ -133,8 +133,8 @@ def run(args) -> None:
         _common.write_predictions(args, labels=model.predict(X_test), proba=proba.to_numpy(),
                                   proba_classes=model.classes, info=info)
     # a fit the run gave up on may still be in a C++ solver: leave without finalizing under it
-    # (tuner.fit_watchdog; the CLI does the same)
-    from tuner.fit_watchdog import exit_now_if_fits_abandoned
+    # (tuner.execution.fit_watchdog; the CLI does the same)
+    from tuner.execution.fit_watchdog import exit_now_if_fits_abandoned
 
     exit_now_if_fits_abandoned(0)
 

@@ -1,0 +1,1 @@
+"""Reading tables, task and schema inference, per-fold preprocessing, new-row coercion."""

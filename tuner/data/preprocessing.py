@@ -1,0 +1,153 @@
+"""Preprocessing fitted inside every fold: one scikit-learn (imbalanced-learn) Pipeline
+per trial, so nothing is learnt from validation rows.
+
+    impute -> encode categoricals -> scale (families that need it)
+    -> [polynomial features] -> [feature selection] -> [resampling] -> model
+    [wrapped in a target transform for regression]
+
+The searchable choices are Optuna parameters whose names start with ``prep_``; a
+family's ``Preprocessing`` says which choices apply to it.
+"""
+
+from __future__ import annotations
+
+from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
+from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
+from sklearn.feature_selection import SelectFromModel, SelectPercentile, f_classif, f_regression
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline as SkPipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, PolynomialFeatures, StandardScaler
+
+from search_spaces import Preprocessing, SpaceContext
+
+from tuner.data.dataset import Schema
+from tuner.data.features import DatetimeFeatures
+from tuner.data.target_transforms import BoundedLog1p, BoundedYeoJohnson
+
+PREFIX = "prep_"
+MAX_ONEHOT_CATEGORIES = 30  # rarer categories share one "infrequent" column
+MAX_FEATURES_FOR_POLY = 20
+MIN_FEATURES_FOR_SELECTION = 8
+IMBALANCE_FOR_RESAMPLING = 3.0  # majority / minority
+
+
+def _choices(ctx: SpaceContext, spec: Preprocessing, schema: Schema, y_min: float) -> dict[str, list]:
+    """The searchable preprocessing dimensions that apply to this family and data."""
+    choices: dict[str, list] = {}
+    if spec.poly and len(schema.columns) <= MAX_FEATURES_FOR_POLY:
+        choices["prep_poly"] = [False, True]
+    if spec.select and len(schema.columns) >= MIN_FEATURES_FOR_SELECTION:
+        choices["prep_select"] = ["none", "univariate", "model"]
+    if ctx.is_classification and ctx.class_imbalance >= IMBALANCE_FOR_RESAMPLING:
+        choices["prep_resample"] = ["none", "smote", "oversample"]
+    if not ctx.is_classification:
+        choices["prep_target"] = ["none", "yeo_johnson"] + (["log"] if y_min >= 0 else [])
+    return choices
+
+
+def suggest(trial, ctx: SpaceContext, spec: Preprocessing, schema: Schema, y_min: float = 0.0) -> dict:
+    params = {}
+    for name, options in _choices(ctx, spec, schema, y_min).items():
+        params[name] = trial.suggest_categorical(name, options)
+    if params.get("prep_select") == "univariate":
+        params["prep_select_percentile"] = trial.suggest_int("prep_select_percentile", 10, 90, step=10)
+    return params
+
+
+def defaults(ctx: SpaceContext, spec: Preprocessing, schema: Schema, y_min: float = 0.0) -> dict:
+    return {name: options[0] for name, options in _choices(ctx, spec, schema, y_min).items()}
+
+
+def split_params(params: dict) -> tuple[dict, dict]:
+    """(preprocessing params, model params) from a trial's params."""
+    prep = {k: v for k, v in params.items() if k.startswith(PREFIX)}
+    model = {k: v for k, v in params.items() if not k.startswith(PREFIX)}
+    return prep, model
+
+
+def column_transformer(spec: Preprocessing, schema: Schema) -> ColumnTransformer:
+    numeric_steps = [("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True))]
+    if spec.scale:
+        numeric_steps.append(("scale", StandardScaler()))
+    if spec.encoding == "onehot":
+        encoder = OneHotEncoder(
+            handle_unknown="infrequent_if_exist", max_categories=MAX_ONEHOT_CATEGORIES,
+            min_frequency=None, sparse_output=False,
+        )
+    else:
+        encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1)
+    categorical_steps = [
+        ("impute", SimpleImputer(strategy="constant", fill_value="__missing__", keep_empty_features=True)),
+        ("encode", encoder),
+    ]
+    transformers = []
+    if schema.numeric:
+        transformers.append(("num", SkPipeline(numeric_steps), list(schema.numeric)))
+    if schema.encoded:
+        transformers.append(("cat", SkPipeline(categorical_steps), list(schema.encoded)))
+    if schema.datetime:
+        date_steps = [("parts", DatetimeFeatures()),
+                      ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True))]
+        if spec.scale:
+            date_steps.append(("scale", StandardScaler()))
+        transformers.append(("date", SkPipeline(date_steps), list(schema.datetime)))
+    return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
+
+
+def _selector(kind: str, percentile: int, ctx: SpaceContext):
+    if kind == "univariate":
+        score = f_classif if ctx.is_classification else f_regression
+        return SelectPercentile(score, percentile=percentile)
+    forest = ExtraTreesClassifier if ctx.is_classification else ExtraTreesRegressor
+    return SelectFromModel(
+        forest(n_estimators=50, max_features="sqrt", n_jobs=ctx.n_jobs, random_state=ctx.seed), threshold="0.5*mean"
+    )
+
+
+def _resampler(kind: str, ctx: SpaceContext):
+    from imblearn.over_sampling import SMOTE, RandomOverSampler
+
+    if kind == "smote":
+        return SMOTE(k_neighbors=3, random_state=ctx.seed)
+    return RandomOverSampler(random_state=ctx.seed)
+
+
+def build_pipeline(model, prep: dict, ctx: SpaceContext, spec: Preprocessing, schema: Schema):
+    """The full estimator of one trial: preprocessing + model (+ target transform)."""
+    steps = [("prep", column_transformer(spec, schema))]
+    if prep.get("prep_poly"):
+        steps.append(("poly", PolynomialFeatures(degree=2, include_bias=False)))
+        steps.append(("poly_scale", StandardScaler()))
+    if prep.get("prep_select", "none") != "none":
+        steps.append(("select", _selector(prep["prep_select"], prep.get("prep_select_percentile", 50), ctx)))
+    resample = prep.get("prep_resample", "none")
+    if resample != "none":
+        from imblearn.pipeline import Pipeline as ImbPipeline  # resamples during fit only
+
+        steps.append(("resample", _resampler(resample, ctx)))
+        steps.append(("model", model))
+        pipeline = ImbPipeline(steps)
+    else:
+        steps.append(("model", model))
+        pipeline = SkPipeline(steps)
+    target = prep.get("prep_target", "none")
+    # the inverse clips to the training targets' transformed range: never NaN / inf (tuner.data.target_transforms)
+    if target == "log":
+        return TransformedTargetRegressor(regressor=pipeline, transformer=BoundedLog1p(), check_inverse=False)
+    if target == "yeo_johnson":
+        return TransformedTargetRegressor(regressor=pipeline, transformer=BoundedYeoJohnson())
+    return pipeline
+
+
+def describe(task: str) -> dict[str, str]:
+    """The preprocessing dimensions, for ``tuner spaces``."""
+    out = {
+        "prep_poly": f"false | true: degree-2 features (linear families, ≤ {MAX_FEATURES_FOR_POLY} features)",
+        "prep_select": f"none | univariate | model (≥ {MIN_FEATURES_FOR_SELECTION} features)",
+        "prep_select_percentile": "int 10 – 90 step 10 (univariate selection)",
+    }
+    if task == "regression":
+        out["prep_target"] = "none | yeo_johnson | log (log only for targets ≥ 0)"
+    else:
+        out["prep_resample"] = f"none | smote | oversample (imbalance ≥ {IMBALANCE_FOR_RESAMPLING:g}:1)"
+    return out

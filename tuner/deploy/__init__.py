@@ -1,0 +1,1 @@
+"""Export, model artifact, ONNX, predict, serve."""

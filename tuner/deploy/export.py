@@ -1,0 +1,141 @@
+"""Refit a family's best configuration on all training rows and write the model artifact.
+
+The refit goes through :func:`tuner.evaluation.estimator.build_estimator`, the same builder the
+driver cross-validated, on the rows :func:`tuner.data.dataset.load_for_run` gives back (the
+training part of the run's data, checked against the run's fingerprint).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tuner.deploy import artifact
+from tuner.config import now_iso
+from tuner.errors import TunerError
+
+
+@dataclass
+class ExportResult:
+    out: Path
+    card: dict
+    fitted: object  # the in-memory refit pipeline (what the artifact holds)
+    fit_seconds: float
+
+
+def choose_row(rows: list[dict], family: str | None, run: str) -> dict:
+    """The winner (first row with a completed trial) or ``family``'s best row."""
+    ok = [r for r in rows if r["status"] == "ok"]
+    if family is None:
+        if not ok:
+            raise TunerError(
+                f"run {run!r} has no completed trial yet, so there is no model to export; "
+                "run `tuner run` (or wait for its first trial) first"
+            )
+        return ok[0]
+    for r in rows:
+        if r["model"] == family:
+            if r["status"] != "ok":
+                done = ", ".join(x["model"] for x in ok) or "none"
+                raise TunerError(f"family {family!r} has no completed trial in run {run!r} ({r['status']}); "
+                                 f"families with one: {done}")
+            return r
+    raise TunerError(f"family {family!r} is not part of run {run!r}; its families: "
+                     f"{', '.join(r['model'] for r in rows)}")
+
+
+def _redact(url: str) -> str:
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL sqlalchemy understands: keep only the scheme
+        return url.split("://", 1)[0] + "://..."
+
+
+def schema_card(schema: dict) -> dict:
+    """The input schema for the card: ordered columns with their kind (and categories seen)."""
+    columns = [{"name": c, "type": "number", "dtype": "float64"} for c in schema["numeric"]]
+    columns += [{"name": c, "type": "category", "dtype": "string", "categories": schema.get("categories", {}).get(c, [])}
+                for c in schema["categorical"]]
+    return {**schema, "columns": columns}
+
+
+def refit(config, family: str, params: dict, *, n_jobs: int = 1):
+    """(fitted pipeline, training Dataset, seconds) for ``family`` with ``params`` on all training rows."""
+    from tuner.data.dataset import load_for_run
+    from tuner.evaluation.estimator import build_estimator, space_context
+    from tuner.evaluation.cross_validation import fit_quietly
+
+    ds = load_for_run(config)
+    ctx = space_context(config, n_jobs, n_rows=len(ds.X))
+    estimator = build_estimator(config, family, params, ctx)
+    start = time.perf_counter()
+    try:
+        fit_quietly(estimator, ds.X, ds.y)
+    except TunerError:
+        raise
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise TunerError(f"refitting {family} on all {len(ds.X)} training rows failed: {type(exc).__name__}: {first}") from exc
+    return estimator, ds, time.perf_counter() - start
+
+
+def export_model(
+    out: str | Path, *, run: str | None = None, storage: str | None = None, family: str | None = None,
+    onnx: bool = False, n_jobs: int = 1,
+) -> ExportResult:
+    """Refit the run's winner (or ``family``'s best) and write the artifact folder ``out``."""
+    from tuner.results import leaderboard as lb
+    from tuner.storage.runs import DEFAULT_STORAGE, open_storage, require_config
+
+    store = open_storage(storage, create=False)
+    config = require_config(store, run)
+    rows = lb.build(store, config)
+    row = choose_row(rows, family, config.run)
+    family = row["model"]
+    if onnx:  # fail before the (possibly long) refit when the extra is missing
+        from tuner.deploy.onnx_export import require_onnx
+
+        require_onnx()
+    fitted, ds, seconds = refit(config, family, row["params"], n_jobs=n_jobs)
+
+    card = {
+        "format": artifact.FORMAT,
+        "format_version": artifact.FORMAT_VERSION,
+        "created_at": now_iso(),
+        "run": config.run,
+        "storage": _redact(storage or DEFAULT_STORAGE),
+        "family": family,
+        "task": config.task,
+        "target": config.target,
+        "metric": config.metric,
+        "direction": config.direction,
+        "classes": list(config.classes),
+        "schema": schema_card(config.schema),
+        "leaderboard_row": {k: v for k, v in row.items() if k != "params"},
+        "params": dict(row["params"]),
+        "data": {
+            "source": config.source,
+            "fingerprint": config.fingerprint,
+            "rows_refit": int(len(ds.X)),
+            "cv": config.cv,
+            "seed": config.seed,
+        },
+        "refit_seconds": round(seconds, 3),
+        "versions": artifact.installed_versions(artifact.libraries_for(family)),
+    }
+
+    extra = None
+    if onnx:
+        from tuner.deploy import onnx_export
+
+        def extra(folder: Path, card_: dict) -> None:
+            card_["onnx"] = onnx_export.write_onnx(fitted, card_, ds.X, folder)
+
+    card = artifact.write(fitted, card, Path(out), extra=extra)
+    return ExportResult(Path(out), card, fitted, seconds)
+
+
+__all__ = ["export_model", "ExportResult", "refit", "choose_row"]

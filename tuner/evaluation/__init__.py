@@ -1,0 +1,1 @@
+"""Folds, metrics, cross-validation of one pipeline, pruning, paired statistics."""

@@ -1,0 +1,268 @@
+"""Metric registry: name -> how to compute it, its direction, and the tasks it fits.
+
+Multiclass averaging: precision / recall / F1 are macro averages (every class
+counts the same); ROC-AUC is one-vs-rest, macro averaged; top-k accuracy uses
+k = min(3, n_classes - 1). For binary problems the positive class is the second of
+the sorted class labels (index 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from tuner.errors import TunerError
+
+
+class Splits:
+    """Several evaluation splits (a trial's folds) stacked into one set of arrays, so that each
+    metric is computed for all of them in a few NumPy calls: a call costs about the same for
+    one small split as for twenty, and every fold of every trial is scored.
+
+    ``y``, ``pred`` and ``proba`` hold the splits one after another; ``group`` numbers each row's
+    split (non-decreasing), ``sizes`` and ``starts`` give each split's rows. Every per-split
+    sum adds the same rows in the same order whether a split is scored alone or with others,
+    so the scores are bit-identical either way.
+
+    The metrics are NumPy, not scikit-learn's: its input validation alone costs 5-12 ms a call
+    (tests/test_metrics.py checks that the values agree).
+    """
+
+    def __init__(self, splits: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]], n_classes: int):
+        self.k = n_classes
+        self.n = len(splits)
+        self._confusion = None
+        self._prf = None
+        if self.n == 1:  # a fold's headline, after every fold: the same arrays without the stacking
+            y, pred, proba = splits[0]
+            self.y, self.pred = np.asarray(y), np.asarray(pred)
+            self.sizes = np.array([len(self.y)], dtype=np.int64)
+            self.starts = np.zeros(1, dtype=np.int64)
+            self.group = np.zeros(len(self.y), dtype=np.int64)
+            self.proba = None if proba is None else np.asarray(proba, dtype=float)
+            return
+        self.sizes = np.array([len(y) for y, _, _ in splits], dtype=np.int64)
+        self.starts = np.concatenate(([0], np.cumsum(self.sizes)[:-1])).astype(np.int64)
+        self.group = np.repeat(np.arange(self.n), self.sizes)
+        self.y = np.concatenate([np.asarray(y) for y, _, _ in splits]) if splits else np.zeros(0)
+        self.pred = np.concatenate([np.asarray(p) for _, p, _ in splits]) if splits else np.zeros(0)
+        probas = [q for _, _, q in splits]
+        self.proba = None if not splits or any(q is None for q in probas) else np.concatenate(
+            [np.asarray(q, dtype=float) for q in probas])
+
+    def per_split(self, values: np.ndarray) -> np.ndarray:
+        """Sum of ``values`` (one per row) over each split's rows."""
+        return np.bincount(self.group, weights=values, minlength=self.n)
+
+    def mean(self, values: np.ndarray) -> np.ndarray:
+        return self.per_split(values) / np.maximum(self.sizes, 1)
+
+    def confusion(self) -> np.ndarray:
+        """(splits, true class, predicted class) counts, shared by the label metrics."""
+        if self._confusion is None:
+            k = max(self.k, 2)
+            y, p = self.y.astype(np.int64), self.pred.astype(np.int64)
+            cells = np.bincount((self.group * k + y) * k + p, minlength=self.n * k * k)
+            self._confusion = cells.reshape(self.n, k, k)
+        return self._confusion
+
+
+def _ratio(num, den):
+    num, den = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
+    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)  # zero_division=0
+
+
+def _prf(s: Splits) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Precision, recall and F1 per split: of class 1 (binary) or macro over classes 0..K-1."""
+    if s._prf is None:
+        s._prf = _precision_recall_f1(s)
+    return s._prf
+
+
+def _precision_recall_f1(s: Splits) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    cm = s.confusion()
+    tp = np.diagonal(cm, axis1=1, axis2=2).astype(float)
+    predicted, actual = cm.sum(axis=1), cm.sum(axis=2)
+    precision, recall = _ratio(tp, predicted), _ratio(tp, actual)
+    f1 = _ratio(2 * tp, predicted + actual)
+    if s.k == 2:  # the positive class is code 1
+        return precision[:, 1], recall[:, 1], f1[:, 1]
+    return precision.mean(axis=1), recall.mean(axis=1), f1.mean(axis=1)
+
+
+def _accuracy(s: Splits) -> np.ndarray:
+    return s.mean((s.y == s.pred).astype(float))
+
+
+def average_ranks(x: np.ndarray) -> np.ndarray:
+    """1-based ranks, ties sharing their average: ``scipy.stats.rankdata`` without its
+    per-call overhead (~0.1 ms)."""
+    x = np.asarray(x, dtype=float)
+    order = np.argsort(x, kind="mergesort")
+    ordered = x[order]
+    new_value = np.empty(len(x), dtype=bool)
+    new_value[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new_value[1:])
+    starts = np.flatnonzero(new_value)
+    sizes = np.diff(np.append(starts, len(x)))
+    ranks = np.empty(len(x))
+    ranks[order] = np.repeat(starts + (sizes + 1) / 2, sizes)  # exact: halves of small integers
+    return ranks
+
+
+def split_ranks(x: np.ndarray, group: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Average ranks (1-based, ties sharing their average) of every column of ``x`` within each
+    split: rows of split ``s`` are ``group == s``, contiguous from ``starts[s]``. One sort for
+    all splits and columns."""
+    n, k = x.shape
+    if len(starts) == 1 and k == 1:  # a binary fold's headline ROC-AUC: the same values, sooner
+        return average_ranks(x[:, 0])[:, None]
+    order = np.lexsort((x, np.broadcast_to(group[:, None], (n, k))), axis=0)  # by split, then value
+    ordered = np.take_along_axis(x, order, axis=0)
+    ordered_group = group[order]
+    new_value = np.ones((n, k), dtype=bool)
+    np.not_equal(ordered[1:], ordered[:-1], out=new_value[1:])
+    new_value[1:] |= ordered_group[1:] != ordered_group[:-1]
+    positions = (np.arange(1, n + 1)[:, None] - starts[ordered_group]).astype(float)  # rank inside the split
+    tie = np.cumsum(new_value, axis=0) - 1 + np.arange(k) * n  # tie groups, numbered apart per column
+    sums = np.bincount(tie.ravel(), weights=positions.ravel(), minlength=n * k)
+    sizes = np.bincount(tie.ravel(), minlength=n * k)
+    ranks = np.empty((n, k))
+    np.put_along_axis(ranks, order, (sums / np.maximum(sizes, 1))[tie], axis=0)
+    return ranks
+
+
+def _roc_auc(s: Splits) -> np.ndarray:
+    """Mann-Whitney U / (n+ n-), ties counted half; multiclass: one-vs-rest, macro over the
+    classes; NaN on a split without some class (undefined there)."""
+    if s.k == 2:
+        scores, positive = s.proba[:, 1:2], (s.y == 1)[:, None]
+    else:
+        scores, positive = s.proba, s.y[:, None] == np.arange(s.k)
+    c = scores.shape[1]
+    cells = (s.group[:, None] * c + np.arange(c)).ravel()
+    n_pos = np.bincount(cells, weights=positive.ravel().astype(float), minlength=s.n * c).reshape(s.n, c)
+    rank_sums = np.bincount(cells, weights=(split_ranks(scores, s.group, s.starts) * positive).ravel(),
+                            minlength=s.n * c).reshape(s.n, c)
+    n_neg = s.sizes[:, None] - n_pos
+    pairs = n_pos * n_neg  # 0 on a split without some class: NaN there, and in the split's mean
+    auc = np.divide(rank_sums - n_pos * (n_pos + 1) / 2, pairs, out=np.full_like(pairs, np.nan), where=pairs > 0)
+    return auc.mean(axis=1)
+
+
+def _log_loss(s: Splits) -> np.ndarray:
+    picked = s.proba[np.arange(len(s.y)), s.y.astype(np.int64)]
+    return s.mean(-np.log(np.clip(picked, 1e-15, 1.0)))
+
+
+def _top_k(s: Splits) -> np.ndarray:
+    top = np.argsort(s.proba, axis=1, kind="mergesort")[:, ::-1][:, :top_k_for(s.k)]
+    return s.mean((top == s.y[:, None]).any(axis=1).astype(float))
+
+
+def _squared(s: Splits) -> np.ndarray:
+    return (s.y.astype(float) - s.pred.astype(float)) ** 2
+
+
+def _r2(s: Splits) -> np.ndarray:
+    y = s.y.astype(float)
+    residual = s.per_split(_squared(s))
+    total = s.per_split((y - s.mean(y)[s.group]) ** 2)
+    # a constant target on a split: 1 for a perfect prediction, else 0, as scikit-learn (force_finite)
+    r2 = np.where(residual == 0, 1.0, 0.0)
+    np.subtract(1.0, np.divide(residual, total, out=np.zeros_like(total), where=total > 0), out=r2, where=total > 0)
+    return r2
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    greater_is_better: bool
+    tasks: tuple[str, ...]
+    needs: str  # "label" (predicted class), "proba" (class probabilities), "value" (regression)
+    per_split: Callable[[Splits], np.ndarray]  # the metric on every split at once
+
+    @property
+    def direction(self) -> str:
+        return "maximize" if self.greater_is_better else "minimize"
+
+    def fn(self, y, arg, n_classes: int) -> float:
+        """The metric on one split; ``arg`` is the predictions (or probabilities: ``needs``)."""
+        proba = arg if self.needs == "proba" else None
+        pred = np.asarray(arg).argmax(axis=1) if self.needs == "proba" else arg
+        return float(self.per_split(Splits([(np.asarray(y), np.asarray(pred), proba)], n_classes))[0])
+
+
+def top_k_for(n_classes: int) -> int:
+    return max(1, min(3, n_classes - 1))
+
+
+_CLS = ("binary", "multiclass")
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in [
+        Metric("accuracy", True, _CLS, "label", _accuracy),
+        Metric("precision", True, _CLS, "label", lambda s: _prf(s)[0]),
+        Metric("recall", True, _CLS, "label", lambda s: _prf(s)[1]),
+        Metric("f1", True, _CLS, "label", lambda s: _prf(s)[2]),
+        Metric("roc_auc", True, _CLS, "proba", _roc_auc),
+        Metric("log_loss", False, _CLS, "proba", _log_loss),
+        Metric("top_k_accuracy", True, ("multiclass",), "proba", _top_k),
+        Metric("mse", False, ("regression",), "value", lambda s: s.mean(_squared(s))),
+        Metric("rmse", False, ("regression",), "value", lambda s: np.sqrt(s.mean(_squared(s)))),
+        Metric("mae", False, ("regression",), "value",
+               lambda s: s.mean(np.abs(s.y.astype(float) - s.pred.astype(float)))),
+        Metric("r2", True, ("regression",), "value", _r2),
+    ]
+}
+DEFAULT_METRIC = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "rmse"}
+
+
+def get_metric(name: str) -> Metric:
+    try:
+        return METRICS[name]
+    except KeyError:
+        raise TunerError(f"unknown metric {name!r}; choose one of: {', '.join(METRICS)}") from None
+
+
+def metrics_for(task: str) -> list[Metric]:
+    return [m for m in METRICS.values() if task in m.tasks]
+
+
+def check_metric(name: str | None, task: str) -> Metric:
+    """The metric to optimise for ``task``: the default when ``name`` is None."""
+    metric = get_metric(name or DEFAULT_METRIC[task])
+    if task not in metric.tasks:
+        valid = ", ".join(m.name for m in metrics_for(task))
+        raise TunerError(f"metric {metric.name!r} does not apply to a {task} task; choose one of: {valid}")
+    return metric
+
+
+def score_splits(task: str, splits: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]], n_classes: int,
+                 names: list[str] | None = None) -> list[dict[str, float]]:
+    """Every metric of ``task`` (or just ``names``) on each split ``(y_true, y_pred, proba)``:
+    one dict per split, computed for all splits together (a trial's folds at its end)."""
+    if not splits:
+        return []
+    s = Splits(splits, n_classes)
+    out: list[dict[str, float]] = [{} for _ in splits]
+    for m in metrics_for(task):
+        if names is not None and m.name not in names:
+            continue
+        if m.needs == "proba" and s.proba is None:
+            values = np.full(s.n, np.nan)
+        else:
+            try:
+                values = np.asarray(m.per_split(s), dtype=float)  # NaN where undefined on a split
+            except (ValueError, IndexError):  # predictions that do not fit the classes
+                values = np.full(s.n, np.nan)
+        for scores, value in zip(out, values):
+            scores[m.name] = float(value)
+    return out
+
+
+def score_all(task: str, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None, n_classes: int) -> dict[str, float]:
+    """Every metric of ``task`` on one evaluation split."""
+    return score_splits(task, [(y_true, y_pred, proba)], n_classes)[0]

@@ -1,0 +1,1 @@
+"""Workers, budget accounting, heartbeats, local worker processes, the fit watchdog."""

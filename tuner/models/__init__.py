@@ -1,0 +1,1 @@
+"""Estimators of tuner's own (the Keras MLP); a leaf: imports nothing else of tuner."""

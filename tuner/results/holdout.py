@@ -1,0 +1,146 @@
+"""Held-out test set and refit scores of each family's best trial.
+
+With ``--test-size F`` a stratified, seeded fraction of the rows is split off before any
+tuning (``data.split_holdout``); the families only ever see the training part. After
+tuning, each family's best trial is refit on the whole training part (the very pipeline
+that was cross-validated, from ``estimator.build_estimator``) and scored on
+
+* the test part, for every metric of the task (only when the run has a test split), and
+* the training part itself, so that "training score minus CV score" shows overfitting.
+
+The scores are stored in the family study's user attribute ``holdout``, keyed by the
+trial number they belong to, so the leaderboard reads them from the storage alone and a
+new best trial (more trials, workers, re-ranking by another metric) gets scored anew.
+Ranking stays by cross-validation: the test set is looked at once per best trial, never
+used to choose anything.
+"""
+
+from __future__ import annotations
+
+import math
+
+from tuner.config import RunConfig, now_iso
+from tuner.data.dataset import Dataset, check_test_size, load_split_for_run, split_holdout
+from tuner.errors import TunerError
+from tuner.storage.runs import load_config, load_family_study
+
+ATTR = "holdout"
+
+
+def resolve_split(storage, ds: Dataset, *, run: str, test_size: float | None, seed: int | None
+                  ) -> tuple[Dataset, Dataset | None, float]:
+    """(training part, test part or None, test fraction) for a new or continued run.
+
+    Options left as None inherit from the stored run, as in ``study.make_config``; a
+    conflicting value is refused later by ``storage.check_compatible``.
+    """
+    check_test_size(test_size)
+    existing = load_config(storage, run)
+    fraction = test_size if test_size is not None else (existing.test_size if existing else 0.0)
+    seed = seed if seed is not None else (existing.seed if existing else 0)
+    if not fraction:
+        return ds, None, 0.0
+    train, test = split_holdout(ds, fraction, seed)
+    return train, test, float(fraction)
+
+
+def stored_scores(study, trial_number: int) -> dict | None:
+    """What ``score_best`` stored for ``trial_number`` of this family study, if anything."""
+    if study is None:
+        return None
+    return (study.user_attrs.get(ATTR) or {}).get(str(trial_number))
+
+
+def attach(row: dict, entry: dict | None) -> None:
+    """Copy stored held-out test scores into a leaderboard row."""
+    if entry and entry.get("test") is not None:
+        row["test_scores"] = dict(entry["test"])
+
+
+def refit_and_score(config: RunConfig, family: str, params: dict, train: Dataset, test: Dataset | None,
+                    n_jobs: int = 1) -> dict:
+    """Refit one configuration on ``train``; every metric on ``train`` and (if given) ``test``."""
+    from tuner.evaluation.estimator import build_estimator, space_context
+    from tuner.evaluation.cross_validation import fit_quietly, predict_outputs
+    from tuner.evaluation.metrics import score_all
+
+    k = len(config.classes)
+    estimator = build_estimator(config, family, params, space_context(config, n_jobs))
+    fit_quietly(estimator, train.X, train.y)
+
+    def score(ds: Dataset) -> dict:
+        pred, proba = predict_outputs(estimator, ds.X, config.task, k)
+        return {m: (None if v is None or not math.isfinite(v) else float(v))
+                for m, v in score_all(config.task, ds.y, pred, proba, k).items()}
+
+    return {
+        "train": score(train),
+        "test": score(test) if test is not None else None,
+        "n_train": int(len(train.y)),
+        "n_test": int(len(test.y)) if test is not None else 0,
+        "scored_at": now_iso(),
+    }
+
+
+def score_best(storage, config: RunConfig, train: Dataset, test: Dataset | None, *, metric: str | None = None,
+               n_jobs: int = 1, force: bool = False) -> dict[str, dict]:
+    """Refit and score each family's best trial (by ``metric``) that has no stored scores yet.
+
+    Returns {family: entry} for what was scored now; a failing refit is recorded with its
+    reason (``error``) rather than stopping the others.
+    """
+    from tuner.results import leaderboard as lb
+
+    done = {}
+    for row in lb.build(storage, config, metric):
+        if row["status"] != "ok":
+            continue
+        study = load_family_study(storage, config.run, row["model"])
+        if not force and stored_scores(study, row["trial_number"]) is not None:
+            continue
+        try:
+            entry = refit_and_score(config, row["model"], row["params"], train, test, n_jobs)
+        except TunerError:
+            raise
+        except Exception as exc:  # a refit can fail where CV folds did not (e.g. memory): say why
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            entry = {"error": f"{type(exc).__name__}: {first}"[:300], "train": None, "test": None,
+                     "scored_at": now_iso()}
+        entries = dict(study.user_attrs.get(ATTR) or {})
+        entries[str(row["trial_number"])] = entry
+        study.set_user_attr(ATTR, entries)
+        done[row["model"]] = entry
+    return done
+
+
+def missing(storage, config: RunConfig, metric: str | None = None) -> list[str]:
+    """Families whose current best trial (by ``metric``) has no stored refit scores."""
+    from tuner.results import leaderboard as lb
+
+    out = []
+    for row in lb.build(storage, config, metric):
+        if row["status"] == "ok":
+            study = load_family_study(storage, config.run, row["model"])
+            if stored_scores(study, row["trial_number"]) is None:
+                out.append(row["model"])
+    return out
+
+
+def ensure_scores(storage, config: RunConfig, metric: str | None = None, n_jobs: int = 1) -> str | None:
+    """Score best trials that lack refit scores, reloading the run's data; a note when impossible.
+
+    Used by ``tuner leaderboard`` / ``tuner report`` so a best trial that changed after the
+    run (workers, re-ranking by another metric) still shows its test score.
+    """
+    if not config.test_size or not missing(storage, config, metric):
+        return None
+    try:
+        train, test = load_split_for_run(config)
+    except TunerError as exc:
+        what = "test and training" if config.test_size else "training"
+        return f"{what} scores of some best trials are not available: {exc}"
+    score_best(storage, config, train, test, metric=metric, n_jobs=n_jobs)
+    return None
+
+
+__all__ = ["ATTR", "resolve_split", "refit_and_score", "score_best", "ensure_scores", "attach", "stored_scores"]

@@ -1,0 +1,1 @@
+"""The driver: one Optuna study per model family, and its sampler."""

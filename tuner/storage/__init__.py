@@ -1,0 +1,1 @@
+"""Runs in an Optuna storage: opening it, run configs, locks."""
