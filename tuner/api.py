@@ -1,4 +1,9 @@
-"""The Python API: the same run as the CLI, returning the leaderboard as a DataFrame."""
+"""The Python API: the same run as the CLI, returning the leaderboard as a DataFrame.
+
+``import tuner`` loads this module on the first use of ``tuner.tune`` / ``leaderboard`` /
+``report`` / ``runs``; it then sets up the SQL layer at once, so that the clock of the first
+``tune(timeout=...)`` is spent on models.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,13 @@ import time
 
 import pandas as pd
 
-from tuner.results import holdout
-from tuner.results import leaderboard as lb
 from tuner.config import validate_budget
 from tuner.data.dataset import check_test_size, prepare, read_table
 from tuner.errors import TunerError
-from tuner.storage.runs import DEFAULT_STORAGE, default_run_name, list_runs, load_sql_layer, open_storage, require_config
+from tuner.results import holdout
+from tuner.results import leaderboard as lb
 from tuner.search.driver import Driver, make_config, start_run
+from tuner.storage.runs import DEFAULT_STORAGE, default_run_name, list_runs, load_sql_layer, open_storage, require_config
 
 load_sql_layer()  # imported with the API, not inside the first tune()'s clock
 

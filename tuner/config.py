@@ -1,4 +1,11 @@
-"""RunConfig: every knob of a run, validated once, stored with the run."""
+"""RunConfig: every knob of a run, validated once, stored with the run.
+
+Also the checks of the options that need nothing but the registry of families
+(``--models``, ``--trials`` / ``--timeout``). Every layer of tuner reads a RunConfig, so this
+module imports only ``tuner.errors`` and the family registry (``search_spaces``); the metric is
+checked where a config is made (``tuner.search.driver.make_config``, with
+``tuner.evaluation.metrics.check_metric``).
+"""
 
 from __future__ import annotations
 
@@ -10,11 +17,13 @@ from datetime import datetime, timezone
 import search_spaces
 
 from tuner.errors import TunerError
-from tuner.evaluation.metrics import check_metric
 
 
 @dataclass
 class RunConfig:
+    """A run's options and what was learnt from its data; stored as JSON with the run, so
+    every worker and every later command (leaderboard, export) sees the same run."""
+
     run: str
     target: str
     task: str
@@ -24,7 +33,7 @@ class RunConfig:
     cv: int = 5
     cv_repeats: int = 1
     seed: int = 0
-    test_size: float = 0.0  # fraction held out before tuning (0: none); see data.split_holdout
+    test_size: float = 0.0  # fraction held out before tuning (0: none); see tuner.data.dataset.split_holdout
     source: str = ""
     fingerprint: str = ""
     task_reason: str = ""
@@ -48,6 +57,7 @@ class RunConfig:
 
 
 def now_iso() -> str:
+    """The current UTC time to the second, as stored in runs and reports."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
@@ -73,6 +83,7 @@ def resolve_families(models: list[str] | None, task: str) -> list[str]:
 
 
 def parse_models(text: str | None) -> list[str] | None:
+    """``--models a,b`` as a list (None when not given: every family of the task)."""
     if not text:
         return None
     return [m.strip() for m in text.split(",") if m.strip()]
@@ -80,6 +91,7 @@ def parse_models(text: str | None) -> list[str] | None:
 
 def validate_budget(trials: int | None, timeout: float | None,
                     trial_timeout: float | None = None) -> tuple[int | None, float | None]:
+    """Refuse a budget that cannot run (no trial, no time); returns ``(trials, timeout)``."""
     if trial_timeout is not None and not trial_timeout > 0:
         raise TunerError(f"--trial-timeout must be a positive number of seconds (got {trial_timeout:g})")
     if trials is not None and trials < 1:
@@ -88,6 +100,3 @@ def validate_budget(trials: int | None, timeout: float | None,
         raise TunerError(f"--timeout must be a positive number of seconds (got {timeout:g})")
     return trials, timeout
 
-
-def check_metric_name(name: str | None, task: str):
-    return check_metric(name, task)

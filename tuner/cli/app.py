@@ -1,10 +1,14 @@
-"""The `tuner` command line (Typer). User errors become one line and exit code 2."""
+"""The `tuner` command line (Typer). User errors become one line and exit code 2.
+
+Each command imports what it uses inside its function, so ``tuner --help`` and a command that
+fails on its options do not load scikit-learn, Optuna's storages or the model libraries.
+"""
 
 from __future__ import annotations
 
 import functools
-import sys
 import signal
+import sys
 import time
 from enum import Enum
 from pathlib import Path
@@ -96,14 +100,14 @@ def run(
 ) -> None:
     """Cross-validate and tune every model family on DATA; print the leaderboard."""
     invoked_at = time.time()  # --timeout covers the whole invocation, data loading included
-    from tuner.results import holdout
-    from tuner.results import leaderboard as lb
+    from tuner.cli.progress import RunProgress
     from tuner.config import parse_models, validate_budget
     from tuner.data.dataset import check_test_size, prepare, read_table
     from tuner.evaluation.cross_validation import rare_class_note
-    from tuner.cli.progress import RunProgress
-    from tuner.storage.runs import DEFAULT_STORAGE, default_run_name, open_storage
+    from tuner.results import holdout
+    from tuner.results import leaderboard as lb
     from tuner.search.driver import Driver, make_config, start_run
+    from tuner.storage.runs import DEFAULT_STORAGE, default_run_name, open_storage
 
     _quiet_libraries()
     validate_budget(trials, timeout, trial_timeout)
@@ -211,10 +215,10 @@ def leaderboard(
         "--top-trials", help="List the best K completed trials across all families instead.")] = None,
 ) -> None:
     """Show a run's families ranked by cross-validated score (from the storage alone)."""
+    from tuner.evaluation.metrics import check_metric
     from tuner.results import holdout
     from tuner.results import leaderboard as lb
     from tuner.results import top_trials as tt
-    from tuner.evaluation.metrics import check_metric
     from tuner.storage.runs import open_storage, require_config
 
     if fmt == Format.table and out_file is not None:
@@ -301,9 +305,10 @@ def spaces(task: Annotated[Optional[str], typer.Option(help="binary, multiclass 
     table.add_column("range")
     for name, text in preprocessing.describe(task or "binary").items():
         table.add_row(name, text)
-    if task is None:
+    if task is None:  # the target transforms exist for regression only
         for name, text in preprocessing.describe("regression").items():
-            table.add_row(name, text) if name == "prep_target" else None
+            if name == "prep_target":
+                table.add_row(name, text)
     out.print(table)
 
 

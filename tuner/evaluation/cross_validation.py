@@ -118,8 +118,9 @@ def evaluate_fold(
     """Fit ``estimator`` on the fold's training rows and score its test rows.
 
     ``estimator`` is an unfitted estimator (cloned) or a function returning the estimator to
-    fit: the driver's returns its trial's one pipeline, refitted fold after fold (``clone`` costs
-    ~50× a build, and a build ~0.1 ms, paid on every fold).
+    fit: the driver's returns its trial's one pipeline, refitted fold after fold (``clone`` of a
+    pipeline costs far more than building it from the trial's parameters, and would be paid on
+    every fold).
     ``score_train``: also score (a sample of) the training rows, for the overfitting gap.
     ``headline``: score only this metric now and keep the predictions, for :func:`score_folds`
     to score every metric of all the trial's folds at once (the driver: a pruned trial needs

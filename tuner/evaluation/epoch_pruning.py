@@ -1,6 +1,6 @@
 """Per-epoch pruning for families that train by epochs (the Keras MLP).
 
-Fold-level pruning (Wilcoxon, in ``tuner.search.driver``) needs whole folds; a hopeless network
+Fold-level pruning (``tuner.evaluation.pruning``) needs whole folds; a hopeless network
 should stop sooner. On the first fold of a trial the estimator calls an epoch callback
 with ``logs["pruning_value"]`` (lower is better, comparable across trials of a run).
 This is the median rule of Optuna's ``MedianPruner`` applied to those curves: after a
@@ -32,7 +32,8 @@ def accepts_epoch_callback(estimator) -> bool:
 
 @functools.lru_cache(maxsize=256)
 def _fit_takes_epoch_callback(model_class: type) -> bool:
-    """Per class: ``inspect.signature`` costs ~0.1 ms, asked on every trial."""
+    """Cached per class: ``inspect.signature`` is slow next to a trial's other bookkeeping,
+    and every trial asks."""
     import inspect
 
     try:
@@ -47,7 +48,10 @@ def _best_so_far(curve: list[float], epoch: int) -> float:
 
 
 class EpochPruner:
-    """Callable given to ``fit(epoch_callback=...)`` on the first fold of a trial."""
+    """Callable given to ``fit(epoch_callback=...)`` on the first fold of a trial.
+
+    The earlier trials' curves are read once, when it is made: a curve stored meanwhile counts
+    from the next trial on."""
 
     def __init__(self, study: optuna.Study, trial: optuna.Trial):
         self.trial = trial

@@ -49,6 +49,8 @@ class _KnownBest(NamedTuple):
 
 
 class FoldPruner(BasePruner):
+    """The two rules of the module doc, against the best trial of the family whose study it prunes."""
+
     def __init__(self, sigmas: float = SIGMAS, p_threshold: float = P_THRESHOLD):
         self.sigmas = sigmas
         self.p_threshold = p_threshold
@@ -116,7 +118,8 @@ def _mean(values: list[float]) -> float:
 
 
 def _stdev(values: list[float]) -> float:
-    """Sample standard deviation (``statistics.stdev`` is exact in fractions: 0.1 ms a call, every fold)."""
+    """Sample standard deviation in floats (``statistics.stdev`` computes exactly in fractions,
+    slow for a call made after every fold)."""
     mean = _mean(values)
     return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
@@ -130,10 +133,11 @@ def signed_rank_p(gaps: list[float]) -> float:
     zero_method="zsplit")``.
 
     Fold scores such as accuracy on a few dozen rows tie often; SciPy then enumerates all
-    2^n sign flips through its generic permutation test, ~40 ms at 8 folds and seconds at 13
-    (repeated CV), on every fold of every trial. The same exact distribution is counted here
-    over the (half-integer) rank sums, once per pattern of ranks (without ties the pattern
-    depends on the number of folds alone): a few microseconds a fold.
+    2^n sign flips through its generic permutation test, a cost that doubles with each fold
+    (repeated CV reaches 13), paid on every fold of every trial. The same exact distribution is
+    counted here over the (half-integer) rank sums, once per pattern of ranks (without ties the
+    pattern depends on the number of folds alone) and cached, so a fold costs little more than a
+    table look-up.
     """
     values = [float(v) for v in gaps]
     doubled = np.rint(2 * average_ranks(np.abs(values))).astype(int).tolist()  # ranks are multiples of 1/2

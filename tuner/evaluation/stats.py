@@ -1,6 +1,6 @@
 """Paired comparison of families on the same folds.
 
-Every family of a run is scored on the same folds (``evaluation.make_folds``), so two
+Every family of a run is scored on the same folds (``tuner.evaluation.cross_validation.make_folds``), so two
 families' per-fold scores are paired. Plain paired t-tests on cross-validation scores
 are too optimistic: the training sets of the folds overlap, so the fold differences
 are correlated. The corrected resampled t-test (Nadeau & Bengio, 2003, "Inference for

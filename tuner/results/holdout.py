@@ -1,9 +1,9 @@
 """Held-out test set and refit scores of each family's best trial.
 
 With ``--test-size F`` a stratified, seeded fraction of the rows is split off before any
-tuning (``data.split_holdout``); the families only ever see the training part. After
-tuning, each family's best trial is refit on the whole training part (the very pipeline
-that was cross-validated, from ``estimator.build_estimator``) and scored on
+tuning (``tuner.data.dataset.split_holdout``); the families only ever see the training part.
+After tuning, each family's best trial is refit on the whole training part (the very pipeline
+that was cross-validated, from ``tuner.evaluation.estimator.build_estimator``) and scored on
 
 * the test part, for every metric of the task (only when the run has a test split), and
 * the training part itself, so that "training score minus CV score" shows overfitting.
@@ -13,6 +13,9 @@ trial number they belong to, so the leaderboard reads them from the storage alon
 new best trial (more trials, workers, re-ranking by another metric) gets scored anew.
 Ranking stays by cross-validation: the test set is looked at once per best trial, never
 used to choose anything.
+
+This module asks the leaderboard which trials are best; the leaderboard only reads the
+stored scores (``leaderboard.stored_refit_scores``), so the import goes one way.
 """
 
 from __future__ import annotations
@@ -22,17 +25,16 @@ import math
 from tuner.config import RunConfig, now_iso
 from tuner.data.dataset import Dataset, check_test_size, load_split_for_run, split_holdout
 from tuner.errors import TunerError
+from tuner.results import leaderboard as lb
 from tuner.storage.runs import load_config, load_family_study
-
-ATTR = "holdout"
 
 
 def resolve_split(storage, ds: Dataset, *, run: str, test_size: float | None, seed: int | None
                   ) -> tuple[Dataset, Dataset | None, float]:
     """(training part, test part or None, test fraction) for a new or continued run.
 
-    Options left as None inherit from the stored run, as in ``study.make_config``; a
-    conflicting value is refused later by ``storage.check_compatible``.
+    Options left as None inherit from the stored run, as in ``tuner.search.driver.make_config``;
+    a conflicting value is refused later by ``tuner.storage.runs.check_compatible``.
     """
     check_test_size(test_size)
     existing = load_config(storage, run)
@@ -42,19 +44,6 @@ def resolve_split(storage, ds: Dataset, *, run: str, test_size: float | None, se
         return ds, None, 0.0
     train, test = split_holdout(ds, fraction, seed)
     return train, test, float(fraction)
-
-
-def stored_scores(study, trial_number: int) -> dict | None:
-    """What ``score_best`` stored for ``trial_number`` of this family study, if anything."""
-    if study is None:
-        return None
-    return (study.user_attrs.get(ATTR) or {}).get(str(trial_number))
-
-
-def attach(row: dict, entry: dict | None) -> None:
-    """Copy stored held-out test scores into a leaderboard row."""
-    if entry and entry.get("test") is not None:
-        row["test_scores"] = dict(entry["test"])
 
 
 def refit_and_score(config: RunConfig, family: str, params: dict, train: Dataset, test: Dataset | None,
@@ -89,14 +78,12 @@ def score_best(storage, config: RunConfig, train: Dataset, test: Dataset | None,
     Returns {family: entry} for what was scored now; a failing refit is recorded with its
     reason (``error``) rather than stopping the others.
     """
-    from tuner.results import leaderboard as lb
-
     done = {}
     for row in lb.build(storage, config, metric):
         if row["status"] != "ok":
             continue
         study = load_family_study(storage, config.run, row["model"])
-        if not force and stored_scores(study, row["trial_number"]) is not None:
+        if not force and lb.stored_refit_scores(study, row["trial_number"]) is not None:
             continue
         try:
             entry = refit_and_score(config, row["model"], row["params"], train, test, n_jobs)
@@ -106,22 +93,20 @@ def score_best(storage, config: RunConfig, train: Dataset, test: Dataset | None,
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             entry = {"error": f"{type(exc).__name__}: {first}"[:300], "train": None, "test": None,
                      "scored_at": now_iso()}
-        entries = dict(study.user_attrs.get(ATTR) or {})
+        entries = dict(study.user_attrs.get(lb.REFIT_ATTR) or {})
         entries[str(row["trial_number"])] = entry
-        study.set_user_attr(ATTR, entries)
+        study.set_user_attr(lb.REFIT_ATTR, entries)
         done[row["model"]] = entry
     return done
 
 
 def missing(storage, config: RunConfig, metric: str | None = None) -> list[str]:
     """Families whose current best trial (by ``metric``) has no stored refit scores."""
-    from tuner.results import leaderboard as lb
-
     out = []
     for row in lb.build(storage, config, metric):
         if row["status"] == "ok":
             study = load_family_study(storage, config.run, row["model"])
-            if stored_scores(study, row["trial_number"]) is None:
+            if lb.stored_refit_scores(study, row["trial_number"]) is None:
                 out.append(row["model"])
     return out
 
@@ -143,4 +128,4 @@ def ensure_scores(storage, config: RunConfig, metric: str | None = None, n_jobs:
     return None
 
 
-__all__ = ["ATTR", "resolve_split", "refit_and_score", "score_best", "ensure_scores", "attach", "stored_scores"]
+__all__ = ["resolve_split", "refit_and_score", "score_best", "missing", "ensure_scores"]

@@ -1,4 +1,11 @@
-"""Rank the families of a run from what the storage holds (any process, any time)."""
+"""Rank the families of a run from what the storage holds (any process, any time).
+
+A row is a family's best complete trial on the ranking metric, with its paired comparison
+with the leader (``tuner.evaluation.stats``) and, where ``tuner.results.holdout`` stored them,
+the refit scores of that trial on the training and held-out test parts. This module only
+reads those scores: holdout imports the leaderboard to find the best trials to score, never
+the other way round.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +15,27 @@ import math
 import pandas as pd
 from optuna.trial import TrialState
 
-from tuner.evaluation import stats
 from tuner.config import RunConfig
-from tuner.results.holdout import attach as _attach_refit_scores
-from tuner.results.holdout import stored_scores as _stored_refit_scores
+from tuner.evaluation import stats
 from tuner.evaluation.metrics import get_metric, metrics_for
 from tuner.storage.runs import load_family_study
+
+# The family study's user attribute holding refit scores ({trial number: entry}), written by
+# ``tuner.results.holdout.score_best``.
+REFIT_ATTR = "holdout"
+
+
+def stored_refit_scores(study, trial_number: int) -> dict | None:
+    """The refit scores stored for ``trial_number`` of this family study, if any."""
+    if study is None:
+        return None
+    return (study.user_attrs.get(REFIT_ATTR) or {}).get(str(trial_number))
+
+
+def attach_refit_scores(row: dict, entry: dict | None) -> None:
+    """Copy stored held-out test scores into a leaderboard row."""
+    if entry and entry.get("test") is not None:
+        row["test_scores"] = dict(entry["test"])
 
 
 def _best_complete(trials, metric: str, greater: bool):
@@ -29,6 +51,8 @@ def _mean(trial, metric: str):
 
 
 def family_row(config: RunConfig, family: str, trials, metric: str) -> dict:
+    """A family's row from its trials: counts by state, and its best complete trial on
+    ``metric`` (scores, fold scores, times, params, training scores) or why there is none."""
     counts = {
         "complete": sum(t.state == TrialState.COMPLETE for t in trials),
         "pruned": sum(t.state == TrialState.PRUNED for t in trials),
@@ -73,8 +97,8 @@ def family_row(config: RunConfig, family: str, trials, metric: str) -> dict:
 def build(storage, config: RunConfig, metric: str | None = None, *, studies: dict | None = None) -> list[dict]:
     """One row per family (its best trial), best first on ``metric`` (default: the run's).
 
-    ``studies``: family → its study as the driver holds it (its cache already has the trials:
-    a run of hundreds of trials is not read again at its end, ~0.4 s on SQLite).
+    ``studies``: family → its study as the driver holds it (its cache already has the trials,
+    so a long run's trials are not read from the storage again at its end).
 
     Each row also carries the paired comparison with the leader on ``metric``
     (``p_value_vs_leader``, ``tied_with_leader``; see ``stats``), the training-fold scores
@@ -89,7 +113,7 @@ def build(storage, config: RunConfig, metric: str | None = None, *, studies: dic
         trials = study.get_trials(deepcopy=False) if study is not None else []
         row = family_row(config, family, trials, metric)
         if row.get("trial_number") is not None:
-            _attach_refit_scores(row, _stored_refit_scores(study, row["trial_number"]))
+            attach_refit_scores(row, stored_refit_scores(study, row["trial_number"]))
         rows.append(row)
     ranked = [r for r in rows if r["status"] == "ok"]
     ranked.sort(key=lambda r: r["metrics"][metric]["mean"], reverse=greater)
@@ -101,6 +125,7 @@ def build(storage, config: RunConfig, metric: str | None = None, *, studies: dic
 
 
 def to_json(rows: list[dict]) -> str:
+    """Rows as JSON; non-finite numbers become null."""
     return json.dumps(rows, indent=2, default=_jsonable)
 
 
@@ -135,7 +160,8 @@ def to_frame(rows: list[dict], config: RunConfig) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
-def _fmt(mean, std) -> str:
+def format_score(mean, std) -> str:
+    """``mean ± std`` to 4 decimals (``—`` for no score), as every rendering shows a score."""
     if mean is None:
         return "—"
     return f"{mean:.4f} ± {std:.4f}" if std is not None else f"{mean:.4f}"
@@ -180,11 +206,11 @@ def display_rows(rows: list[dict], config: RunConfig, metric: str | None = None)
     for r in rows:
         t = r["trials"]
         body.append(
-            [str(r["rank"] or "—"), r["model"], _fmt(r["metrics"][metric]["mean"], r["metrics"][metric]["std"]),
+            [str(r["rank"] or "—"), r["model"], format_score(r["metrics"][metric]["mean"], r["metrics"][metric]["std"]),
              stats.verdict(r)]
-            + ([_fmt((r.get("test_scores") or {}).get(metric), None)] if with_test else [])
+            + ([format_score((r.get("test_scores") or {}).get(metric), None)] if with_test else [])
             + ([_fmt_gap((r.get("overfitting") or {}).get(metric))] if with_gap else [])
-            + [_fmt(r["metrics"][n]["mean"], r["metrics"][n]["std"]) for n in names[1:]]
+            + [format_score(r["metrics"][n]["mean"], r["metrics"][n]["std"]) for n in names[1:]]
             + [f"{r['fit_time_s']:.2f}" if r.get("fit_time_s") is not None else "—",
                f"{t['complete']}/{t['pruned']}/{t['failed']}"]
             + (["" if r["status"] == "ok" else r["status"]] if with_status else [])
@@ -244,6 +270,7 @@ def to_rich_table(rows: list[dict], config: RunConfig, metric: str | None = None
 
 
 def render(rows: list[dict], config: RunConfig, fmt: str, metric: str | None = None) -> str:
+    """The leaderboard as text in ``fmt``: json, csv, markdown or html (``--format``)."""
     if fmt == "json":
         return to_json(rows)
     if fmt == "csv":

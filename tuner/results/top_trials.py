@@ -11,8 +11,8 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from tuner.config import RunConfig
-from tuner.results.leaderboard import _fmt, to_json
 from tuner.evaluation.metrics import check_metric
+from tuner.results.leaderboard import format_score, to_json
 from tuner.storage.runs import load_family_study
 
 
@@ -45,7 +45,7 @@ def to_frame(rows: list[dict]) -> pd.DataFrame:
 
 def display_rows(rows: list[dict], metric: str) -> tuple[list[str], list[list[str]]]:
     header = ["rank", "model", "trial", f"{metric} (CV)", "params"]
-    body = [[str(r["rank"]), r["model"], str(r["trial_number"]), _fmt(r["mean"], r["std"]),
+    body = [[str(r["rank"]), r["model"], str(r["trial_number"]), format_score(r["mean"], r["std"]),
              ", ".join(f"{k}={_short(v)}" for k, v in r["params"].items())] for r in rows]
     return header, body
 
@@ -67,6 +67,7 @@ def to_rich_table(rows: list[dict], config: RunConfig, metric: str):
 
 
 def render(rows: list[dict], config: RunConfig, fmt: str, metric: str) -> str:
+    """The trials as text in ``fmt``: json, csv, markdown or html (``--format``)."""
     if fmt == "json":
         return to_json(rows)
     if fmt == "csv":
