@@ -1,0 +1,1 @@
+"""Leaderboard, held-out scores, top trials, HTML report, dashboard."""
