@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tuner.data.dataset import coerce_features, fingerprint, infer_task, prepare, read_table
+from tuner.data.dataset import prepare
+from tuner.data.read import fingerprint, read_table
+from tuner.data.schema import coerce_features, infer_task
 from tuner.errors import TunerError
 
 

@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 
 import tuner
 from tuner.cli import app
-from tuner.data.dataset import Schema
+from tuner.data.schema import Schema
 from tuner.deploy.export import export_model
 from tuner.data.inputs import InputError, InputWarning, coerce
 

@@ -31,7 +31,7 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from tuner.data.dataset import Schema
+from tuner.data.schema import Schema
 from tuner.errors import TunerError
 
 # How many bad values an error message quotes.

@@ -20,12 +20,11 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, PolynomialFeatu
 
 from search_spaces import Preprocessing, SpaceContext
 
-from tuner.data.dataset import Schema
 from tuner.data.features import DatetimeFeatures
+from tuner.data.schema import MAX_ONEHOT_CATEGORIES, Schema
 from tuner.data.target_transforms import BoundedLog1p, BoundedYeoJohnson
 
 PREFIX = "prep_"
-MAX_ONEHOT_CATEGORIES = 30  # rarer categories share one "infrequent" column
 MAX_FEATURES_FOR_POLY = 20
 MIN_FEATURES_FOR_SELECTION = 8
 IMBALANCE_FOR_RESAMPLING = 3.0  # majority / minority

@@ -6,7 +6,7 @@ outside the training targets on that scale — a lightly regularised linear mode
 features does, on a few rows of a fold — then has no value on the original one: Yeo-
 Johnson's inverse is undefined past ``-1/lambda`` (NaN), ``expm1`` overflows. Such a fold
 failed its trial, and since TPE learns nothing from failed trials it kept proposing them
-(70 of 269 lasso trials in a 60 s run on 666_rmftsa_ladata).
+(benchmarks/RESULTS.md, the target-transform fix).
 
 Here a prediction whose inverse is not finite gets the inverse of the nearest end of the
 range the training targets span on the transformed scale instead; every prediction whose
