@@ -15,7 +15,7 @@ and the times are comparable.
 
 Without --collect, RSS saw-tooths: the traced graphs of finished fits are
 reference cycles that Python's collector frees every few fits (those fits are
-~0.3 s slower: the full collection runs inside them).
+slower: the full collection runs inside them).
 
 Wall time depends on what else the machine runs; CPU time much less so.
 """
@@ -59,11 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     from sklearn.preprocessing import StandardScaler
 
     from search_spaces import SpaceContext, keras_mlp
-    from tuner.models import keras_mlp as _keras_estimator
-    from tuner.models.keras_mlp import configure_tensorflow
+    from tuner.models.keras_mlp import configure_tensorflow, tf_compat
 
     if args.without_leak_fix:
-        _keras_estimator._release_traced_step_gradients = lambda registry, before: None
+        tf_compat.release_traced_step_gradients = lambda snapshot: None
 
     X, y = load_breast_cancer(return_X_y=True)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, stratify=y, random_state=0)
