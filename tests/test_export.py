@@ -86,6 +86,28 @@ def test_round_trip_keras(tmp_path):
     assert model.card["pipeline"]["native_model"] == {"file": "model.keras", "format": "keras"}
     assert (result.out / "model.keras").exists()
     assert "keras" in model.card["versions"] and "tensorflow" in model.card["versions"]
+    assert "tuner.models.keras_mlp.KerasMLPClassifier" in model.card["pipeline"]["trusted_types"]
+
+    # a folder written before the estimator moved names it search_spaces._keras_estimator.*: it loads
+    import zipfile
+
+    from tuner.deploy.artifact import sha256_file
+
+    f = result.out / "pipeline.skops"
+    with zipfile.ZipFile(f) as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    schema = members["schema.json"].decode()
+    assert '"tuner.models.keras_mlp"' in schema
+    members["schema.json"] = schema.replace('"tuner.models.keras_mlp"', '"search_spaces._keras_estimator"').encode()
+    with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    card = json.loads((result.out / "model_card.json").read_text())
+    card["files"]["pipeline.skops"] = {"sha256": sha256_file(f), "bytes": f.stat().st_size}
+    (result.out / "model_card.json").write_text(json.dumps(card))
+    raw = pd.read_csv(csv)
+    np.testing.assert_array_equal(tuner.load(result.out).predict_proba(raw).to_numpy(),
+                                  model.predict_proba(raw).to_numpy())
 
 
 def test_model_card(binary_run):

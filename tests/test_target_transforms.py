@@ -82,8 +82,9 @@ def test_a_wildly_extrapolating_model_predicts_finite_values(target):
 
 
 def test_a_fitted_pipeline_with_them_survives_the_artifact_round_trip(tmp_path):
-    from tuner.deploy import artifact
     from tuner.data.dataset import prepare
+    from tuner.deploy.artifact.reader import load_pipeline
+    from tuner.deploy.artifact.writer import write_pipeline
     from tuner.evaluation.estimator import build_estimator, space_context
     from tuner.evaluation.cross_validation import fit_quietly
     from tuner.search.driver import make_config
@@ -97,7 +98,7 @@ def test_a_fitted_pipeline_with_them_survives_the_artifact_round_trip(tmp_path):
         fit_quietly(est, ds.X, ds.y)
         folder = tmp_path / target
         folder.mkdir()
-        info = artifact._write_pipeline(est, folder)
+        info = write_pipeline(est, folder)
         assert info["format"] == "skops"  # the classes are trusted, so no pickle fallback
-        loaded = artifact._load_pipeline(folder, {"pipeline": info}, trust_pickle=False)
+        loaded = load_pipeline(folder, {"pipeline": info}, trust_pickle=False)
         np.testing.assert_array_equal(loaded.predict(ds.X), est.predict(ds.X))

@@ -1,0 +1,80 @@
+"""What a model artifact folder holds: file names, format version, the libraries whose
+versions the card records, and the errors reading one raises.
+
+Why a module of its own: writing (:mod:`~tuner.deploy.artifact.writer`), reading
+(:mod:`~tuner.deploy.artifact.reader`) and the ONNX export all name the same files; the
+names live here once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+from tuner.errors import TunerError
+
+CARD = "model_card.json"
+FORMAT = "tuner-model"
+FORMAT_VERSION = 1
+PIPELINE_SKOPS = "pipeline.skops"
+PIPELINE_PICKLE = "pipeline.joblib"
+XGBOOST_FILE = "model.ubj"
+KERAS_FILE = "model.keras"
+ONNX_FILE = "model.onnx"
+
+# Libraries whose versions are recorded in the card and compared on load.
+LIBRARIES = ("tuner", "scikit-learn", "numpy", "scipy", "pandas", "imbalanced-learn", "skops")
+FAMILY_LIBRARIES = {"xgboost": ("xgboost",), "keras_mlp": ("keras", "tensorflow")}
+
+
+class ArtifactError(TunerError):
+    """The folder is not a model artifact, or a file in it is damaged or untrusted."""
+
+
+class VersionWarning(UserWarning):
+    """The model was exported with different library versions than the ones installed."""
+
+
+def missing_extra(package: str, extra: str) -> TunerError:
+    return TunerError(f"this needs the optional package {package!r}: pip install 'tuner[{extra}]'")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def libraries_for(family: str) -> tuple[str, ...]:
+    return LIBRARIES + FAMILY_LIBRARIES.get(family, ())
+
+
+def installed_versions(names=LIBRARIES) -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": ".".join(map(str, sys.version_info[:3]))}
+    for name in names:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def model_holder(fitted):
+    """The Pipeline whose last step is the model (inside a TransformedTargetRegressor if any)."""
+    inner = getattr(fitted, "regressor_", None)
+    return inner if inner is not None else fitted
+
+
+def native_kind(model) -> str | None:
+    """Which native format the model's own library saves it in: "xgboost", "keras" or None."""
+    module = type(model).__module__
+    if module.startswith("xgboost"):
+        return "xgboost"
+    if module.startswith(("search_spaces", "tuner.models")) and hasattr(model, "model_bytes"):
+        return "keras"
+    return None

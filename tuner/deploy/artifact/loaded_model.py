@@ -1,0 +1,143 @@
+"""A loaded model artifact: check new rows against the training schema and predict.
+
+Why a module of its own: ``tuner.load(...).predict``, ``tuner predict`` and ``tuner serve``
+all predict through :class:`LoadedModel`, so they treat inputs and non-finite outputs the
+same way.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tuner.data import inputs
+from tuner.data.schema import Schema
+from tuner.errors import TunerError
+
+
+@dataclass
+class Prediction:
+    predictions: np.ndarray  # original labels (classification) or values (regression)
+    probabilities: np.ndarray | None  # one column per class, in card order
+    notes: list[str]
+
+
+class LoadedModel:
+    """A loaded artifact: ``predict(df)``, ``predict_proba(df)``, ``card``.
+
+    Input is checked against the schema of the training data (see :mod:`tuner.data.inputs`).
+    """
+
+    def __init__(self, path: Path, card: dict, pipeline, version_notes: list[str] | None = None):
+        self.path = Path(path)
+        self.card = card
+        self.pipeline = pipeline
+        self.task: str = card["task"]
+        self.family: str = card["family"]
+        self.classes: list = list(card.get("classes") or [])
+        self.schema = Schema.from_dict(card["schema"])
+        self.version_notes = version_notes or []
+
+    def __repr__(self) -> str:
+        return f"<tuner model {self.family} ({self.task}, target {self.card['target']!r}) from {self.path}>"
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.task != "regression"
+
+    @property
+    def proba_columns(self) -> list[str]:
+        return [f"proba_{c}" for c in self.classes]
+
+    def prepare(self, data, *, row_offset: int = 0) -> tuple[pd.DataFrame, list[str]]:
+        """(features in the fitted representation, notes); raises ``InputError`` naming the column.
+
+        ``data``: a DataFrame, a list of records (dicts keyed by column, each holding every
+        column: null / None for a missing value) or anything ``pandas.DataFrame`` takes.
+        """
+        return inputs.coerce(self._frame(data), self.schema, row_offset=row_offset)
+
+    def _frame(self, data) -> pd.DataFrame:
+        if isinstance(data, pd.DataFrame):
+            frame = data
+        elif isinstance(data, (list, tuple)) and all(isinstance(r, dict) for r in data):
+            frame = inputs.records_frame(list(data), self.schema)
+        else:
+            try:
+                frame = pd.DataFrame(data)
+            except (TypeError, ValueError) as exc:
+                raise inputs.InputError(f"cannot make a table of rows from a {type(data).__name__}: {exc}; "
+                                        "pass a DataFrame or a list of records {column: value}") from None
+        return frame.rename(columns=str)
+
+    def predict_batch(self, data, *, proba: bool = False, row_offset: int = 0) -> Prediction:
+        """Predictions (+ probabilities) and the notes about the input, without warnings.
+
+        A row whose output is not a finite number (inputs far outside the training range can
+        overflow a linear model) gets NaN as its prediction / probabilities, with a note.
+        """
+        X, notes = self.prepare(data, row_offset=row_offset)
+        if len(X) == 0:
+            empty = np.empty((0, len(self.classes))) if proba and self.is_classifier else None
+            return Prediction(np.asarray([], dtype=float if not self.is_classifier else object), empty, notes)
+        from sklearn import config_context
+
+        from tuner.evaluation.cross_validation import predict_outputs
+
+        # inputs.coerce already turned infinities into NaN (which the imputers handle); huge finite
+        # values may still overflow inside the model: quietly, the rows are flagged below
+        with config_context(assume_finite=True), warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            codes, probabilities = predict_outputs(self.pipeline, X, self.task, len(self.classes))
+        if not self.is_classifier:
+            values = np.asarray(codes, dtype=float)
+            bad = ~np.isfinite(values)
+            if bad.any():
+                values = np.where(bad, np.nan, values)
+                notes = notes + [_not_finite_note(bad, row_offset)]
+            return Prediction(values, None, notes)
+        probabilities = np.asarray(probabilities, dtype=float)
+        bad_rows = ~np.isfinite(probabilities).all(axis=1)
+        labels = np.asarray(self.classes, dtype=object)[np.asarray(codes, dtype=int)]
+        if bad_rows.any():
+            probabilities = np.where(bad_rows[:, None], np.nan, probabilities)
+            labels[bad_rows] = None
+            notes = notes + [_not_finite_note(bad_rows, row_offset)]
+        elif all(isinstance(c, (int, float, bool)) for c in self.classes):
+            labels = labels.astype(type(self.classes[0]) if len({type(c) for c in self.classes}) == 1 else object)
+        return Prediction(labels, probabilities if proba else None, notes)
+
+    def predict(self, data) -> np.ndarray:
+        """Predicted labels (classification, as in the training data) or values (regression).
+
+        Notes about the input (extra columns ignored, unseen categories, ...) are issued as
+        :class:`tuner.data.inputs.InputWarning`; a problem that stops prediction raises ``InputError``.
+        """
+        result = self.predict_batch(data)
+        _warn(result.notes)
+        return result.predictions
+
+    def predict_proba(self, data) -> pd.DataFrame:
+        """One column ``proba_<class>`` per class, in the card's class order; index as the input's."""
+        if not self.is_classifier:
+            raise TunerError("predict_proba is for classification models; this one does regression")
+        frame = self._frame(data)
+        result = self.predict_batch(frame, proba=True)
+        _warn(result.notes)
+        return pd.DataFrame(result.probabilities, columns=self.proba_columns, index=frame.index)
+
+
+def _not_finite_note(bad: np.ndarray, row_offset: int = 0) -> str:
+    rows = np.flatnonzero(bad)
+    shown = ", ".join(str(row_offset + int(i) + 1) for i in rows[:5]) + (" ..." if len(rows) > 5 else "")
+    return (f"{len(rows)} row(s) have no prediction (the model's output is not a finite number; inputs far "
+            f"outside the training range?): data row(s) {shown}")
+
+
+def _warn(notes: list[str]) -> None:
+    for text in notes:
+        warnings.warn(text, inputs.InputWarning, stacklevel=3)

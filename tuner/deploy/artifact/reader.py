@@ -1,0 +1,165 @@
+"""Load a model artifact safely: check the card, every file's size and SHA-256, the
+object types of the skops file against the allow-list, and the library versions.
+
+Why: a model folder may come from anywhere; nothing in it is run or unpickled before
+these checks pass (a pickle only with an explicit ``trust_pickle``).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+from tuner.deploy.artifact.layout import (
+    CARD,
+    FORMAT,
+    FORMAT_VERSION,
+    ArtifactError,
+    VersionWarning,
+    installed_versions,
+    model_holder,
+    sha256_file,
+)
+from tuner.deploy.artifact.loaded_model import LoadedModel
+from tuner.deploy.artifact.trust import is_trusted_type, skops_io
+from tuner.errors import TunerError
+
+
+def read_card(path: Path) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise ArtifactError(f"model folder not found: {path}")
+    if not path.is_dir():
+        raise ArtifactError(f"{path} is not a model folder; give the folder written by `tuner export --out DIR`")
+    card_path = path / CARD
+    if not card_path.exists():
+        raise ArtifactError(f"{path} is not a tuner model folder (no {CARD}); create one with `tuner export --out {path}`")
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{card_path} is damaged (not valid JSON: {exc}); export the model again") from None
+    if not isinstance(card, dict) or card.get("format") != FORMAT:
+        raise ArtifactError(f"{card_path} is not a tuner model card; export the model again")
+    if int(card.get("format_version", 0)) > FORMAT_VERSION:
+        raise ArtifactError(f"{path} was written by a newer tuner (format {card['format_version']}); upgrade tuner")
+    return card
+
+
+def verify_files(path: Path, card: dict) -> None:
+    """Every file the card lists exists with its recorded size and SHA-256."""
+    files = card.get("files") or {}
+    if card.get("pipeline", {}).get("file") not in files:
+        raise ArtifactError(f"{path / CARD} lists no checksum for the model file; export the model again")
+    for name, meta in files.items():
+        f = Path(path) / name
+        if Path(name).name != name:
+            raise ArtifactError(f"{path / CARD} names a file outside the model folder ({name!r})")
+        if not f.is_file():
+            raise ArtifactError(f"model file {f} is missing; copy the whole folder or export the model again")
+        size = f.stat().st_size
+        if size != meta.get("bytes"):
+            raise ArtifactError(
+                f"model file {f} is truncated or modified ({size} bytes, the card says {meta.get('bytes')}); "
+                "export the model again"
+            )
+        if sha256_file(f) != meta.get("sha256"):
+            raise ArtifactError(
+                f"model file {f} is corrupted or was modified (SHA-256 differs from the model card); "
+                "export the model again"
+            )
+
+
+def check_versions(card: dict) -> list[str]:
+    """Libraries whose installed version differs from the exporting environment's."""
+    recorded = card.get("versions") or {}
+    now = installed_versions(tuple(k for k in recorded if k != "python"))
+    diffs = []
+    for name, then in recorded.items():
+        current = now.get(name)
+        if name == "python":
+            then, current = ".".join(then.split(".")[:2]), ".".join(now["python"].split(".")[:2])
+        if current is None:
+            diffs.append(f"{name} {then} (not installed here)")
+        elif current != then:
+            diffs.append(f"{name} {then} (installed: {current})")
+    return diffs
+
+
+def load_pipeline(path: Path, card: dict, trust_pickle: bool):
+    info = card["pipeline"]
+    f = path / info["file"]
+    if info.get("format") == "skops":
+        sio = skops_io()
+        try:
+            untrusted = sio.get_untrusted_types(file=f)
+        except Exception as exc:
+            raise ArtifactError(f"model file {f} cannot be read ({type(exc).__name__}: {exc}); export the model again") from None
+        refused = [t for t in untrusted if not is_trusted_type(t)]
+        if refused:
+            raise ArtifactError(
+                f"model file {f} holds object types tuner does not trust: {', '.join(refused[:5])}; "
+                "refusing to load it"
+            )
+        try:
+            return sio.load(f, trusted=untrusted)
+        except Exception as exc:
+            raise ArtifactError(f"model file {f} cannot be loaded ({type(exc).__name__}: {exc})") from None
+    if info.get("format") == "joblib-pickle":
+        if not trust_pickle:
+            raise ArtifactError(
+                f"{f} is a pickle, which runs code when loaded; load it only if it comes from a source you "
+                "trust, with --trust-pickle (CLI) or tuner.load(..., trust_pickle=True)"
+            )
+        import joblib
+
+        try:
+            return joblib.load(f)
+        except Exception as exc:
+            raise ArtifactError(f"model file {f} cannot be loaded ({type(exc).__name__}: {exc})") from None
+    raise ArtifactError(f"{path / CARD} names an unknown model format {info.get('format')!r}; upgrade tuner")
+
+
+def attach_native(fitted, path: Path, card: dict) -> None:
+    native = card["pipeline"].get("native_model")
+    if not native:
+        return
+    holder = model_holder(fitted)
+    name, placeholder = holder.steps[-1]
+    f = path / native["file"]
+    try:
+        if native["format"] == "xgboost-ubj":
+            try:
+                import xgboost  # noqa: F401
+            except ImportError:
+                raise TunerError("this model needs xgboost: pip install xgboost") from None
+            placeholder.load_model(str(f))
+        elif native["format"] == "keras":
+            from tuner.models.keras_mlp import configure_tensorflow
+
+            keras, _ = configure_tensorflow(1)
+            placeholder.model_ = keras.saving.load_model(str(f), compile=False, safe_mode=True)
+        else:
+            raise ArtifactError(f"{path / CARD} names an unknown native model format {native['format']!r}")
+    except TunerError:
+        raise
+    except Exception as exc:
+        raise ArtifactError(f"model file {f} cannot be loaded ({type(exc).__name__}: {exc})") from None
+    holder.steps[-1] = (name, placeholder)
+
+
+def load(path, *, trust_pickle: bool = False) -> LoadedModel:
+    """Load an artifact written by ``tuner export``; see :class:`LoadedModel`."""
+    path = Path(path)
+    card = read_card(path)
+    verify_files(path, card)
+    diffs = check_versions(card)
+    if diffs:
+        warnings.warn(
+            "the model was exported with other library versions: " + "; ".join(diffs)
+            + ". Predictions may differ; re-export in this environment to be sure.",
+            VersionWarning, stacklevel=2,
+        )
+    fitted = load_pipeline(path, card, trust_pickle)
+    attach_native(fitted, path, card)
+    return LoadedModel(path, card, fitted, version_notes=diffs)

@@ -1,0 +1,58 @@
+"""Which object types a model artifact's skops file may hold (the allow-list).
+
+Why: skops loads only the types it is told to trust; tuner trusts classes from
+scikit-learn, imbalanced-learn, XGBoost, the search spaces and :mod:`tuner.models`, a few
+functions, and its own transformers, under their current paths and the paths model
+folders written before the package layout recorded (re-exported by the shims
+``tuner.features``, ``tuner.target_transforms``, ``search_spaces._keras_estimator``).
+Anything else in a file is refused when it is loaded, and makes ``export`` fall back to
+a pickle it says it wrote.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from tuner.deploy.artifact.layout import missing_extra
+
+# Object types a skops file may hold: classes from these packages (the Keras MLP is
+# recorded as tuner.models.keras_mlp.*, or search_spaces._keras_estimator.* in older folders) ...
+_TRUSTED_PACKAGES = ("sklearn", "imblearn", "xgboost", "search_spaces", "tuner.models")
+# ... and these functions (score functions of univariate selection, target transforms).
+_TRUSTED_FUNCTIONS = frozenset({
+    "numpy.dtype", "numpy.log1p", "numpy.expm1",
+    "sklearn.feature_selection._univariate_selection.f_classif",
+    "sklearn.feature_selection._univariate_selection.f_regression",
+})
+
+# ... and tuner's own transformers that a pipeline may hold.
+_TRUSTED_TUNER_TYPES = frozenset({
+    "tuner.data.features.DatetimeFeatures", "tuner.data.target_transforms.BoundedLog1p",
+    "tuner.data.target_transforms.BoundedYeoJohnson",
+    # where model folders written before the package layout recorded them (re-export shims)
+    "tuner.features.DatetimeFeatures", "tuner.target_transforms.BoundedLog1p",
+    "tuner.target_transforms.BoundedYeoJohnson",
+})
+
+
+def is_trusted_type(name: str) -> bool:
+    """Whether the dotted type name skops reports may be loaded."""
+    if name in _TRUSTED_FUNCTIONS or name in _TRUSTED_TUNER_TYPES:
+        return True
+    module, _, attr = name.rpartition(".")
+    if not module or not (module + ".").startswith(tuple(pkg + "." for pkg in _TRUSTED_PACKAGES)):
+        return False
+    try:
+        obj = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError):
+        return False
+    return isinstance(obj, type)
+
+
+def skops_io():
+    """``skops.io``, or the error naming the extra that installs it."""
+    try:
+        import skops.io as sio
+    except ImportError:  # pragma: no cover - skops is a core dependency
+        raise missing_extra("skops", "secure") from None
+    return sio

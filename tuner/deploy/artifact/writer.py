@@ -1,0 +1,129 @@
+"""Write a model artifact: the fitted pipeline (native model files split off), optional
+extra files, and the model card with every file's checksum.
+
+Why: the folder is built in a temporary directory and swapped in as a whole, so a
+crash or a full disk never leaves a half-written model where a complete one was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tuner.deploy.artifact.layout import (
+    CARD,
+    KERAS_FILE,
+    PIPELINE_PICKLE,
+    PIPELINE_SKOPS,
+    XGBOOST_FILE,
+    ArtifactError,
+    model_holder,
+    native_kind,
+    sha256_file,
+)
+from tuner.deploy.artifact.trust import is_trusted_type, skops_io
+
+
+def write(fitted, card: dict, out: Path, *, extra=None) -> dict:
+    """Write ``fitted`` and ``card`` to the folder ``out`` (replaced as a whole at the end).
+
+    ``extra(tmp_dir, card)`` may add files (ONNX) before the card is written. Returns the card.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ArtifactError(f"--out {out} is a file; give a folder for the model")
+    if out.exists() and any(out.iterdir()) and not (out / CARD).exists():
+        raise ArtifactError(f"--out {out} is a folder that holds other files; give a new or empty folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        card = dict(card)
+        card["pipeline"] = write_pipeline(fitted, tmp)
+        if extra is not None:
+            extra(tmp, card)
+        card["files"] = {
+            p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+            for p in sorted(tmp.iterdir()) if p.is_file()
+        }
+        (tmp / CARD).write_text(json.dumps(card, indent=2, default=_json_default) + "\n", encoding="utf-8")
+        _replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return card
+
+
+def _replace_dir(new: Path, out: Path) -> None:
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+        os.replace(new, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(new, out)
+    os.chmod(out, 0o755)
+
+
+def write_pipeline(fitted, folder: Path) -> dict:
+    """Write the pipeline (native model split off where the family has a native format)."""
+    from sklearn.base import clone
+
+    holder = model_holder(fitted)
+    name, model = holder.steps[-1]
+    kind = native_kind(model)
+    info: dict[str, Any] = {}
+    placeholder = model
+    if kind == "xgboost":
+        model.save_model(str(folder / XGBOOST_FILE))
+        placeholder = clone(model)  # same class and hyperparameters, no booster
+        info["native_model"] = {"file": XGBOOST_FILE, "format": "xgboost-ubj"}
+    elif kind == "keras":
+        model.save_keras(str(folder / KERAS_FILE))
+        placeholder = _without_network(model)
+        info["native_model"] = {"file": KERAS_FILE, "format": "keras"}
+    holder.steps[-1] = (name, placeholder)
+    try:
+        sio = skops_io()
+        path = folder / PIPELINE_SKOPS
+        try:
+            import zipfile
+
+            sio.dump(fitted, path, compression=zipfile.ZIP_DEFLATED)
+            untrusted = sorted(sio.get_untrusted_types(file=path))
+            refused = [t for t in untrusted if not is_trusted_type(t)]
+        except Exception as exc:  # skops cannot represent some object: fall back, and say so
+            refused = [f"{type(exc).__name__}: {exc}"]
+        if not refused:
+            info.update(file=PIPELINE_SKOPS, format="skops", trusted_types=untrusted)
+        else:
+            import joblib
+
+            path.unlink(missing_ok=True)
+            joblib.dump(fitted, folder / PIPELINE_PICKLE)
+            info.update(file=PIPELINE_PICKLE, format="joblib-pickle",
+                        why_not_skops=f"types outside the skops allow-list: {', '.join(refused)[:500]}")
+    finally:
+        holder.steps[-1] = (name, model)
+    return info
+
+
+def _without_network(model):
+    import copy
+
+    twin = copy.copy(model)
+    twin.__dict__ = {k: v for k, v in model.__dict__.items() if k != "model_"}
+    return twin
+
+
+def _json_default(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, float) and not np.isfinite(v):
+        return None
+    return str(v)
