@@ -144,3 +144,13 @@ def test_unconvertible_family_is_reported_and_native_artifact_kept(binary_run, t
     assert not (result.out / "model.onnx").exists()
     model = tuner.load(result.out)  # the native artifact is complete
     assert len(model.predict(pd.read_csv(csv))) == 120
+
+
+def test_the_keras_network_is_named_as_not_convertible():
+    from sklearn.pipeline import Pipeline
+
+    from tuner.deploy.onnx_convert import convertible_pipeline
+    from tuner.models.keras_mlp import KerasMLPClassifier
+
+    with pytest.raises(onnx_export.NotConvertible, match="KerasMLPClassifier network has no converter"):
+        convertible_pipeline(Pipeline([("model", KerasMLPClassifier())]))
