@@ -152,3 +152,19 @@ def test_in_memory_finish_of_a_trial_already_ended_writes_nothing():
         trial_writes.finish(study, trial, TrialState.COMPLETE, 0.9, {"x": 1}, {0: 0.9})
     stored = study._storage.get_trial(trial._trial_id)
     assert stored.state == TrialState.FAIL and stored.user_attrs == {} and stored.intermediate_values == {}
+
+
+def test_finish_writes_the_value_itself_not_through_optunas_private_value_writer(study, monkeypatch):
+    """``RDBStorage._set_trial_value_without_commit`` takes a trial id in Optuna 4.x and a row
+    in 5.x; ``finish`` relied on the 5.x shape and died with StorageInternalError on 4.5
+    (``tuner run builtin:wine ...``). It now writes the value rows with the table models."""
+    def private_writer(*args, **kwargs):
+        raise AssertionError("Optuna's private value writer was called")
+
+    monkeypatch.setattr(optuna.storages.RDBStorage, "_set_trial_value_without_commit", private_writer)
+    trial = study.ask()
+    trial_writes.finish(study, trial, TrialState.COMPLETE, 0.75, {"x": 1}, {0: 0.7})
+    stored = study._storage.get_trial(trial._trial_id)
+    assert (stored.state, stored.value, stored.user_attrs, stored.intermediate_values) == (
+        TrialState.COMPLETE, 0.75, {"x": 1}, {0: 0.7})
+    assert study.best_value == 0.75

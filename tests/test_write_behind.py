@@ -13,7 +13,6 @@ from optuna.trial import TrialState
 
 import tuner
 from tuner.execution import budget
-from tuner.storage import trial_reads
 from tuner.execution import write_behind
 from tuner.storage.runs import open_storage
 
@@ -27,7 +26,7 @@ def storage(request, tmp_path):
 class _Family:  # what write_behind needs of tuner.search.driver.FamilyState
     def __init__(self, storage, name="f"):
         self.name = name
-        self.study = optuna.create_study(study_name=f"r::{name}", storage=trial_reads.shared(storage),
+        self.study = optuna.create_study(study_name=f"r::{name}", storage=storage,
                                          direction="maximize", load_if_exists=True)
 
 

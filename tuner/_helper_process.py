@@ -3,6 +3,8 @@
 Started by ``tuner.execution.local_workers.run_local`` (``--n-jobs J``): it reads its pickled
 ``_HelperSpec`` from standard input, works on the run, and reports each trial as a JSON
 line on the standard output it was given; anything else printed goes to standard error.
+As an entry point it may import every layer: it builds the search driver that
+``tuner.execution`` (below ``tuner.search``) runs.
 """
 
 from __future__ import annotations
@@ -12,6 +14,14 @@ import pickle
 import sys
 
 
+def make_driver(storage, config, spec):
+    """The search driver of one helper: one worker process, its share of the threads."""
+    from tuner.execution.worker import worker_id
+    from tuner.search.driver import Driver
+
+    return Driver(storage, config, spec.dataset, n_jobs=1, threads=spec.threads, salt=f"{worker_id()}:{spec.index}")
+
+
 def main() -> int:
     events = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # stray prints (from C libraries too) must not mix with the events
@@ -19,7 +29,7 @@ def main() -> int:
     spec = pickle.load(sys.stdin.buffer)
     from tuner.execution.local_workers import helper_main
 
-    code = helper_main(spec, events)
+    code = helper_main(spec, events, make_driver)
     try:
         events.close()
     except OSError:  # the parent is gone

@@ -36,86 +36,30 @@ worker vanished is failed by the heartbeat check (at once if the worker was a pr
 this machine) and retried with the same parameters (``tuner.execution.heartbeat``); its WAITING
 retry is what the next ``ask()`` pops.
 
-The lock is a PostgreSQL transaction-level advisory lock (released when the
-transaction ends or the server drops a dead client; idle sessions are cut after 60 s),
-MySQL ``GET_LOCK``, or an ``flock`` on ``<file>.lock`` beside a SQLite file (released by
-the kernel when the holder dies). Other backends get no lock and a best-effort budget.
+The lock (``tuner.storage.locks``) is a PostgreSQL transaction-level advisory lock, MySQL
+``GET_LOCK``, or an ``flock`` on ``<file>.lock`` beside a SQLite file; other backends get no
+lock and a best-effort budget.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import math
 import time
 import weakref
 from dataclasses import dataclass
-from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
 
 from tuner.execution import heartbeat
-from tuner.storage import trial_reads
 from tuner.storage import trial_writes
-from tuner.storage.runs import family_study_name
+from tuner.storage.locks import LOCK_TIMEOUT_S, run_lock  # noqa: F401 — the run's lock, used with the budget
+from tuner.storage.optuna_adapter import models, rdb, stale_trial_ids, storage_of, trial_id
+from tuner.storage.runs import load_family_study
 
 TARGET_ATTR = "tuner_target"
 BUDGET_ATTR = "tuner_budget"
-LOCK_TIMEOUT_S = 300
-
-
-# -- the lock ---------------------------------------------------------------------------
-def _backend(storage):
-    return getattr(storage, "_backend", storage)
-
-
-def _lock_key(run: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"tuner-run:{run}".encode()).digest()[:8], "big", signed=True)
-
-
-@contextlib.contextmanager
-def run_lock(storage, run: str):
-    """Serialise budget decisions of every process working on ``run`` (see the module doc)."""
-    backend = _backend(storage)
-    url = str(getattr(backend, "url", ""))
-    engine = getattr(backend, "engine", None)
-    if url.startswith("sqlite:///"):
-        with _file_lock(Path(url.removeprefix("sqlite:///"))):
-            yield
-    elif engine is not None and engine.dialect.name == "postgresql":
-        with engine.connect() as conn, conn.begin():
-            conn.exec_driver_sql("SET LOCAL idle_in_transaction_session_timeout = '60s'")
-            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_S}s'")
-            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%(key)s)", {"key": _lock_key(run)})
-            yield
-    elif engine is not None and engine.dialect.name in ("mysql", "mariadb"):
-        name = f"tuner:{_lock_key(run)}"
-        with engine.connect() as conn:
-            conn.exec_driver_sql("SELECT GET_LOCK(%s, %s)", (name, LOCK_TIMEOUT_S))
-            try:
-                yield
-            finally:
-                conn.exec_driver_sql("SELECT RELEASE_LOCK(%s)", (name,))
-    else:
-        yield
-
-
-@contextlib.contextmanager
-def _file_lock(db_path: Path):
-    try:
-        import fcntl
-    except ImportError:  # Windows: one local process at a time is what SQLite is for there
-        yield
-        return
-    lock_path = db_path.with_name(db_path.name + ".lock")
-    with open(lock_path, "a+") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 # -- the budget -------------------------------------------------------------------------
@@ -149,20 +93,13 @@ def read(storage, config) -> Budget:
     stored = json.loads(raw) if isinstance(raw, str) else dict(raw)
     targets = {}
     for family in config.families:
-        study = _family(storage, config.run, family)
+        study = load_family_study(storage, config.run, family)
         targets[family] = study.user_attrs.get(TARGET_ATTR) if study is not None else 0
     return Budget(targets=targets, timeout_s=stored.get("timeout_s"), deadline=stored.get("deadline"))
 
 
 def target(study: optuna.Study) -> int | None:
     return study.user_attrs.get(TARGET_ATTR)
-
-
-def _family(storage, run: str, family: str) -> optuna.Study | None:
-    try:
-        return optuna.load_study(study_name=family_study_name(run, family), storage=storage)
-    except KeyError:
-        return None
 
 
 def add(storage, config, studies: dict[str, optuna.Study], *, trials: int | None, timeout: float | None,
@@ -232,7 +169,7 @@ def claim(storage, run: str, study: optuna.Study, *, look_first: bool = True) ->
         with heartbeat.quiet():
             trial = study.ask()
         try:
-            heartbeat.record_worker(storage, trial._trial_id)  # and its first heartbeat
+            heartbeat.record_worker(storage, trial_id(trial))  # and its first heartbeat
         except BaseException:
             study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             raise
@@ -255,12 +192,11 @@ def sweep_due(study: optuna.Study) -> bool:
 def sweep(storage, study: optuna.Study) -> tuple[int, int]:
     """Fail the trials of dead workers (their retries wait); (complete, running) after that."""
     heartbeat.fail_stale_trials(study)
-    trial_reads.refresh(study)  # counts that decide the budget come from the storage, never a cache
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
     gone = heartbeat.fail_trials_of_gone_processes(study, [t for t in trials if t.state == TrialState.RUNNING])
     orphans = gone | _fail_orphans(storage, study, [t for t in trials if t.state == TrialState.RUNNING
-                                                    and t._trial_id not in gone])
-    running = sum(t.state == TrialState.RUNNING and t._trial_id not in orphans for t in trials)
+                                                    and trial_id(t) not in gone])
+    running = sum(t.state == TrialState.RUNNING and trial_id(t) not in orphans for t in trials)
     complete = sum(t.state == TrialState.COMPLETE for t in trials)
     _last_sweep[study] = time.monotonic()
     return complete, running
@@ -268,20 +204,16 @@ def sweep(storage, study: optuna.Study) -> tuple[int, int]:
 
 def _counts(storage, study: optuna.Study) -> tuple[int, int] | None:
     """(complete, running) trials of the family in one query (None: not an RDB storage)."""
-    backend = trial_writes.rdb_backend(storage)
+    backend = rdb(storage)
     if backend is None:
         return None
     from sqlalchemy import func, select
-    from optuna.storages._rdb import models
 
-    try:
-        with trial_writes.session(backend) as db:
-            rows = db.execute(select(models.TrialModel.state, func.count())
-                              .where(models.TrialModel.study_id == study._study_id,
-                                     models.TrialModel.state.in_([TrialState.COMPLETE, TrialState.RUNNING]))
-                              .group_by(models.TrialModel.state)).all()
-    except Exception:  # noqa: BLE001 — an Optuna schema change: the sweep counts instead
-        return None
+    with trial_writes.session(backend) as db:
+        rows = db.execute(select(models.TrialModel.state, func.count())
+                          .where(models.TrialModel.study_id == trial_writes.study_id(storage, study),
+                                 models.TrialModel.state.in_([TrialState.COMPLETE, TrialState.RUNNING]))
+                          .group_by(models.TrialModel.state)).all()
     counts = {state: n for state, n in rows}
     return counts.get(TrialState.COMPLETE, 0), counts.get(TrialState.RUNNING, 0)
 
@@ -293,18 +225,17 @@ def _without_lock(storage, study: optuna.Study) -> Claim | None:
     limit = target(study)
     if limit is None:
         return None
-    trial_reads.refresh(study)
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
     complete = sum(t.state == TrialState.COMPLETE for t in trials)
-    running = [t._trial_id for t in trials if t.state == TrialState.RUNNING]
+    running = [trial_id(t) for t in trials if t.state == TrialState.RUNNING]
     if complete >= limit:
         return Claim("done", complete=complete, running=len(running), target=limit)
     if complete + len(running) < limit:
         return None
-    try:
-        stale = _backend(storage)._get_stale_trial_ids(study._study_id)
-    except Exception:  # noqa: BLE001 — no heartbeat support: let the locked path decide
-        return None
+    backend = rdb(storage)
+    if backend is None or backend.get_heartbeat_interval() is None:
+        return None  # no heartbeats: let the locked path decide
+    stale = stale_trial_ids(backend, study)
     if stale or heartbeat.trials_without_heartbeat(storage, running):
         return None
     if any(heartbeat.process_gone(t.system_attrs.get(heartbeat.WORKER_ATTR))
@@ -322,11 +253,11 @@ def _fail_orphans(storage, study: optuna.Study, running: list) -> set[int]:
     """A RUNNING trial with no heartbeat, seen while we hold the lock, was claimed by a
     worker that died before its first heartbeat (claims record one before releasing the
     lock): it never ran, so it is failed without a retry and its slot freed. Returns their ids."""
-    orphans = set(heartbeat.trials_without_heartbeat(storage, [t._trial_id for t in running]))
-    for trial_id in orphans:
+    orphans = set(heartbeat.trials_without_heartbeat(storage, [trial_id(t) for t in running]))
+    for tid in orphans:
         try:
-            study._storage.set_trial_user_attr(trial_id, "fail_reason", "abandoned: its worker stopped before it began")
-            study._storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+            storage_of(study).set_trial_user_attr(tid, "fail_reason", "abandoned: its worker stopped before it began")
+            storage_of(study).set_trial_state_values(tid, state=TrialState.FAIL)
         except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError):
             pass
     return orphans

@@ -1,7 +1,7 @@
 """Heartbeats on running trials, so a worker that dies mid-trial is noticed and its trial retried.
 
 Every storage ``tuner`` opens is an Optuna ``RDBStorage`` with a heartbeat interval and
-a retry callback. A running trial's worker records a heartbeat every ``interval``
+a retry callback (``tuner.storage.heartbeats``). A running trial's worker records a heartbeat every ``interval``
 seconds (a daemon thread, :class:`Heartbeat`); a trial whose last heartbeat is older than
 the grace period is *stale*: whoever claims the next trial of that family marks it
 ``FAIL`` (``fail_reason`` "no heartbeat for over N s: ...", written with the state in one
@@ -25,80 +25,41 @@ process (``--n-jobs``, ``--trial-timeout``) while its parent lives: the parent r
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 import os
 import socket
 import sys
 import threading
-import warnings
 
 import optuna
 
-DEFAULT_INTERVAL_S = 10
-GRACE_INTERVALS = 3
-MAX_RETRY = 3
-ENV = "TUNER_HEARTBEAT_S"
+from tuner.storage import trial_writes
+from tuner.storage.heartbeats import (DEFAULT_INTERVAL_S, ENV, GRACE_INTERVALS, MAX_RETRY, grace_s,  # noqa: F401
+                                      interval_s, quiet, retry_callback_of)
+from tuner.storage.optuna_adapter import rdb, stale_trial_ids, storage_of, trial_id
+
 WORKER_ATTR = "tuner_worker"  # trial system attribute: the process that claimed the trial
 
 _log = logging.getLogger(__name__)
 
 
-def interval_s() -> int:
-    text = os.environ.get(ENV, "")
-    try:
-        value = int(float(text)) if text else DEFAULT_INTERVAL_S
-    except ValueError:
-        value = DEFAULT_INTERVAL_S
-    return max(1, value)
-
-
-def grace_s() -> int:
-    return GRACE_INTERVALS * interval_s()
-
-
-def _retry_callback():
-    # Optuna ≥ 4.9 renamed the callback; the old name still works (deprecated) before that.
-    cls = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)
-    if cls is not None:
-        return "heartbeat_stale_trial_callback", cls(max_retry=MAX_RETRY)
-    return "failed_trial_callback", optuna.storages.RetryFailedTrialCallback(max_retry=MAX_RETRY)
-
-
-def storage_options() -> dict:
-    """Keyword arguments for ``RDBStorage``: heartbeat interval, grace period, retry callback."""
-    with quiet():
-        key, callback = _retry_callback()
-    return {"heartbeat_interval": interval_s(), "grace_period": grace_s(), key: callback}
-
-
-@contextlib.contextmanager
-def quiet():
-    """Keep Optuna's heartbeat warnings (experimental API, ask() outside optimize()) off the terminal."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
-        warnings.filterwarnings("ignore", message=".*failed_trial_callback.*")
-        yield
-
-
 def fail_stale_trials(study: optuna.Study) -> None:
     """Mark trials whose worker stopped beating as FAIL, with their ``fail_reason``, and enqueue
-    their retries (as Optuna's ``fail_stale_trials``, which gives no reason)."""
-    storage = study._storage
-    stale_ids = getattr(storage, "_get_stale_trial_ids", None)
-    if stale_ids is None:  # Optuna's private API moved: its own, without the reason
+    their retries (as Optuna's public ``fail_stale_trials``, which cannot record the reason)."""
+    storage = storage_of(study)
+    backend = rdb(storage)
+    if backend is None:
         with quiet():
             optuna.storages.fail_stale_trials(study)
         return
     with quiet():
-        if storage.get_heartbeat_interval() is None:
+        if backend.get_heartbeat_interval() is None:
             return
-        ids = stale_ids(study._study_id)
+        ids = stale_trial_ids(backend, study)
     reason = f"no heartbeat for over {grace_s()} s: its worker stopped (killed, crashed, or out of reach)"
-    for trial_id in ids:
-        _fail_and_retry(study, storage.get_trial(trial_id), reason)
+    for tid in ids:
+        _fail_and_retry(study, storage.get_trial(tid), reason)
 
 
 # -- which process runs a trial ---------------------------------------------------------
@@ -158,30 +119,10 @@ def _supervisor() -> dict | None:
     return {"pid": ppid, "started": stat[1] if stat else None}
 
 
-def record_worker(storage, trial_id: int) -> None:
+def record_worker(storage, trial_id_: int) -> None:
     """Record on a claimed trial that this process runs it (system attribute ``tuner_worker``)
-    and its first heartbeat: in one transaction on an RDB storage (a claim happens under the
-    run's lock, so its writes are kept few), else one after the other."""
-    from tuner.storage.trial_writes import rdb_backend, session as rdb_session
-
-    backend = rdb_backend(storage)
-    try:
-        from optuna.storages._rdb import models
-        from sqlalchemy import func
-
-        write_attr = backend._set_trial_attr_without_commit
-        scope = rdb_session(backend, strict=True)
-    except (ImportError, AttributeError):  # not an RDB storage, or Optuna's private API moved
-        storage.set_trial_system_attr(trial_id, WORKER_ATTR, this_process())
-        storage.record_heartbeat(trial_id)
-        return
-    with scope as session:
-        write_attr(session, models.TrialSystemAttributeModel, trial_id, WORKER_ATTR, this_process())
-        beat = models.TrialHeartbeatModel.where_trial_id(trial_id, session, True)
-        if beat is None:
-            session.add(models.TrialHeartbeatModel(trial_id=trial_id))
-        else:
-            beat.heartbeat = session.execute(func.now()).scalar()
+    and its first heartbeat, in one transaction on an RDB storage."""
+    trial_writes.record_claim(storage, trial_id_, WORKER_ATTR, this_process())
 
 
 def process_gone(info) -> bool:
@@ -226,16 +167,6 @@ def _ended(pid, started, me: dict) -> bool:
     return started is not None and now_started != started  # the pid now belongs to another process
 
 
-def _retry_callback_of(storage):
-    backend = getattr(storage, "_backend", storage)
-    for name in ("get_heartbeat_stale_trial_callback", "get_failed_trial_callback"):
-        getter = getattr(backend, name, None)
-        if getter is not None:
-            with quiet():
-                return getter()
-    return None
-
-
 def fail_trials_of_gone_processes(study: optuna.Study, running: list) -> set[int]:
     """Fail the RUNNING trials (frozen, from ``study.get_trials``) whose process is gone from
     this machine, and enqueue their retries as a stale heartbeat would. Call it under the
@@ -246,21 +177,20 @@ def fail_trials_of_gone_processes(study: optuna.Study, running: list) -> set[int
         if trial.state != optuna.trial.TrialState.RUNNING or not process_gone(info):
             continue
         if _fail_and_retry(study, trial, f"the process running it ({info.get('id') or info.get('pid')}) is gone"):
-            failed.add(trial._trial_id)
+            failed.add(trial_id(trial))
     return failed
 
 
 def _fail_and_retry(study: optuna.Study, trial, reason: str) -> bool:
     """Fail the running ``trial`` (frozen) with ``reason`` and enqueue its retry; False if it had ended."""
-    from tuner.storage import trial_writes
-
     # the retry must not inherit the reason, nor the dead process as its worker
     template = copy.deepcopy(trial)
     template.system_attrs.pop(WORKER_ATTR, None)
     template.user_attrs.pop("fail_reason", None)
-    if not trial_writes.fail_running(study._storage, trial._trial_id, reason):
+    storage = storage_of(study)
+    if not trial_writes.fail_running(storage, trial_id(trial), reason):
         return False
-    callback = _retry_callback_of(study._storage)
+    callback = retry_callback_of(storage)
     if callback is not None:
         with quiet():
             callback(study, template)
@@ -304,24 +234,4 @@ class Heartbeat:
 
 def trials_without_heartbeat(storage, trial_ids: list[int]) -> list[int]:
     """The ids among ``trial_ids`` that never recorded a heartbeat ([] if that cannot be told)."""
-    if not trial_ids:
-        return []
-    try:
-        from sqlalchemy import select
-
-        from optuna.storages._rdb import models
-
-        backend = getattr(storage, "_backend", storage)
-        session = backend.scoped_session()
-        try:
-            rows = session.execute(
-                select(models.TrialHeartbeatModel.trial_id).where(models.TrialHeartbeatModel.trial_id.in_(trial_ids))
-            ).scalars().all()
-            session.commit()
-        finally:
-            session.close()
-    except Exception as exc:  # noqa: BLE001 — an optuna schema change must not stop the run
-        _log.debug("cannot read heartbeats: %s", exc)
-        return []
-    beating = set(rows)
-    return [t for t in trial_ids if t not in beating]
+    return trial_writes.trials_without_heartbeat(storage, trial_ids)

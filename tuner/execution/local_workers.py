@@ -33,10 +33,10 @@ import optuna
 from optuna.trial import TrialState
 
 from tuner.execution import budget
-from tuner.storage import trial_writes
 from tuner.errors import TunerError
-from tuner.execution.worker import (Interrupted, Outcome, install_sigterm_handler, threads_per_worker, to_monotonic, work,
-                     worker_id)
+from tuner.execution.worker import (Interrupted, Outcome, best_value, install_sigterm_handler, threads_per_worker,
+                                    to_monotonic, work)
+from tuner.storage.optuna_adapter import rdb, storage_of, trial_id
 
 SET_ASIDE_AFTER = 3  # trials of a family timed out / killed in a row
 MAX_RESTARTS = 50  # replacement helpers per invocation and slot
@@ -64,8 +64,11 @@ class _Orphaned(Exception):
     pass
 
 
-def helper_main(spec: _HelperSpec, events) -> int:
-    """Body of a helper process (``python -m tuner._helper_process``); events as JSON lines."""
+def helper_main(spec: _HelperSpec, events, make_driver) -> int:
+    """Body of a helper process (``python -m tuner._helper_process``); events as JSON lines.
+
+    ``make_driver(storage, config, spec)`` builds the search driver (``tuner.search``, which
+    this layer does not import) of one worker process."""
 
     def emit(*event) -> None:
         try:
@@ -86,13 +89,11 @@ def helper_main(spec: _HelperSpec, events) -> int:
         pass
     try:
         from tuner.storage.runs import open_storage, require_config
-        from tuner.search.driver import Driver
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         store = open_storage(spec.storage_url, create=False)
         config = require_config(store, spec.run)
-        driver = Driver(store, config, spec.dataset, n_jobs=1, threads=spec.threads,
-                        salt=f"{worker_id()}:{spec.index}")
+        driver = make_driver(store, config, spec)
         families = driver.open_families()
         for fam in families:
             if fam.name in spec.skip:
@@ -100,7 +101,7 @@ def helper_main(spec: _HelperSpec, events) -> int:
 
         def on_start(fam, trial):  # a trial run in memory has no storage id: None
             emit("start", fam.name, trial.number,
-                 trial._trial_id if trial_writes.rdb_backend(trial.study._storage) is not None else None)
+                 trial_id(trial) if rdb(trial.storage) is not None else None)
 
         def on_trial(fam, state, number):
             if os.getppid() != spec.parent_pid:  # the parent is gone: stop after this trial
@@ -129,8 +130,7 @@ def helper_main(spec: _HelperSpec, events) -> int:
 
 
 def _storage_url(storage) -> str:
-    backend = getattr(storage, "_backend", storage)
-    return backend.url
+    return rdb(storage).url
 
 
 def _start_helper(spec: _HelperSpec):
@@ -225,7 +225,7 @@ class _Pool:
     def show(self, name: str, state: str) -> None:
         if self.progress is not None:
             fam = self._family(name)
-            self.progress.update(name, fam.done_now + self.done_by_helpers[name], _best(fam.study), state)
+            self.progress.update(name, fam.done_now + self.done_by_helpers[name], best_value(fam.study), state)
 
     def _read(self, slot: _Slot, proc) -> None:
         for line in proc.stdout:
@@ -287,7 +287,7 @@ class _Pool:
         name, number, trial_id, _ = current
         slot.proc.wait()
         fam = self._family(name)
-        storage = fam.study._storage
+        storage = storage_of(fam.study)
         try:
             if trial_id is None:  # run in memory (tuner.execution.write_behind): it died with the helper, recorded here
                 with budget.run_lock(storage, self.driver.config.run):
@@ -452,13 +452,6 @@ def _refresh(driver, families) -> None:
         limit = budget.target(fam.study)
         fam.target = limit
         fam.finished = limit is not None and fam.completed >= limit
-
-
-def _best(study: optuna.Study) -> float | None:
-    try:
-        return study.best_value
-    except ValueError:
-        return None
 
 
 __all__ = ["run_local", "helper_main", "WorkerError", "SET_ASIDE_AFTER"]

@@ -17,7 +17,6 @@ import contextlib
 import gc
 import os
 import signal
-import socket
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -27,11 +26,16 @@ from optuna.trial import TrialState
 
 from tuner.execution import budget
 from tuner.execution import heartbeat
-from tuner.storage import trial_reads
 from tuner.execution import write_behind
+from tuner.execution.heartbeat import worker_id  # noqa: F401 — this process' "host:pid"
+from tuner.storage.optuna_adapter import storage_of, trial_id
+from tuner.storage.runs import load_family_study
 
 # After a family has a result, this many failed trials in a row (in one worker) set it aside.
 MAX_FAILURES_IN_A_ROW = 25
+# A family whose first trials all fail this many times in a row is set aside for the
+# rest of the invocation (the leaderboard shows why).
+MAX_FAILURES_WITHOUT_RESULT = 5
 POLL_S = 1.0
 
 
@@ -54,8 +58,12 @@ def threads_per_worker(n_workers: int) -> int:
     return max(1, cpu_count() // n_workers)
 
 
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+def best_value(study: optuna.Study) -> float | None:
+    """The study's best value so far (None: no complete trial yet)."""
+    try:
+        return study.best_value
+    except ValueError:
+        return None
 
 
 class Interrupted(KeyboardInterrupt):
@@ -139,8 +147,6 @@ def _work(driver, families, *, deadline, max_trials, offset, on_trial, on_wait, 
 
 
 def _loop(driver, families, order, sched, wb, *, deadline, max_trials, on_trial, on_wait, on_start) -> Outcome:
-    from tuner.search.driver import MAX_FAILURES_WITHOUT_RESULT
-
     outcome = Outcome("done")
     full: set[str] = set()  # families whose last claim found every remaining slot running
     while True:
@@ -172,20 +178,18 @@ def _loop(driver, families, order, sched, wb, *, deadline, max_trials, on_trial,
                     wb.finished(fam.name, trial)
             else:
                 stored = wb.stored[fam.name] if wb is not None else fam.study
-                # one read of the family's trials serves the claim and the sampling (tuner.storage.trial_reads)
-                with trial_reads.one_sync(stored):
-                    claim = _claim(driver, stored, look_first=fam.name in full)
-                    fam.completed = max(fam.completed, claim.complete)
-                    fam.target = claim.target
-                    if claim.status == "done":
-                        fam.finished = True
-                        continue
-                    if claim.status == "full":
-                        full.add(fam.name)
-                        running_elsewhere += claim.running
-                        continue
-                    full.discard(fam.name)
-                    state, seconds = _run(driver, fam, claim.trial, families, deadline, on_start, stored=True)
+                claim = _claim(driver, stored, look_first=fam.name in full)
+                fam.completed = max(fam.completed, claim.complete)
+                fam.target = claim.target
+                if claim.status == "done":
+                    fam.finished = True
+                    continue
+                if claim.status == "full":
+                    full.add(fam.name)
+                    running_elsewhere += claim.running
+                    continue
+                full.discard(fam.name)
+                state, seconds = _run(driver, fam, claim.trial, families, deadline, on_start, stored=True)
                 if wb is not None:
                     wb.stored_trial_ended(fam.name)
                 trial = claim.trial
@@ -234,7 +238,7 @@ def _run(driver, fam, trial: optuna.Trial, families, deadline, on_start, *, stor
     try:
         if on_start is not None:
             on_start(fam, trial)
-        with (heartbeat.Heartbeat(driver.storage, trial._trial_id, first_beat=False) if stored
+        with (heartbeat.Heartbeat(driver.storage, trial_id(trial), first_beat=False) if stored
               else contextlib.nullcontext()):
             state = driver.run_trial(fam, deadline, trial, others_have_result=others)
     except optuna.exceptions.UpdateFinishedTrialError:
@@ -284,7 +288,7 @@ def _record_interrupted(study: optuna.Study, trial: optuna.Trial) -> None:
 def _record_failed(study: optuna.Study, trial: optuna.Trial, reason: str) -> None:
     """Record a claimed trial FAIL with ``reason``, unless it is already finished."""
     try:
-        if study._storage.get_trial(trial._trial_id).state == TrialState.RUNNING:
+        if storage_of(study).get_trial(trial_id(trial)).state == TrialState.RUNNING:
             trial.set_user_attr("fail_reason", reason)
             study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
     except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
@@ -296,7 +300,7 @@ def standing(storage, config) -> list[dict]:
     """Per family: complete / pruned / failed / running / waiting counts and the target."""
     rows = []
     for family in config.families:
-        study = budget._family(storage, config.run, family)
+        study = load_family_study(storage, config.run, family)
         trials = study.get_trials(deepcopy=False) if study is not None else []
         counts = {s.name.lower(): 0 for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL,
                                                TrialState.RUNNING, TrialState.WAITING)}

@@ -40,8 +40,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner.execution import budget
-from tuner.storage import trial_reads
 from tuner.storage import trial_writes
+from tuner.storage.optuna_adapter import models, rdb, set_trial_id, storage_of, trial_id
 
 FLUSH_S = 5.0
 _MIRRORED = (TrialState.COMPLETE, TrialState.PRUNED)  # what a sampler or a pruner learns from
@@ -88,7 +88,7 @@ class WriteBehind:
 
     def finished(self, name: str, trial: optuna.Trial) -> None:
         """A trial of the in-memory study ended: store it with the next flush."""
-        self.pending[name].append(trial._trial_id)
+        self.pending[name].append(trial_id(trial))
 
     def stored_trial_ended(self, name: str) -> None:
         """A trial claimed from the storage ended: bring it (and what else is new) into memory."""
@@ -114,13 +114,12 @@ class WriteBehind:
 
     def _glance(self) -> dict[str, _Glance | None]:
         """Each family's trials at a glance, two queries for all of them (None: unknown, pull)."""
-        from optuna.storages._rdb import models
         from sqlalchemy import case, func, select
 
         trial, attr = models.TrialModel, models.StudyUserAttributeModel
-        names = {study._study_id: name for name, study in self.stored.items()}
+        names = {trial_writes.study_id(self.storage, study): name for name, study in self.stored.items()}
         try:
-            with trial_writes.session(trial_writes.rdb_backend(self.storage)) as db:
+            with trial_writes.session(rdb(self.storage)) as db:
                 rows = db.execute(select(
                     trial.study_id, func.count(), func.max(trial.trial_id),
                     func.sum(case((trial.state == TrialState.RUNNING, 1), else_=0)),
@@ -128,7 +127,7 @@ class WriteBehind:
                 ).where(trial.study_id.in_(list(names))).group_by(trial.study_id)).all()
                 targets = dict(db.execute(select(attr.study_id, attr.value_json).where(
                     attr.study_id.in_(list(names)), attr.key == budget.TARGET_ATTR)).all())
-        except Exception:  # noqa: BLE001 — an Optuna schema change: every family is read in full
+        except optuna.exceptions.StorageInternalError:  # a database hiccup: every family is read in full
             return dict.fromkeys(self.stored)
         counts = {row[0]: row[1:] for row in rows}
         return {name: _Glance(*counts.get(study_id, (0, None, 0, 0)),
@@ -139,49 +138,46 @@ class WriteBehind:
         """One transaction for every pending trial (SQL inserts of whole tables, not ORM objects:
         ~0.3 ms a trial instead of ~5). Called under the run's lock right after a pull, so no
         trial can be created between that read and these rows."""
-        from optuna.storages._rdb import models
         from sqlalchemy import func, insert, select
 
-        backend = trial_writes.rdb_backend(self.storage)
+        backend = rdb(self.storage)
         stored: dict[str, list[FrozenTrial]] = {}
         with trial_writes.session(backend, strict=True) as db:
             for name, ids in self.pending.items():
                 if not ids:
                     continue
-                study_id = self.stored[name]._study_id
+                study_id = trial_writes.study_id(self.storage, self.stored[name])
                 models.StudyModel.find_or_raise_by_id(study_id, db, for_update=True)  # as Optuna numbers trials
                 base = db.execute(select(func.count(models.TrialModel.trial_id))
                                   .where(models.TrialModel.study_id == study_id)).scalar_one()
-                memory = self.memory[name]._storage
+                memory = storage_of(self.memory[name])
                 children: dict = {}
                 stored[name] = []
-                for k, trial_id in enumerate(ids):
-                    trial = copy.copy(memory.get_trial(trial_id))
+                for k, memory_id in enumerate(ids):
+                    trial = copy.copy(memory.get_trial(memory_id))
                     trial.number = base + k
-                    trial._trial_id = db.execute(insert(models.TrialModel.__table__).values(
+                    set_trial_id(trial, db.execute(insert(models.TrialModel.__table__).values(
                         number=trial.number, study_id=study_id, state=trial.state,
                         datetime_start=_utc(trial.datetime_start),
-                        datetime_complete=_utc(trial.datetime_complete))).inserted_primary_key[0]
-                    for model, rows in _child_rows(models, trial).items():
+                        datetime_complete=_utc(trial.datetime_complete))).inserted_primary_key[0])
+                    for model, rows in _child_rows(trial).items():
                         children.setdefault(model, []).extend(rows)
                     stored[name].append(trial)
                 for model, rows in children.items():
                     if rows:
                         db.execute(insert(model.__table__), rows)
         for name, trials in stored.items():  # committed
-            self.mirrored[name].update(t._trial_id for t in trials)
+            self.mirrored[name].update(trial_id(t) for t in trials)
             self.pending[name].clear()
-            trial_reads.add_finished(self.stored[name], trials)
             seen = self.seen.get(name)
             if seen is not None:  # the next glance expects these
-                self.seen[name] = seen._replace(trials=seen.trials + len(trials), last_id=trials[-1]._trial_id)
+                self.seen[name] = seen._replace(trials=seen.trials + len(trials), last_id=trial_id(trials[-1]))
 
     def _pull(self, name: str, trials: list[FrozenTrial] | None = None) -> None:
         """Mirror the family's stored trials (``trials``: as just read; else read now), after
         looking for dead workers' trials where another worker's trial is running."""
         stored = self.stored[name]
         if trials is None:
-            trial_reads.refresh(stored)
             trials = stored.get_trials(deepcopy=False)
         if any(t.state == TrialState.RUNNING for t in trials) and budget.sweep_due(stored):
             budget.sweep(self.storage, stored)  # another worker's trial may be dead: its retry waits
@@ -192,18 +188,18 @@ class WriteBehind:
         """Bring the stored finished ``trials`` not yet in memory into it; note WAITING ones."""
         memory, mirrored = self.memory[name], self.mirrored[name]
         for t in trials:
-            if t.state in _MIRRORED and t._trial_id not in mirrored:
-                mirrored.add(t._trial_id)
+            if t.state in _MIRRORED and trial_id(t) not in mirrored:
+                mirrored.add(trial_id(t))
                 with contextlib.suppress(ValueError):  # a trial Optuna itself would not accept
                     memory.add_trial(t)
         self.waiting[name] = any(t.state == TrialState.WAITING for t in trials)
 
 
-def _child_rows(models, trial: FrozenTrial) -> dict:
+def _child_rows(trial: FrozenTrial) -> dict:
     """The rows of ``trial``'s parameters, values, fold scores and attributes, by table."""
     from optuna.distributions import distribution_to_json
 
-    tid = trial._trial_id
+    tid = trial_id(trial)
     value_repr = models.TrialValueModel.value_to_stored_repr
     step_repr = models.TrialIntermediateValueModel.intermediate_value_to_stored_repr
     return {
@@ -231,17 +227,8 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 
 def usable(storage) -> bool:
-    """Whether ``storage`` is one this module can write to (an Optuna RDB storage of this version)."""
-    if trial_writes.rdb_backend(storage) is None:
-        return False
-    try:
-        from optuna.storages._rdb import models
-
-        return all(hasattr(models, name) for name in (
-            "TrialModel", "TrialParamModel", "TrialValueModel", "TrialIntermediateValueModel",
-            "TrialUserAttributeModel", "TrialSystemAttributeModel", "StudyModel"))
-    except ImportError:
-        return False
+    """Whether ``storage`` is one this module can write to (an Optuna RDB storage)."""
+    return rdb(storage) is not None
 
 
 @contextlib.contextmanager

@@ -31,7 +31,6 @@ from tuner.evaluation.cross_validation import evaluate_fold, make_folds, score_f
 from tuner.evaluation.metrics import check_metric
 from tuner.search.sampler_groups import incremental_groups
 from tuner.search.tpe_split import tpe_sampler
-from tuner.storage import trial_reads
 from tuner.storage import trial_writes
 from tuner.storage.runs import check_compatible, family_study_name, load_config, save_config
 
@@ -61,8 +60,8 @@ def default_cv_repeats(n_rows: int, clocked: bool) -> int:
     return 1
 
 # A family whose first trials all fail this many times in a row is set aside for the
-# rest of the invocation (the leaderboard shows why).
-MAX_FAILURES_WITHOUT_RESULT = 5
+# rest of the invocation (the leaderboard shows why); the worker loop applies it.
+MAX_FAILURES_WITHOUT_RESULT = worker.MAX_FAILURES_WITHOUT_RESULT
 # Under a clock no trial may take more than this share of it (stopped between folds when
 # its measured fold time says it would), and a trial stopped by the clock may end at most
 # OVERRUN_SHARE of it late; a family whose trials are stopped this many times before it
@@ -175,7 +174,7 @@ def open_family_study(storage, config: RunConfig, family: str, ctx: SpaceContext
         with budget.run_lock(storage, config.run):
             return _create_family_study(storage, config, family, ctx, salt)
     return optuna.create_study(
-        study_name=name, storage=trial_reads.shared(storage), direction=config.direction, load_if_exists=True,
+        study_name=name, storage=storage, direction=config.direction, load_if_exists=True,
         sampler=_sampler(config, family, n_existing, salt), pruner=_pruner(),
     )
 
@@ -187,7 +186,7 @@ def _create_family_study(storage, config: RunConfig, family: str, ctx: SpaceCont
     except KeyError:
         n_existing = 0
     study = optuna.create_study(
-        study_name=name, storage=trial_reads.shared(storage), direction=config.direction, load_if_exists=True,
+        study_name=name, storage=storage, direction=config.direction, load_if_exists=True,
         sampler=_sampler(config, family, n_existing, salt), pruner=_pruner(),
     )
     if n_existing == 0:
@@ -407,7 +406,7 @@ class Driver:
         def report(fam, state, number):
             if self.progress is not None:
                 if state == "complete" or fam.name not in shown:
-                    shown[fam.name] = _best(fam.study)
+                    shown[fam.name] = worker.best_value(fam.study)
                 self.progress.update(fam.name, fam.done_now, shown[fam.name], state)
             if on_trial is not None:
                 on_trial(fam, state, number)
@@ -416,13 +415,6 @@ class Driver:
         deadline = local if deadline is None else (deadline if local is None else min(deadline, local))
         return worker.work(self, families, deadline=deadline, max_trials=max_trials, on_trial=report,
                            on_wait=on_wait)
-
-
-def _best(study: optuna.Study) -> float | None:
-    try:
-        return study.best_value
-    except ValueError:
-        return None
 
 
 def start_run(storage, ds: Dataset, *, run: str, metric=None, models=None, cv=None, seed=None,

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 from optuna.trial import TrialState
 
-try:  # a private Optuna module: without it the sampler keeps its own computation
-    from optuna.search_space.group_decomposed import _GroupDecomposedSearchSpace, _SearchSpaceGroup
-except ImportError:  # pragma: no cover - depends on the Optuna release
-    _GroupDecomposedSearchSpace = _SearchSpaceGroup = None
-
+# Optuna's private group decomposition, through tuner's one adapter (None if it moved:
+# the sampler then keeps its own computation)
+from tuner.storage.optuna_adapter import _GroupDecomposedSearchSpace, _SearchSpaceGroup, study_id
 
 if _GroupDecomposedSearchSpace is not None and hasattr(_SearchSpaceGroup, "search_spaces"):
     class IncrementalGroups(_GroupDecomposedSearchSpace):
@@ -28,8 +26,8 @@ if _GroupDecomposedSearchSpace is not None and hasattr(_SearchSpaceGroup, "searc
 
         def calculate(self, study, use_cache: bool = False):
             if self._study_id is None:
-                self._study_id = study._study_id
-            elif self._study_id != study._study_id:
+                self._study_id = study_id(study)
+            elif self._study_id != study_id(study):
                 raise ValueError("`_GroupDecomposedSearchSpace` cannot handle multiple studies.")
             states = (TrialState.COMPLETE, TrialState.PRUNED) if self._include_pruned else (TrialState.COMPLETE,)
             for trial in study._get_trials(deepcopy=False, states=states, use_cache=use_cache):

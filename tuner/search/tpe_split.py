@@ -37,13 +37,11 @@ from optuna.samplers import TPESampler
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
-try:  # private Optuna helpers: without them the stock sampler is used
-    from optuna.samplers._tpe.sampler import (
-        _RELATIVE_PARAMS_KEY, _SYSTEM_ATTR_MAX_LENGTH, _get_infeasible_trial_score, _get_pruned_trial_score,
-        _split_trials, default_gamma)
-except ImportError:  # pragma: no cover - depends on the Optuna release
-    _split_trials = default_gamma = _get_infeasible_trial_score = _get_pruned_trial_score = None
-    _RELATIVE_PARAMS_KEY = _SYSTEM_ATTR_MAX_LENGTH = None
+# Optuna's private TPE helpers, through tuner's one adapter (None where the installed Optuna
+# lacks their shape: tpe_sampler then builds Optuna's own TPESampler)
+from tuner.storage.optuna_adapter import (
+    _RELATIVE_PARAMS_KEY, _SYSTEM_ATTR_MAX_LENGTH, _get_infeasible_trial_score, _get_pruned_trial_score,
+    _split_trials, default_gamma)
 
 _UNREAD = object()  # not computed yet
 

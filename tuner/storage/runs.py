@@ -13,9 +13,11 @@ from pathlib import Path
 
 import optuna
 
-from tuner.execution import heartbeat
 from tuner.config import RunConfig
 from tuner.errors import StorageError, TunerError
+from tuner.storage import heartbeats
+from tuner.storage.locks import run_lock
+from tuner.storage.optuna_adapter import models
 
 DEFAULT_STORAGE = "sqlite:///tuner.db"
 CONFIG_ATTR = "tuner_run"
@@ -41,17 +43,16 @@ def _sqlite_path(url: str) -> Path | None:
 
 
 def load_sql_layer() -> None:
-    """Import what opening an RDB storage imports on first use (Optuna's table models,
-    SQLAlchemy's ORM, Alembic: ~1 s) and configure the ORM mappers (~0.13 s, also done on
-    first use). ``tuner.api`` calls this when it is imported, so the first
-    ``tune(timeout=...)`` spends its clock on models, not on setting up the process."""
+    """Import what opening an RDB storage imports on first use (SQLAlchemy's ORM, Alembic;
+    Optuna's table models come with ``tuner.storage.optuna_adapter``) and configure the ORM
+    mappers (also done on first use). ``tuner.api`` calls this when it is imported, so the
+    first ``tune(timeout=...)`` spends its clock on models, not on setting up the process."""
     import importlib
 
-    for module in ("sqlalchemy.orm", "optuna.storages._rdb.models", "alembic.migration", "alembic.script",
-                   "alembic.config", "alembic.command"):
+    for module in ("sqlalchemy.orm", "alembic.migration", "alembic.script", "alembic.config", "alembic.command"):
         try:
             importlib.import_module(module)
-        except ImportError:  # moved in a newer Optuna / Alembic: it is then imported on first use
+        except ImportError:  # moved in a newer Alembic: it is then imported on first use
             pass
     try:
         from sqlalchemy.orm import configure_mappers
@@ -70,7 +71,6 @@ def open_storage(url: str | None, *, create: bool) -> optuna.storages.BaseStorag
     if not re.match(r"^[a-z0-9+]+://", url):
         raise StorageError(f"--storage {url!r} is not a database URL; use e.g. sqlite:///tuner.db or postgresql://host/db")
     engine_kwargs = {"connect_args": {"timeout": 60}} if path is not None else {"pool_pre_ping": True}
-    _reuse_alembic_script()
     try:
         storage = _open_rdb(_with_driver(url), engine_kwargs)
         if path is not None:
@@ -81,35 +81,6 @@ def open_storage(url: str | None, *, create: bool) -> optuna.storages.BaseStorag
     except Exception as exc:  # sqlalchemy's OperationalError & co: report, don't trace back
         first = str(exc).strip().splitlines()[0][:200]
         raise StorageError(f"cannot open storage {url}: {first}") from exc
-
-
-_ALEMBIC_SCRIPT: list = []  # Optuna's Alembic script directory, read once (_reuse_alembic_script)
-
-
-def _reuse_alembic_script() -> None:
-    """Let Optuna read its Alembic migration scripts once per process.
-
-    To learn the schema's head revision Optuna loads its ~30 migration scripts (executing
-    each file) every time it asks: three times when a new storage is opened, twice for an
-    existing one, ~35 ms each. The scripts do not change while a process runs, and the
-    script directory is only read (``stamp`` and ``get_current_head``; upgrades build their
-    own), so one is kept. Without Optuna's private ``_VersionManager`` nothing changes.
-    """
-    try:
-        from optuna.storages._rdb.storage import _VersionManager
-    except ImportError:  # pragma: no cover - depends on the Optuna release
-        return
-    create = getattr(_VersionManager, "_create_alembic_script", None)
-    if create is None or getattr(create, "reused", False):
-        return
-
-    def reused_script(self):
-        if not _ALEMBIC_SCRIPT:
-            _ALEMBIC_SCRIPT.append(create(self))
-        return _ALEMBIC_SCRIPT[0]
-
-    reused_script.reused = True
-    _VersionManager._create_alembic_script = reused_script
 
 
 # Errors of two processes creating the same new storage at once ("table ... already exists",
@@ -131,8 +102,8 @@ def _open_rdb(url: str, engine_kwargs: dict):
 
     for attempt in range(CREATION_ATTEMPTS):
         try:
-            with heartbeat.quiet():
-                storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat.storage_options())
+            with heartbeats.quiet():
+                storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeats.storage_options())
             _complete_indexes(storage)
             return storage
         except Exception as exc:  # sqlalchemy's errors, or optuna's assert on a half-made schema
@@ -153,8 +124,6 @@ def _complete_indexes(storage) -> None:
     existing tables), and two studies of one name can then be stored. Checking costs a
     catalogue query per index.
     """
-    from optuna.storages._rdb import models
-
     for table in models.BaseModel.metadata.sorted_tables:
         for index in table.indexes:
             index.create(bind=storage.engine, checkfirst=True)
@@ -232,8 +201,6 @@ def save_config(storage, config: RunConfig) -> RunConfig:
     then be tuned under one name). A config stored meanwhile is checked like any existing
     run (:func:`check_compatible`) and keeps its creation time and families (new ones added).
     """
-    from tuner.execution.budget import run_lock  # tuner.budget imports this module
-
     with run_lock(storage, config.run):
         existing = load_config(storage, config.run)
         if existing is not None:

@@ -11,8 +11,9 @@ the driver's overhead where a trial's models fit in a fraction of a second. Here
   there), its result attributes and its outcome go in one transaction, where ``report``,
   ``set_user_attr`` and ``tell`` would take one each (and ``tell`` reads the trial back first).
 
-Both use Optuna's private per-row writers inside one session; on another storage, or if that
-API moves, every write goes through the public API one by one. In an in-memory study (a
+Both write Optuna's tables (through ``tuner.storage.optuna_adapter``, checked when tuner
+is imported) inside one session on the storage's public ``engine``; on another storage every
+write goes through the public API one by one. In an in-memory study (a
 worker's, ``tuner.execution.write_behind``) ``finish`` puts the fold scores and attributes on the
 stored trial at once and then tells: each ``report`` / ``set_user_attr`` there copies the
 trial and its dicts (~20 µs, two dozen times a trial).
@@ -25,34 +26,50 @@ import copy
 import json
 import logging
 import math
+import weakref
 from datetime import datetime
 
 import optuna
 from optuna.trial import TrialState
+from sqlalchemy import exc as sqlalchemy_exc
+
+from tuner.storage.optuna_adapter import (forget_cached_trials, frozen_of, models, orm_session, put_in_memory, rdb,
+                                          set_param_without_commit, storage_of, trial_id)
 
 log = logging.getLogger(__name__)
 
-
-def rdb_backend(storage):
-    """The ``RDBStorage`` behind ``storage`` (Optuna wraps it in a cache), or None."""
-    backend = getattr(storage, "_backend", storage)
-    return backend if isinstance(backend, optuna.storages.RDBStorage) else None
+_STUDY_IDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # study → its id in the storage
 
 
-def _rdb(study: optuna.Study):
-    """The study's ``RDBStorage`` with the private writers this module needs, or None."""
-    backend = rdb_backend(study._storage)
-    needed = ("_set_trial_param_without_commit", "_set_trial_value_without_commit",
-              "check_trial_is_updatable", "scoped_session")
-    return backend if backend is not None and all(hasattr(backend, name) for name in needed) else None
+def study_id(storage, study: optuna.Study) -> int:
+    """The storage's id of ``study`` (public ``get_study_id_from_name``, asked once per study)."""
+    known = _STUDY_IDS.get(study)
+    if known is None:
+        known = _STUDY_IDS[study] = (rdb(storage) or storage).get_study_id_from_name(study.study_name)
+    return known
 
 
-def session(backend, *, strict: bool = False):
-    """Optuna's session scope: commit at the end, roll back on an error; ``strict``: an
-    integrity error is raised (not ignored as a race with another writer)."""
-    from optuna.storages._rdb.storage import _create_scoped_session
-
-    return _create_scoped_session(backend.scoped_session, not strict)
+@contextlib.contextmanager
+def session(backend: optuna.storages.RDBStorage, *, strict: bool = False):
+    """A transaction on the storage's own session (``RDBStorage`` calls made inside it, such as
+    its updatable check, use the same one): commit at the end, roll back on an error, as
+    Optuna's own scope; ``strict``: an integrity error is raised (not ignored as a race with
+    another writer). Database errors become Optuna's ``StorageInternalError``."""
+    db = orm_session(backend)
+    try:
+        yield db
+        db.commit()
+    except sqlalchemy_exc.IntegrityError:
+        db.rollback()
+        if strict:
+            raise
+        log.debug("ignoring an integrity error: another process wrote the same row", exc_info=True)
+    except sqlalchemy_exc.SQLAlchemyError as exc:
+        db.rollback()
+        raise optuna.exceptions.StorageInternalError(f"a storage transaction failed: {exc}") from exc
+    except BaseException:
+        db.rollback()
+        raise
 
 
 class _ParamRecorder:
@@ -72,7 +89,7 @@ class _ParamRecorder:
 @contextlib.contextmanager
 def params_held(trial: optuna.Trial):
     """Suggest inside this block; the parameters are stored in one transaction at its end."""
-    backend = _rdb(trial.study)
+    backend = rdb(trial.storage)
     if backend is None:
         yield
         return
@@ -84,14 +101,9 @@ def params_held(trial: optuna.Trial):
     finally:
         trial.storage = real
         if pending:
-            try:
-                with session(backend) as db:
-                    for trial_id, name, internal, distribution in pending:
-                        backend._set_trial_param_without_commit(db, trial_id, name, internal, distribution)
-            except (AttributeError, TypeError, ImportError):  # the private API moved: one by one
-                log.debug("batched parameter writes unavailable; writing one by one", exc_info=True)
-                for trial_id, name, internal, distribution in pending:
-                    real.set_trial_param(trial_id, name, internal, distribution)
+            with session(backend) as db:
+                for tid, name, internal, distribution in pending:
+                    set_param_without_commit(backend, db, tid, name, internal, distribution)
 
 
 def finish(study: optuna.Study, trial: optuna.Trial, state: TrialState, value: float | None = None,
@@ -110,15 +122,14 @@ def finish(study: optuna.Study, trial: optuna.Trial, state: TrialState, value: f
         last = intermediate[max(intermediate)]
         value = last if math.isfinite(last) else None
     values = None if value is None or state == TrialState.FAIL else [float(value)]
-    backend = _rdb(study)
+    storage = storage_of(study)
+    backend = rdb(storage)
     if backend is not None:
-        try:
-            _finish_rdb(backend, study, trial, state, values, attrs, intermediate)
-            return
-        except _PrivateApiMoved:
-            log.debug("one-transaction trial writes unavailable; writing one by one", exc_info=True)
-    elif _in_memory(study) and all(isinstance(step, int) and step >= 0 for step in intermediate):
-        _put_in_memory(study, trial, attrs, {step: float(v) for step, v in intermediate.items()})
+        _finish_rdb(backend, study, trial, state, values, attrs, intermediate)
+        return
+    if isinstance(storage, optuna.storages.InMemoryStorage) and all(
+            isinstance(step, int) and step >= 0 for step in intermediate):
+        put_in_memory(study, trial, attrs, {step: float(v) for step, v in intermediate.items()})
         intermediate, attrs = {}, {}
     for step, score in intermediate.items():
         trial.report(score, step)
@@ -127,89 +138,90 @@ def finish(study: optuna.Study, trial: optuna.Trial, state: TrialState, value: f
     study.tell(trial, values[0] if state == TrialState.COMPLETE else None, state=state)
 
 
-def _in_memory(study: optuna.Study) -> bool:
-    storage = study._storage
-    return isinstance(storage, optuna.storages.InMemoryStorage) and all(
-        hasattr(storage, name) for name in ("_lock", "_get_trial", "_set_trial", "check_trial_is_updatable"))
-
-
-def _put_in_memory(study, trial, attrs: dict, intermediate: dict) -> None:
-    """What ``report`` for every fold and ``set_user_attr`` for every attribute would leave on
-    the running trial of an in-memory study, in one copy of it."""
-    storage, trial_id = study._storage, trial._trial_id
-    with storage._lock:
-        stored = storage._get_trial(trial_id)
-        storage.check_trial_is_updatable(trial_id, stored.state)
-        stored = copy.copy(stored)
-        stored.intermediate_values = {**stored.intermediate_values, **intermediate}
-        stored.user_attrs = {**stored.user_attrs, **attrs}
-        storage._set_trial(trial_id, stored)
-    trial._cached_frozen_trial.intermediate_values.update(intermediate)
-    trial._cached_frozen_trial.user_attrs.update(attrs)
-
-
-def fail_running(storage, trial_id: int, reason: str) -> bool:
+def fail_running(storage, trial_id_: int, reason: str) -> bool:
     """Fail a RUNNING trial with ``fail_reason`` = ``reason``, both in one transaction on an RDB
     storage (a trial its worker ends meanwhile keeps its own outcome and no reason). False if
     the trial had already ended."""
-    backend = rdb_backend(storage)
-    if backend is not None and hasattr(backend, "scoped_session"):
-        try:
-            from optuna.storages._rdb import models
-
-            find_trial = models.TrialModel.find_or_raise_by_id
-        except (ImportError, AttributeError):
-            backend = None
+    backend = rdb(storage)
     if backend is None:  # one write after the other
         try:
-            storage.set_trial_user_attr(trial_id, "fail_reason", reason)
-            return bool(storage.set_trial_state_values(trial_id, state=TrialState.FAIL))
+            storage.set_trial_user_attr(trial_id_, "fail_reason", reason)
+            return bool(storage.set_trial_state_values(trial_id_, state=TrialState.FAIL))
         except optuna.exceptions.UpdateFinishedTrialError:
             return False
     with session(backend, strict=True) as db:
-        row = find_trial(trial_id, db, for_update=True)
+        row = models.TrialModel.find_or_raise_by_id(trial_id_, db, for_update=True)
         if row.state.is_finished():
             return False
-        _upsert(db, models.TrialUserAttributeModel, trial_id, "key", {"fail_reason": {"value_json": json.dumps(reason)}})
+        _upsert(db, models.TrialUserAttributeModel, trial_id_, "key", {"fail_reason": {"value_json": json.dumps(reason)}})
         row.state = TrialState.FAIL
         row.datetime_complete = datetime.now()
     return True
 
 
-class _PrivateApiMoved(Exception):
-    pass
-
-
 def _finish_rdb(backend, study, trial, state, values, attrs, intermediate) -> None:
-    try:
-        from optuna.storages._rdb import models
-
-        find_trial = models.TrialModel.find_or_raise_by_id
-        stored_repr = models.TrialIntermediateValueModel.intermediate_value_to_stored_repr
-        set_value = backend._set_trial_value_without_commit
-    except (ImportError, AttributeError) as exc:
-        raise _PrivateApiMoved from exc
-    frozen = copy.copy(trial._cached_frozen_trial)
+    stored_value = models.TrialValueModel.value_to_stored_repr
+    stored_step = models.TrialIntermediateValueModel.intermediate_value_to_stored_repr
+    tid = trial_id(trial)
+    frozen = copy.copy(frozen_of(trial))
     frozen.user_attrs = {**frozen.user_attrs, **attrs}
     frozen.intermediate_values = {**frozen.intermediate_values, **intermediate}
-    study._thread_local.cached_all_trials = None
+    forget_cached_trials(study)
     try:
         study.sampler.after_trial(study, frozen, state, values)
     finally:
         with session(backend, strict=True) as db:
-            row = find_trial(trial._trial_id, db, for_update=True)
-            backend.check_trial_is_updatable(trial._trial_id, row.state)
-            _upsert(db, models.TrialUserAttributeModel, trial._trial_id, "key",
+            row = models.TrialModel.find_or_raise_by_id(tid, db, for_update=True)
+            backend.check_trial_is_updatable(tid, row.state)
+            _upsert(db, models.TrialUserAttributeModel, tid, "key",
                     {key: {"value_json": json.dumps(v)} for key, v in attrs.items()})
-            _upsert(db, models.TrialIntermediateValueModel, trial._trial_id, "step",
-                    {step: dict(zip(("intermediate_value", "intermediate_value_type"), stored_repr(v)))
+            _upsert(db, models.TrialIntermediateValueModel, tid, "step",
+                    {step: dict(zip(("intermediate_value", "intermediate_value_type"), stored_step(v)))
                      for step, v in intermediate.items()})
-            for objective, v in enumerate(values or []):
-                set_value(db, row, objective, v)
+            _upsert(db, models.TrialValueModel, tid, "objective",
+                    {objective: dict(zip(("value", "value_type"), stored_value(v)))
+                     for objective, v in enumerate(values or [])})
             row.state = state
             row.datetime_complete = datetime.now()
-    trial._cached_frozen_trial.user_attrs.update(attrs)
-    trial._cached_frozen_trial.intermediate_values.update(intermediate)
+    frozen_of(trial).user_attrs.update(attrs)
+    frozen_of(trial).intermediate_values.update(intermediate)
+
+
+def record_claim(storage, trial_id_: int, attr: str, value) -> None:
+    """Set the system attribute ``attr`` of a claimed trial and record its first heartbeat: in
+    one transaction on an RDB storage (a claim happens under the run's lock, so its writes
+    are kept few), else one after the other."""
+    backend = rdb(storage)
+    if backend is None:
+        storage.set_trial_system_attr(trial_id_, attr, value)
+        storage.record_heartbeat(trial_id_)
+        return
+    from sqlalchemy import func
+
+    with session(backend, strict=True) as db:
+        row = models.TrialModel.find_or_raise_by_id(trial_id_, db)
+        backend.check_trial_is_updatable(trial_id_, row.state)
+        _upsert(db, models.TrialSystemAttributeModel, trial_id_, "key", {attr: {"value_json": json.dumps(value)}})
+        beat = db.query(models.TrialHeartbeatModel).filter(models.TrialHeartbeatModel.trial_id == trial_id_) \
+            .with_for_update().one_or_none()
+        if beat is None:
+            db.add(models.TrialHeartbeatModel(trial_id=trial_id_))
+        else:
+            beat.heartbeat = db.execute(func.now()).scalar()
+
+
+def trials_without_heartbeat(storage, trial_ids: list[int]) -> list[int]:
+    """The ids among ``trial_ids`` that never recorded a heartbeat (Optuna has no public reader;
+    [] on a storage that is not an RDB one)."""
+    backend = rdb(storage)
+    if not trial_ids or backend is None:
+        return []
+    from sqlalchemy import select
+
+    with session(backend) as db:
+        beating = set(db.execute(select(models.TrialHeartbeatModel.trial_id)
+                                 .where(models.TrialHeartbeatModel.trial_id.in_(trial_ids))).scalars().all())
+    return [t for t in trial_ids if t not in beating]
 
 
 def _upsert(db, model, trial_id: int, key_column: str, rows: dict) -> None:
@@ -228,4 +240,4 @@ def _upsert(db, model, trial_id: int, key_column: str, rows: dict) -> None:
                 setattr(record, name, field)
 
 
-__all__ = ["fail_running", "finish", "params_held", "rdb_backend", "session"]
+__all__ = ["fail_running", "finish", "params_held", "record_claim", "session", "study_id", "trials_without_heartbeat"]
