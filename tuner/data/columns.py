@@ -19,10 +19,12 @@ _ID_NAME = re.compile(r"(^|[_\s-])(id|uuid|guid|key|index|idx)$|^(id|uuid|guid|i
 
 
 def listing(items: list[str], limit: int = 10) -> str:
+    """The first ``limit`` items joined by commas, with how many more there are."""
     return ", ".join(items[:limit]) + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
 def useless_reason(name: str, col: pd.Series, n_rows: int) -> str | None:
+    """Why the column cannot help a model (empty, constant, identifier-like), or None."""
     non_null = col.dropna()
     if non_null.empty:
         return "all values missing"
@@ -102,6 +104,7 @@ def numbers_in_text(X: pd.DataFrame) -> tuple[pd.DataFrame, list[str], dict[str,
 
 
 def dropped_notes(dropped: dict[str, str]) -> list[str]:
+    """Notes naming the dropped columns and why (grouped by reason when there are many)."""
     if len(dropped) <= 10:
         return [f"dropped column {name!r}: {why}" for name, why in dropped.items()]
     by_reason: dict[str, list[str]] = {}

@@ -69,6 +69,7 @@ def infer_task(y: pd.Series) -> tuple[str, str]:
 
 
 def is_categorical_dtype(s: pd.Series) -> bool:
+    """Whether a column is read as categories: boolean, category or text dtype."""
     return (
         pd.api.types.is_bool_dtype(s)
         or isinstance(s.dtype, pd.CategoricalDtype)
@@ -78,6 +79,7 @@ def is_categorical_dtype(s: pd.Series) -> bool:
 
 
 def dtype_name(s: pd.Series) -> str:
+    """How a categorical column's dtype is named in notes: boolean, category or text."""
     if pd.api.types.is_bool_dtype(s):
         return "boolean"
     if isinstance(s.dtype, pd.CategoricalDtype):

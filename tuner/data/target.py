@@ -19,6 +19,7 @@ _POSITIVE_METRICS = "precision, recall, f1 and roc_auc"
 
 
 def check_target_values(df: pd.DataFrame, target: str) -> None:
+    """Refuse a numeric target holding infinities, naming the first row."""
     col = df[target]
     if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
         values = col.to_numpy(dtype=float, na_value=np.nan)
@@ -66,6 +67,7 @@ def run_pos_label(config):
 
 
 def encode_target(y_raw: pd.Series, task: str, target: str) -> tuple[np.ndarray, list]:
+    """(y, classes): floats for regression, class codes 0..K-1 with the sorted labels for classification."""
     if task == "regression":
         y = pd.to_numeric(y_raw, errors="coerce")
         if y.isna().any():

@@ -78,6 +78,7 @@ def convertible_pipeline(fitted):
 
 
 def input_spec(schema: dict) -> list[dict]:
+    """The ONNX model's inputs as the model card lists them (one per column)."""
     spec = [{"name": c, "type": "float", "shape": [None, 1], "missing": "NaN"} for c in schema["numeric"]]
     spec += [{"name": c, "type": "string", "shape": [None, 1], "missing": ""} for c in schema["categorical"]]
     return spec

@@ -152,6 +152,7 @@ _REGISTERED = False
 
 
 def register_converters() -> None:
+    """Register tuner's converters with skl2onnx (once per process)."""
     global _REGISTERED
     if _REGISTERED:
         return

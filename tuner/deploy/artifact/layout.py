@@ -37,10 +37,12 @@ class VersionWarning(UserWarning):
 
 
 def missing_extra(package: str, extra: str) -> TunerError:
+    """The error naming the pip extra that installs ``package``."""
     return TunerError(f"this needs the optional package {package!r}: pip install 'tuner[{extra}]'")
 
 
 def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file, read in blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -49,10 +51,12 @@ def sha256_file(path: Path) -> str:
 
 
 def libraries_for(family: str) -> tuple[str, ...]:
+    """The libraries whose versions the card of a ``family`` model records."""
     return LIBRARIES + FAMILY_LIBRARIES.get(family, ())
 
 
 def installed_versions(names=LIBRARIES) -> dict[str, str]:
+    """Python's and the installed versions of ``names`` (the ones not installed are left out)."""
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": ".".join(map(str, sys.version_info[:3]))}

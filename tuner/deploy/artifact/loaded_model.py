@@ -21,6 +21,7 @@ from tuner.errors import TunerError
 
 @dataclass
 class Prediction:
+    """What :meth:`LoadedModel.predict_batch` returns."""
     predictions: np.ndarray  # original labels (classification) or values (regression)
     probabilities: np.ndarray | None  # one column per class, in card order
     notes: list[str]

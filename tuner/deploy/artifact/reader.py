@@ -27,6 +27,7 @@ from tuner.errors import TunerError
 
 
 def read_card(path: Path) -> dict:
+    """The model card of the folder ``path``, checked to be one this tuner can read."""
     path = Path(path)
     if not path.exists():
         raise ArtifactError(f"model folder not found: {path}")
@@ -87,6 +88,7 @@ def check_versions(card: dict) -> list[str]:
 
 
 def load_pipeline(path: Path, card: dict, trust_pickle: bool):
+    """The fitted pipeline from its skops file (allow-listed types only) or, with ``trust_pickle``, its pickle."""
     info = card["pipeline"]
     f = path / info["file"]
     if info.get("format") == "skops":
@@ -121,6 +123,7 @@ def load_pipeline(path: Path, card: dict, trust_pickle: bool):
 
 
 def attach_native(fitted, path: Path, card: dict) -> None:
+    """Put the model saved in its own library's format (XGBoost, Keras) back into the pipeline."""
     native = card["pipeline"].get("native_model")
     if not native:
         return

@@ -22,6 +22,7 @@ from tuner.models.keras_mlp.network import build_network, make_optimizer
 
 @dataclass
 class TrainingResult:
+    """The fitted network and what the estimator records about its training."""
     model: Any  # the fitted keras.Model, best epoch's weights restored
     history: dict[str, list[float]]  # Keras's per-epoch logs
     n_epochs: int  # epochs run
