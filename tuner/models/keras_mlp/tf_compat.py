@@ -17,10 +17,12 @@ What it relies on: ``tensorflow.python.framework.ops._gradient_registry._registr
 TensorFlow 2.20 and 2.21 (``CHECKED_UP_TO``); a later version is used as long as the
 registry has that shape.
 
-Fallback, stated once per process as a ``RuntimeWarning``: when the registry is missing or
-has another shape, or pruning it fails, the workaround is skipped. Fits and predictions are
-unaffected; the consequence is that memory grows with every keras_mlp fit, as it would
-without the workaround (long studies may want fewer trials per worker process).
+Fallback, stated once per process as a WARNING log line (logger
+``tuner.models.keras_mlp.tf_compat``; a log line, not a Python warning, because the
+driver records and filters the warnings raised during a fit): when the registry is missing
+or has another shape, or pruning it fails, the workaround is skipped. Fits and predictions
+are unaffected; the consequence is that memory grows with every keras_mlp fit, as it
+would without the workaround (long studies may want fewer trials per worker process).
 
 Retire it: when a TensorFlow release removes these entries itself, set ``FIXED_IN`` to that
 version (from it on, nothing is done and nothing is said); delete this module once the
@@ -29,8 +31,8 @@ minimum TensorFlow in pyproject.toml (now ``tensorflow>=2.20``) reaches ``FIXED_
 
 from __future__ import annotations
 
+import logging
 import re
-import warnings
 from dataclasses import dataclass, field
 
 # First TensorFlow release that drops the entries itself; None: no release does yet.
@@ -38,6 +40,7 @@ FIXED_IN: tuple[int, int] | None = None
 # Last TensorFlow release the private registry's shape was checked against.
 CHECKED_UP_TO = (2, 21)
 
+_log = logging.getLogger(__name__)
 _ENTRY_PREFIX = "CustomGradient-"
 _CLOSURE_NEEDLE = "all_reduce"
 _UNCHECKED = object()
@@ -62,11 +65,10 @@ def _skip(tf_version: str, reason: str) -> None:
     """Turn the workaround off for this process, saying so once."""
     global _registry_state
     _registry_state = None
-    warnings.warn(
-        f"keras_mlp on TensorFlow {tf_version}: {reason}; skipping the workaround for TensorFlow's "
-        "gradient-registry leak (tensorflow/tensorflow#61791, tuner.models.keras_mlp.tf_compat): "
-        "fits are unaffected, but memory grows with every keras_mlp fit in this process",
-        RuntimeWarning, stacklevel=3,
+    _log.warning(
+        "keras_mlp on TensorFlow %s: %s; skipping the workaround for TensorFlow's gradient-registry "
+        "leak (tensorflow/tensorflow#61791, tuner.models.keras_mlp.tf_compat): fits are unaffected, "
+        "but memory grows with every keras_mlp fit in this process", tf_version, reason,
     )
 
 
