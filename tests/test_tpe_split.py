@@ -204,3 +204,21 @@ def test_lazy_groups_share_a_running_trials_parameters_for_the_constant_liar():
 def test_the_sampler_is_lazy_by_default():
     sampler = tpe_sampler(seed=0, multivariate=True, group=True)
     assert isinstance(sampler, SharedSplitTPE) and sampler._lazy
+
+
+def test_the_shared_split_where_optunas_helpers_have_its_shape_else_optunas_own_sampler():
+    """SharedSplitTPE needs TPESampler._get_params(trial, study) and the split helpers of
+    Optuna >= 5.0 (checked in tuner.storage.optuna_adapter); on an older Optuna the factory
+    builds Optuna's own TPESampler, whose samples SharedSplitTPE reproduces. This test runs on
+    the lowest Optuna allowed too (.ci/run); the others here need the shared split."""
+    from tuner.storage import optuna_adapter
+
+    shared = optuna_adapter._split_trials is not None
+    assert shared == (int(optuna.__version__.split(".")[0]) >= 5)
+    sampler = tpe_sampler(seed=0, multivariate=True, group=True)
+    assert isinstance(sampler, SharedSplitTPE) if shared else type(sampler) is optuna.samplers.TPESampler
+    study = optuna.create_study(sampler=sampler)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        study.optimize(lambda t: (t.suggest_float("x", -1, 1) - 0.2) ** 2, n_trials=14)
+    assert len(study.trials) == 14

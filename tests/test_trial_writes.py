@@ -8,6 +8,7 @@ import pytest
 from optuna.trial import TrialState
 
 from tuner.storage import trial_writes
+from tuner.storage.optuna_adapter import UpdateFinishedTrialError
 from tuner.storage.runs import open_storage
 
 
@@ -92,7 +93,7 @@ def test_finish_updates_attributes_set_earlier(study):
 def test_finishing_a_trial_another_worker_ended_writes_nothing(study):
     trial = study.ask()
     study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)  # e.g. failed as stale
-    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+    with pytest.raises(UpdateFinishedTrialError):
         trial_writes.finish(study, trial, TrialState.COMPLETE, 0.9, {"x": 1}, {0: 0.9})
     stored = study._storage.get_trial(trial._trial_id)
     assert stored.state == TrialState.FAIL and stored.user_attrs == {} and stored.intermediate_values == {}
@@ -148,7 +149,7 @@ def test_in_memory_finish_of_a_trial_already_ended_writes_nothing():
     study = optuna.create_study(direction="maximize")
     trial = study.ask()
     study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+    with pytest.raises(UpdateFinishedTrialError):
         trial_writes.finish(study, trial, TrialState.COMPLETE, 0.9, {"x": 1}, {0: 0.9})
     stored = study._storage.get_trial(trial._trial_id)
     assert stored.state == TrialState.FAIL and stored.user_attrs == {} and stored.intermediate_values == {}

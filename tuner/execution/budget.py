@@ -55,7 +55,8 @@ from optuna.trial import TrialState
 from tuner.execution import heartbeat
 from tuner.storage import trial_writes
 from tuner.storage.locks import LOCK_TIMEOUT_S, run_lock  # noqa: F401 — the run's lock, used with the budget
-from tuner.storage.optuna_adapter import models, rdb, stale_trial_ids, storage_of, trial_id
+from tuner.storage.optuna_adapter import (UpdateFinishedTrialError, models, rdb, stale_trial_ids, storage_of,
+                                          trial_id)
 from tuner.storage.runs import load_family_study
 
 TARGET_ATTR = "tuner_target"
@@ -177,7 +178,7 @@ def claim(storage, run: str, study: optuna.Study, *, look_first: bool = True) ->
 
 
 # Looking for the trials of dead workers (stale heartbeats, processes of this machine that
-# are gone, claims that never began) costs ~5 ms of queries; a process does it at most every
+# are gone, claims that never began) takes several queries; a process does it at most every
 # SWEEP_S per family, and always before it calls a family full or done. In between, a claim
 # counts the family's complete and running trials in one query.
 SWEEP_S = 2.0
@@ -258,6 +259,6 @@ def _fail_orphans(storage, study: optuna.Study, running: list) -> set[int]:
         try:
             storage_of(study).set_trial_user_attr(tid, "fail_reason", "abandoned: its worker stopped before it began")
             storage_of(study).set_trial_state_values(tid, state=TrialState.FAIL)
-        except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError):
+        except (UpdateFinishedTrialError, RuntimeError):
             pass
     return orphans

@@ -36,7 +36,7 @@ from tuner.execution import budget
 from tuner.errors import TunerError
 from tuner.execution.worker import (Interrupted, Outcome, best_value, install_sigterm_handler, threads_per_worker,
                                     to_monotonic, work)
-from tuner.storage.optuna_adapter import rdb, storage_of, trial_id
+from tuner.storage.optuna_adapter import UpdateFinishedTrialError, rdb, storage_of, trial_id
 
 SET_ASIDE_AFTER = 3  # trials of a family timed out / killed in a row
 MAX_RESTARTS = 50  # replacement helpers per invocation and slot
@@ -91,7 +91,7 @@ def helper_main(spec: _HelperSpec, events, make_driver) -> int:
         from tuner.storage.runs import open_storage, require_config
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        store = open_storage(spec.storage_url, create=False)
+        store = open_storage(spec.storage_url, create=False, checked=True)  # the parent opened it
         config = require_config(store, spec.run)
         driver = make_driver(store, config, spec)
         families = driver.open_families()
@@ -296,7 +296,7 @@ class _Pool:
             elif storage.get_trial(trial_id).state == TrialState.RUNNING:
                 storage.set_trial_user_attr(trial_id, "fail_reason", reason)
                 storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
-        except (optuna.exceptions.UpdateFinishedTrialError, KeyError, ValueError):
+        except (UpdateFinishedTrialError, KeyError, ValueError):
             pass
         with self.lock:
             self.done_by_helpers[name] += 1

@@ -28,7 +28,7 @@ from tuner.execution import budget
 from tuner.execution import heartbeat
 from tuner.execution import write_behind
 from tuner.execution.heartbeat import worker_id  # noqa: F401 — this process' "host:pid"
-from tuner.storage.optuna_adapter import storage_of, trial_id
+from tuner.storage.optuna_adapter import UpdateFinishedTrialError, storage_of, trial_id
 from tuner.storage.runs import load_family_study
 
 # After a family has a result, this many failed trials in a row (in one worker) set it aside.
@@ -117,7 +117,7 @@ def work(driver, families, *, deadline: float | None, max_trials: int | None = N
 def _setup_frozen():
     """Keep what was set up before the trials (libraries, data, storage: most of the heap)
     out of the garbage collector's full passes while the trials run: each pass otherwise
-    walks all of it (~0.1 s a pass). Unfrozen at the end; a caller's own freeze is left alone."""
+    walks all of it. Unfrozen at the end; a caller's own freeze is left alone."""
     if gc.get_freeze_count():
         yield
         return
@@ -241,7 +241,7 @@ def _run(driver, fam, trial: optuna.Trial, families, deadline, on_start, *, stor
         with (heartbeat.Heartbeat(driver.storage, trial_id(trial), first_beat=False) if stored
               else contextlib.nullcontext()):
             state = driver.run_trial(fam, deadline, trial, others_have_result=others)
-    except optuna.exceptions.UpdateFinishedTrialError:
+    except UpdateFinishedTrialError:
         # Another worker saw no heartbeat for the grace period, failed this trial
         # and enqueued its retry: our result is dropped, the retry counts.
         state = "lost"
@@ -291,7 +291,7 @@ def _record_failed(study: optuna.Study, trial: optuna.Trial, reason: str) -> Non
         if storage_of(study).get_trial(trial_id(trial)).state == TrialState.RUNNING:
             trial.set_user_attr("fail_reason", reason)
             study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-    except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
+    except (UpdateFinishedTrialError, ValueError):
         pass
 
 

@@ -2,8 +2,8 @@
 
 Through an SQL storage every trial costs a claim (run lock, counts, Optuna's ``ask`` with
 its reads, the worker's first heartbeat), a write of its parameters and a finishing
-transaction: ~25 ms, which is 8–18 % of a run where a trial's models fit in a few dozen
-milliseconds (small data, pruned after a fold or two).
+transaction: a large share of a run where a trial's models fit in a few dozen milliseconds
+(small data, pruned after a fold or two; benchmarks/RESULTS.md).
 
 A run with a clock and no trial counts has no budget to share out trial by trial, so there
 a worker (:func:`attached`) gives each family an in-memory Optuna study with its own TPE
@@ -135,8 +135,8 @@ class WriteBehind:
                 for study_id, name in names.items()}
 
     def _store(self) -> None:
-        """One transaction for every pending trial (SQL inserts of whole tables, not ORM objects:
-        ~0.3 ms a trial instead of ~5). Called under the run's lock right after a pull, so no
+        """One transaction for every pending trial (SQL inserts of whole tables, not ORM objects,
+        which cost far more per row). Called under the run's lock right after a pull, so no
         trial can be created between that read and these rows."""
         from sqlalchemy import func, insert, select
 

@@ -260,7 +260,7 @@ class Driver:
             params = trial.params
 
             # one pipeline a trial, refitted fold after fold: fitting forgets the previous fold
-            # (tests/test_search_spaces.py checks every family), and a new one cost ~0.1 ms a fold
+            # (tests/test_search_spaces.py checks every family), and a new one costs a build a fold
             estimator = build_estimator(cfg, fam.name, params, self.ctx, self.schema)
             epochs = EpochPruner(study, trial) if accepts_epoch_callback(estimator) else None
             results = []

@@ -125,6 +125,11 @@ if not all(hasattr(optuna.storages.InMemoryStorage, name) for name in ("_get_tri
     _fail("InMemoryStorage has no _lock / _get_trial / _set_trial")
 
 
+# Raised when a finished trial is written to: Optuna >= 4.3 names it (a RuntimeError); 4.2
+# raises a plain RuntimeError.
+UpdateFinishedTrialError = getattr(optuna.exceptions, "UpdateFinishedTrialError", RuntimeError)
+
+
 # -- storages, studies, trials --------------------------------------------------------------
 def storage_of(study: optuna.Study):
     """The storage a study reads and writes through (Optuna's cache around an ``RDBStorage``)."""
@@ -235,6 +240,6 @@ except ImportError:  # the sampler keeps Optuna's own computation
     _GroupDecomposedSearchSpace = _SearchSpaceGroup = None
 
 
-__all__ = ["HIGH", "LOW", "SUPPORTED", "OptunaVersionError", "forget_cached_trials", "frozen_of", "models",
+__all__ = ["HIGH", "LOW", "SUPPORTED", "OptunaVersionError", "UpdateFinishedTrialError", "forget_cached_trials", "frozen_of", "models",
            "orm_session", "put_in_memory", "rdb", "set_param_without_commit", "set_trial_id", "stale_trial_ids", "storage_of",
            "study_id", "trial_id"]

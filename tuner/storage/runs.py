@@ -62,8 +62,13 @@ def load_sql_layer() -> None:
         pass
 
 
-def open_storage(url: str | None, *, create: bool) -> optuna.storages.BaseStorage:
-    """Open ``url`` (default ``sqlite:///tuner.db``); with ``create=False`` a missing SQLite file is an error."""
+def open_storage(url: str | None, *, create: bool, checked: bool = False) -> optuna.storages.BaseStorage:
+    """Open ``url`` (default ``sqlite:///tuner.db``); with ``create=False`` a missing SQLite file is an error.
+
+    ``checked``: another process of this run opened the storage moments ago (a local helper
+    worker's parent), so its tables exist and its schema version was checked: Optuna's
+    ``skip_table_creation`` and ``skip_compatibility_check`` spare reading the migration
+    scripts again."""
     url = url or DEFAULT_STORAGE
     path = _sqlite_path(url)
     if path is not None and not create and not path.exists():
@@ -72,7 +77,7 @@ def open_storage(url: str | None, *, create: bool) -> optuna.storages.BaseStorag
         raise StorageError(f"--storage {url!r} is not a database URL; use e.g. sqlite:///tuner.db or postgresql://host/db")
     engine_kwargs = {"connect_args": {"timeout": 60}} if path is not None else {"pool_pre_ping": True}
     try:
-        storage = _open_rdb(_with_driver(url), engine_kwargs)
+        storage = _open_rdb(_with_driver(url), engine_kwargs, checked=checked)
         if path is not None:
             _serialise_sqlite_writers(storage)
         return storage
@@ -89,7 +94,7 @@ _CREATION_RACE = ("already exists", "duplicate", "unique constraint")
 CREATION_ATTEMPTS = 5
 
 
-def _open_rdb(url: str, engine_kwargs: dict):
+def _open_rdb(url: str, engine_kwargs: dict, *, checked: bool = False):
     """``RDBStorage(url)``; a new storage's tables are created by whoever comes first.
 
     Optuna creates the tables, its version row and alembic's stamp in several statements
@@ -103,8 +108,10 @@ def _open_rdb(url: str, engine_kwargs: dict):
     for attempt in range(CREATION_ATTEMPTS):
         try:
             with heartbeats.quiet():
-                storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeats.storage_options())
-            _complete_indexes(storage)
+                storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, skip_compatibility_check=checked,
+                                                     skip_table_creation=checked, **heartbeats.storage_options())
+            if not checked:
+                _complete_indexes(storage)
             return storage
         except Exception as exc:  # sqlalchemy's errors, or optuna's assert on a half-made schema
             text = str(exc).lower()

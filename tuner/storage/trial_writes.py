@@ -2,8 +2,8 @@
 
 Optuna's RDB storage commits every call on its own: each suggested parameter (after a query
 for the study's earlier distribution of that name), each fold's report, each attribute.
-That is about 30 commits and 80 ms a trial on SQLite, more on PostgreSQL, and it was most of
-the driver's overhead where a trial's models fit in a fraction of a second. Here:
+Some 30 commits a trial, which dominate where a trial's models fit in a fraction of a
+second (benchmarks/RESULTS.md). Here:
 
 * ``params_held``: the parameters a search space suggests are written together once it is
   done (also when it fails half-way, so a failed trial still shows what it tried);
@@ -16,7 +16,7 @@ is imported) inside one session on the storage's public ``engine``; on another s
 write goes through the public API one by one. In an in-memory study (a
 worker's, ``tuner.execution.write_behind``) ``finish`` puts the fold scores and attributes on the
 stored trial at once and then tells: each ``report`` / ``set_user_attr`` there copies the
-trial and its dicts (~20 µs, two dozen times a trial).
+trial and its dicts, two dozen times a trial.
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ import optuna
 from optuna.trial import TrialState
 from sqlalchemy import exc as sqlalchemy_exc
 
-from tuner.storage.optuna_adapter import (forget_cached_trials, frozen_of, models, orm_session, put_in_memory, rdb,
-                                          set_param_without_commit, storage_of, trial_id)
+from tuner.storage.optuna_adapter import (UpdateFinishedTrialError, forget_cached_trials, frozen_of, models,
+                                          orm_session, put_in_memory, rdb, set_param_without_commit, storage_of,
+                                          trial_id)
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,7 @@ def fail_running(storage, trial_id_: int, reason: str) -> bool:
         try:
             storage.set_trial_user_attr(trial_id_, "fail_reason", reason)
             return bool(storage.set_trial_state_values(trial_id_, state=TrialState.FAIL))
-        except optuna.exceptions.UpdateFinishedTrialError:
+        except UpdateFinishedTrialError:
             return False
     with session(backend, strict=True) as db:
         row = models.TrialModel.find_or_raise_by_id(trial_id_, db, for_update=True)
