@@ -170,7 +170,7 @@ def _ended(pid, started, me: dict) -> bool:
 def fail_trials_of_gone_processes(study: optuna.Study, running: list) -> set[int]:
     """Fail the RUNNING trials (frozen, from ``study.get_trials``) whose process is gone from
     this machine, and enqueue their retries as a stale heartbeat would. Call it under the
-    run's lock (``tuner.execution.budget.run_lock``). Returns the ids of the trials failed."""
+    run's lock (``tuner.storage.locks.run_lock``). Returns the ids of the trials failed."""
     failed = set()
     for trial in running:
         info = trial.system_attrs.get(WORKER_ATTR)
