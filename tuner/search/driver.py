@@ -29,8 +29,6 @@ from tuner.execution.fit_watchdog import FitTimeLimit, call_with_limit
 from tuner.errors import TunerError
 from tuner.evaluation.cross_validation import evaluate_fold, make_folds, score_folds, summarise
 from tuner.evaluation.metrics import check_metric
-from tuner.search.sampler_groups import incremental_groups
-from tuner.search.tpe_split import tpe_sampler
 from tuner.storage import trial_writes
 from tuner.storage.runs import check_compatible, family_study_name, load_config, save_config
 
@@ -153,8 +151,8 @@ def _sampler(config: RunConfig, family: str, n_existing: int, salt: str = "") ->
     seed = int.from_bytes(digest[:4], "little")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        sampler = tpe_sampler(seed=seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=8)
-    return incremental_groups(sampler)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True,
+                                          n_startup_trials=8)
 
 
 def _pruner() -> optuna.pruners.BasePruner:

@@ -21,8 +21,6 @@ Everything else in tuner uses Optuna's public API. What is here has no public eq
 * ``put_in_memory`` / ``forget_cached_trials`` / ``frozen_of``: an in-memory study's trial and
   a ``Study``'s per-thread trial cache, updated in one step where ``report`` and
   ``set_user_attr`` would copy the trial once per call.
-* the TPE helpers that ``tuner.search.tpe_split`` shares across groups
-  (``optuna.samplers._tpe.sampler``), with the semantics of the newest supported release.
 
 On import the installed Optuna is checked against the supported range and each private
 thing is checked to be there with the shape used; a mismatch raises one
@@ -36,8 +34,7 @@ import copy
 import inspect
 
 import optuna
-from optuna.samplers import TPESampler
-from optuna.trial import FrozenTrial, Trial, TrialState
+from optuna.trial import FrozenTrial, Trial
 
 from tuner.errors import TunerError
 
@@ -83,8 +80,6 @@ if not _version(LOW) <= _version(optuna.__version__) < _version(HIGH):
 try:
     from optuna.storages import _CachedStorage
     from optuna.storages._rdb import models
-    from optuna.samplers._tpe import sampler as _tpe
-    from optuna.samplers._base import _CONSTRAINTS_KEY
 except ImportError as exc:
     _fail(f"missing {exc.name}")
 
@@ -197,47 +192,6 @@ def put_in_memory(study: optuna.Study, trial: Trial, attrs: dict, intermediate: 
         storage._set_trial(tid, stored)
     trial._cached_frozen_trial.intermediate_values.update(intermediate)
     trial._cached_frozen_trial.user_attrs.update(attrs)
-
-
-# -- TPE helpers (tuner.search.tpe_split), with the newest supported release's semantics ---
-# SharedSplitTPE (a speed-up: the same samples as Optuna's TPESampler) needs these and
-# TPESampler._get_params(trial, study) (Optuna >= 5.0). Where the installed release lacks
-# them, ``_split_trials`` is None and tpe_split's factory builds Optuna's own TPESampler:
-# the same samples, each group splitting the trials on its own.
-_TPE_NAMES = ("_RELATIVE_PARAMS_KEY", "_SYSTEM_ATTR_MAX_LENGTH", "_get_pruned_trial_score", "_split_trials",
-              "default_gamma")
-_SHARED_SPLIT = (all(hasattr(_tpe, name) for name in _TPE_NAMES)
-                 and _params(getattr(TPESampler, "_get_params", None))[:3] == ["self", "trial", "study"]
-                 and all(hasattr(TPESampler, name) for name in ("_build_parzen_estimator", "_get_internal_repr"))
-                 and _stores(TPESampler.__init__, "_gamma", "_constant_liar")
-                 and all(hasattr(optuna.Study, name) for name in ("_get_trials", "_is_multi_objective")))
-_RELATIVE_PARAMS_KEY = getattr(_tpe, "_RELATIVE_PARAMS_KEY", None)
-_SYSTEM_ATTR_MAX_LENGTH = getattr(_tpe, "_SYSTEM_ATTR_MAX_LENGTH", None)
-_get_pruned_trial_score = getattr(_tpe, "_get_pruned_trial_score", None)
-default_gamma = getattr(_tpe, "default_gamma", None)
-_SPLIT_TAKES_CONSTRAINTS = "constraints_enabled" in _params(getattr(_tpe, "_split_trials", None))
-
-
-def _get_infeasible_trial_score(trial: FrozenTrial) -> float:
-    """The sum of the trial's violated constraints (0: feasible, or no constraints)."""
-    constraints = trial.system_attrs.get(_CONSTRAINTS_KEY)
-    return 0.0 if constraints is None else sum(v for v in constraints if v > 0)
-
-
-def _tpe_split_trials(study, trials, n_below):
-    if _SPLIT_TAKES_CONSTRAINTS:  # Optuna 4.x: constraints only where the trials carry them
-        enabled = any(_CONSTRAINTS_KEY in t.system_attrs for t in trials if t.state != TrialState.RUNNING)
-        return _tpe._split_trials(study, trials, n_below, enabled)
-    return _tpe._split_trials(study, trials, n_below)
-
-
-_split_trials = _tpe_split_trials if _SHARED_SPLIT else None
-
-# TPE's parameter groups (tuner.search.sampler_groups adds each trial once instead of all each time)
-try:
-    from optuna.search_space.group_decomposed import _GroupDecomposedSearchSpace, _SearchSpaceGroup
-except ImportError:  # the sampler keeps Optuna's own computation
-    _GroupDecomposedSearchSpace = _SearchSpaceGroup = None
 
 
 __all__ = ["HIGH", "LOW", "SUPPORTED", "OptunaVersionError", "UpdateFinishedTrialError", "forget_cached_trials", "frozen_of", "models",
