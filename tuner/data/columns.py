@@ -43,7 +43,8 @@ def useless_reason(name: str, col: pd.Series, n_rows: int) -> str | None:
     return None
 
 
-def _is_text(col: pd.Series) -> bool:
+def is_text(col: pd.Series) -> bool:
+    """Whether a column holds text (not booleans, not a pandas category dtype)."""
     return (is_categorical_dtype(col) and not pd.api.types.is_bool_dtype(col)
             and not isinstance(col.dtype, pd.CategoricalDtype))
 
@@ -61,7 +62,7 @@ def text_as_numbers(col: pd.Series) -> tuple[float, pd.Series | None, str, list[
     a column of numbers alone is already numeric); its other values are then missing.
     """
     values = col.dropna()
-    if not _is_text(col) or values.empty:
+    if not is_text(col) or values.empty:
         return 0.0, None, "", []
     parsed = pd.to_numeric(values.astype(str).str.strip(), errors="coerce")
     share = float(parsed.notna().mean())

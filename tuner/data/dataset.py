@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from tuner.data.columns import dropped_notes, listing, numbers_in_text, text_as_numbers, useless_reason
+from tuner.data.columns import dropped_notes, is_text, listing, numbers_in_text, text_as_numbers, useless_reason
 from tuner.data.features import looks_like_dates
+from tuner.data.text import MAX_TOKENS, MIN_TOKEN_ROWS, free_text
 from tuner.data.read import NOTES_ATTR, fingerprint, read_table
 from tuner.data.schema import (
     MAX_ONEHOT_CATEGORIES,
@@ -113,16 +114,28 @@ def prepare(
 
     X = df.drop(columns=[target])
     X, text_notes, missing_words = numbers_in_text(X)
-    dropped, dates = {}, []
+    dropped, dates, texts = {}, [], {}
     for name in X.columns:
-        why = useless_reason(name, X[name], len(X))
-        if why and why.startswith("identifier") and is_categorical_dtype(X[name]) and looks_like_dates(X[name]):
-            why = None  # a timestamp per row is not an identifier: it becomes calendar features
+        col = X[name]
+        why = useless_reason(name, col, len(X))
+        usable = why is None or why.startswith("identifier")
+        if usable and is_categorical_dtype(col) and not pd.api.types.is_bool_dtype(col) and looks_like_dates(col):
+            dates.append(name)  # a timestamp per row is not an identifier: it becomes calendar features
+            continue
+        if usable and is_text(col) and (why or col.nunique() > MAX_ONEHOT_CATEGORIES):
+            words, detail = free_text(col)  # too many values to encode: words that repeat, or an identifier
+            if words:
+                texts[name] = detail
+                continue
+            if why:
+                why += f" (not free text: {detail})"
         if why:
             dropped[name] = why
-        elif is_categorical_dtype(X[name]) and not pd.api.types.is_bool_dtype(X[name]) and looks_like_dates(X[name]):
-            dates.append(name)
     notes += text_notes + dropped_notes(dropped)
+    if texts:
+        notes.append(f"free-text columns, made into word features inside each fold (TF-IDF of the {MAX_TOKENS} most "
+                     f"frequent words seen in at least {MIN_TOKEN_ROWS} rows, plus the word count) instead of being "
+                     "dropped or coded as categories: " + "; ".join(f"{c} ({d})" for c, d in texts.items()))
     X = X.drop(columns=list(dropped))
     if X.shape[1] == 0:
         raise TunerError("no usable feature columns are left after dropping constant, empty and identifier columns")
@@ -138,7 +151,7 @@ def prepare(
         notes.append(f"treated {sum(infinite.values())} infinite value(s) as missing (imputed inside each fold): "
                      + listing([f"{c} ({n})" for c, n in infinite.items()]))
     schema = Schema(numeric=numeric, categorical=categorical, datetime=dates,
-                    missing_words={c: w for c, w in missing_words.items() if c in numeric})
+                    missing_words={c: w for c, w in missing_words.items() if c in numeric}, text=list(texts))
     X = coerce_features(X, schema)
     schema.categories = {c: sorted(X[c].dropna().unique().tolist()) for c in schema.encoded}
     encoded = schema.encoded

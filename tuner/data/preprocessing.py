@@ -16,18 +16,32 @@ from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
 from sklearn.feature_selection import SelectFromModel, SelectPercentile, f_classif, f_regression
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline as SkPipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, PolynomialFeatures, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, PolynomialFeatures, StandardScaler, TargetEncoder
 
 from search_spaces import Preprocessing, SpaceContext
 
+from tuner.data.categories import MAX_CODES, CategoryCodes
 from tuner.data.features import DatetimeFeatures
 from tuner.data.schema import MAX_ONEHOT_CATEGORIES, Schema
 from tuner.data.target_transforms import BoundedLog1p, BoundedYeoJohnson
+from tuner.data.text import TextTokens
 
 PREFIX = "prep_"
 MAX_FEATURES_FOR_POLY = 20
 MIN_FEATURES_FOR_SELECTION = 8
 IMBALANCE_FOR_RESAMPLING = 3.0  # majority / minority
+# Native categories (encoding "native"): a category seen in fewer training rows than this is
+# grouped with the other rare ones (a split on it alone would fit noise), and a column keeps at
+# most MAX_CODES categories (HistGradientBoosting's 255 bins).
+MIN_CATEGORY_ROWS = 5
+# prep_high_cardinality: columns with more distinct values than one-hot keeps (schema's limit)
+# may be target-encoded (in-fold, cross-fitted) instead of the family's own encoding.
+TARGET_ENCODER_CV = 5
+
+
+def high_cardinality(schema: Schema) -> list[str]:
+    """Categorical columns with more distinct training values than one-hot encoding keeps."""
+    return [c for c in schema.encoded if len(schema.categories.get(c, ())) > MAX_ONEHOT_CATEGORIES]
 
 
 def _choices(ctx: SpaceContext, spec: Preprocessing, schema: Schema, y_min: float) -> dict[str, list]:
@@ -37,8 +51,11 @@ def _choices(ctx: SpaceContext, spec: Preprocessing, schema: Schema, y_min: floa
         choices["prep_poly"] = [False, True]
     if spec.select and len(schema.columns) >= MIN_FEATURES_FOR_SELECTION:
         choices["prep_select"] = ["none", "univariate", "model"]
+    if spec.encoding in ("onehot", "ordinal") and high_cardinality(schema):
+        choices["prep_high_cardinality"] = [spec.encoding, "target"]
     if ctx.is_classification and ctx.class_imbalance >= IMBALANCE_FOR_RESAMPLING:
-        choices["prep_resample"] = ["none", "smote", "oversample"]
+        # SMOTE would interpolate between category codes of native categorical columns
+        choices["prep_resample"] = ["none", "oversample"] if spec.encoding == "native" else ["none", "smote", "oversample"]
     if not ctx.is_classification:
         choices["prep_target"] = ["none", "yeo_johnson"] + (["log"] if y_min >= 0 else [])
     return choices
@@ -90,6 +107,8 @@ def column_transformer(spec: Preprocessing, schema: Schema) -> ColumnTransformer
         if spec.scale:
             date_steps.append(("scale", StandardScaler()))
         transformers.append(("date", SkPipeline(date_steps), list(schema.datetime)))
+    if getattr(schema, "text", None):  # free text: word features, values in [0, 1] (tuner.data.text)
+        transformers.append(("text", TextTokens(), list(schema.text)))
     return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
 
 

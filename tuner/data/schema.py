@@ -27,12 +27,14 @@ class Schema:
     """The input columns a model expects: names in order, and their kind."""
 
     numeric: list[str]
-    categorical: list[str]  # text columns, dates included (they arrive as text)
+    categorical: list[str]  # text columns, dates and free text included (they arrive as text)
     categories: dict[str, list[str]] = field(default_factory=dict)
     datetime: list[str] = field(default_factory=list)  # the text columns holding dates
     # numeric columns whose few text values training read as missing ("?", "n/a"): the same
     # words are missing at prediction time too (any other text there is an input error)
     missing_words: dict[str, list[str]] = field(default_factory=dict)
+    # the text columns holding free text (names, titles): word features (tuner.data.text)
+    text: list[str] = field(default_factory=list)
 
     @property
     def columns(self) -> list[str]:
@@ -40,17 +42,17 @@ class Schema:
 
     @property
     def encoded(self) -> list[str]:
-        """Text columns that are categories (encoded), as opposed to dates (expanded)."""
-        return [c for c in self.categorical if c not in self.datetime]
+        """Text columns that are categories (encoded), as opposed to dates (expanded) and free text (words)."""
+        return [c for c in self.categorical if c not in self.datetime and c not in self.text]
 
     def to_dict(self) -> dict:
         return {"numeric": self.numeric, "categorical": self.categorical, "categories": self.categories,
-                "datetime": self.datetime, "missing_words": self.missing_words}
+                "datetime": self.datetime, "missing_words": self.missing_words, "text": self.text}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Schema":
         return cls(list(d["numeric"]), list(d["categorical"]), dict(d.get("categories", {})),
-                   list(d.get("datetime", [])), dict(d.get("missing_words", {})))
+                   list(d.get("datetime", [])), dict(d.get("missing_words", {})), list(d.get("text", [])))
 
 
 def infer_task(y: pd.Series) -> tuple[str, str]:

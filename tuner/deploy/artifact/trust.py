@@ -28,7 +28,7 @@ _TRUSTED_FUNCTIONS = frozenset({
 # ... and tuner's own transformers that a pipeline may hold.
 _TRUSTED_TUNER_TYPES = frozenset({
     "tuner.data.features.DatetimeFeatures", "tuner.data.target_transforms.BoundedLog1p",
-    "tuner.data.target_transforms.BoundedYeoJohnson",
+    "tuner.data.target_transforms.BoundedYeoJohnson", "tuner.data.text.TextTokens",
     # where model folders written before the package layout recorded them (re-export shims)
     "tuner.features.DatetimeFeatures", "tuner.target_transforms.BoundedLog1p",
     "tuner.target_transforms.BoundedYeoJohnson",

@@ -1,0 +1,151 @@
+"""Free-text columns (names, titles): the decision rule, the in-fold word features, and a
+run → export → predict round trip with a name column (tuner.data.text)."""
+
+from __future__ import annotations
+
+import uuid
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tuner.data.dataset import prepare
+from tuner.data.schema import Schema
+from tuner.data.text import MAX_TOKENS, TextTokens, free_text
+
+TITLES = ["Mr", "Mrs", "Miss", "Master", "Dr"]
+FIRST = ["John", "William", "Mary", "Anna", "James", "Elizabeth", "George", "Margaret", "Thomas", "Helen",
+         "Charles", "Alice", "Henry", "Ellen", "Joseph", "Sarah"]
+LAST = ["Smith", "Brown", "Andersson", "Johnson", "Williams", "Kelly", "Sage", "Goodwin", "Carter", "Fortune",
+        "Panula", "Rice", "Skoog", "Asplund", "Baclini", "Ford", "Harper", "West", "Allison", "Becker"]
+
+
+def _letters(rng, k: int) -> str:
+    return "".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), size=k))
+
+
+def names(n: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    """Passenger-like names "Last, Title. First Middle", unique per row; and the title of each."""
+    rng = np.random.default_rng(seed)
+    titles = rng.choice(TITLES, size=n, p=[0.5, 0.2, 0.2, 0.05, 0.05])
+    out = [f"{rng.choice(LAST)}, {t}. {rng.choice(FIRST)} {_letters(rng, 5).title()}{i}" for i, t in enumerate(titles)]
+    return out, titles
+
+
+def frame(n: int = 200, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    name, titles = names(n, seed)
+    x = rng.normal(size=n)
+    female = np.isin(titles, ["Mrs", "Miss"])
+    survived = np.where(female * 2.0 + 0.3 * x + rng.normal(scale=0.5, size=n) > 1.0, "yes", "no")
+    return pd.DataFrame({
+        "name": name,
+        "ticket_code": [f"A-{i:05d}" for i in rng.permutation(n)],
+        "x": x,
+        "port": rng.choice(["S", "C", "Q"], size=n),
+        "survived": survived,
+    })
+
+
+# --- the decision rule --------------------------------------------------------------------------
+
+def test_names_with_repeating_titles_are_free_text():
+    is_text, why = free_text(pd.Series(names(300)[0]))
+    assert is_text and "mr" in why
+
+
+def test_short_descriptions_are_free_text():
+    rng = np.random.default_rng(1)
+    adjectives, things = ["red", "blue", "large", "small", "used", "new"], ["shirt", "chair", "lamp", "table", "bike"]
+    values = [f"{rng.choice(adjectives)} {rng.choice(things)} {_letters(rng, 6)}" for _ in range(200)]
+    assert free_text(pd.Series(values))[0]
+
+
+@pytest.mark.parametrize("kind", ["codes", "uuids", "emails", "prefix_and_number", "random_words", "one_word"])
+def test_identifiers_are_not_free_text(kind):
+    rng = np.random.default_rng(2)
+    n = 300
+    values = {
+        "codes": [f"A-{i:05d}" for i in range(n)],
+        "uuids": [str(uuid.UUID(int=int(rng.integers(0, 2 ** 62)) * 7 + i)) for i in range(n)],
+        "emails": [f"{rng.choice(FIRST).lower()}.{rng.choice(LAST).lower()}{i}@example.com" for i in range(n)],
+        "prefix_and_number": [f"user {i}" for i in range(n)],  # a word in every row tells no row apart
+        "random_words": [f"{_letters(rng, 7)} {_letters(rng, 7)}" for _ in range(n)],  # words never repeat
+        "one_word": [f"{rng.choice(LAST)}{i}" for i in range(n)],
+    }[kind]
+    is_text, why = free_text(pd.Series(values))
+    assert not is_text, why
+
+
+def test_prepare_makes_names_text_and_keeps_identifiers_dropped():
+    ds = prepare(frame(), "survived")
+    assert ds.schema.text == ["name"]
+    assert "name" in ds.schema.categorical and "name" not in ds.schema.encoded
+    assert ds.schema.encoded == ["port"]  # a low-cardinality category is unchanged
+    assert "ticket_code" not in ds.schema.columns
+    notes = "\n".join(ds.notes)
+    assert "free-text columns" in notes and "name (" in notes
+    assert "dropped column 'ticket_code': identifier-like" in notes and "not free text" in notes
+
+
+def test_high_cardinality_single_word_categories_stay_categorical():
+    rng = np.random.default_rng(3)
+    n = 300
+    df = pd.DataFrame({"shop": rng.choice([f"shop{i}" for i in range(45)], size=n),
+                       "label": rng.choice(["a", "b"], size=n), "x": rng.normal(size=n)})
+    ds = prepare(df, "label")
+    assert ds.schema.text == [] and "shop" in ds.schema.encoded
+
+
+def test_few_multiword_values_stay_categorical():
+    """Multi-word values the one-hot encoder keeps whole (≤ 30 distinct) are categories, not text."""
+    rng = np.random.default_rng(4)
+    n = 300
+    df = pd.DataFrame({"country": rng.choice(["United States", "United Kingdom", "New Zealand", "South Africa"], size=n),
+                       "label": rng.choice(["a", "b"], size=n), "x": rng.normal(size=n)})
+    ds = prepare(df, "label")
+    assert ds.schema.text == [] and ds.schema.encoded == ["country"]
+
+
+def test_schema_round_trip_and_old_schema_without_text():
+    s = Schema(numeric=["x"], categorical=["name", "port"], text=["name"])
+    assert Schema.from_dict(s.to_dict()).text == ["name"]
+    old = {"numeric": ["x"], "categorical": ["port"], "categories": {"port": ["C", "Q", "S"]}}
+    assert Schema.from_dict(old).text == [] and Schema.from_dict(old).encoded == ["port"]
+
+
+# --- the transformer ----------------------------------------------------------------------------
+
+def test_tokens_are_learnt_from_the_fitting_rows_only():
+    train = pd.DataFrame({"name": ["Smith, Mr. John", "Brown, Mrs. Anna", "Kelly, Mr. Tom", "Ford, Mrs. Ann"]})
+    valid = pd.DataFrame({"name": ["Zorro, Sir. Diego", "Zorro, Sir. Bernardo"]})
+    t = TextTokens().fit(train)
+    vocab = set(t.vectorizers_[0].get_feature_names_out())
+    assert {"mr", "mrs"} <= vocab and "sir" not in vocab and "zorro" not in vocab
+    out = t.transform(valid)
+    assert out.shape == (2, len(vocab) + 1)
+    assert np.all(out[:, :-1] == 0) and np.all(out[:, -1] > 0)  # unseen words: no token, only the word count
+
+
+def test_missing_and_unseen_text():
+    train = pd.DataFrame({"name": names(60)[0], "title": [None] * 60})
+    t = TextTokens().fit(train)  # an all-missing column keeps only its word count
+    rows = pd.DataFrame({"name": [np.nan, None, "", "Quux, Mx. Zed"], "title": ["a b", None, np.nan, "x"]})
+    out = t.transform(rows)
+    n_tokens = len(t.vectorizers_[0].get_feature_names_out())
+    assert out.shape == (4, n_tokens + 1 + 1) and np.isfinite(out).all()
+    assert t.vectorizers_[1] is None
+    assert np.all(out[:3, : n_tokens + 1] == 0)
+    assert len(t.get_feature_names_out()) == out.shape[1]
+
+
+def test_vocabulary_is_capped_and_needs_repeats():
+    rng = np.random.default_rng(5)
+    many = pd.DataFrame({"t": [" ".join(_letters(rng, 3) for _ in range(6)) for _ in range(3000)]})
+    t = TextTokens().fit(many)
+    assert len(t.vectorizers_[0].get_feature_names_out()) == MAX_TOKENS
+    once = pd.DataFrame({"t": ["alpha beta", "gamma delta", "Mr Smith", "Mr Brown"]})
+    assert list(TextTokens().fit(once).vectorizers_[0].get_feature_names_out()) == ["mr"]
+    nothing = pd.DataFrame({"t": ["alpha beta", "gamma delta"]})  # no repeating word: every word is kept
+    assert len(TextTokens().fit(nothing).vectorizers_[0].get_feature_names_out()) == 4
