@@ -79,7 +79,9 @@ def test_budget_is_stored_and_accumulates(tmp_path, mixed_frame):
 
 @pytest.mark.parametrize("workers, cores, expected", [(1, 8, 1), (2, 2, 1), (2, 8, 4), (3, 8, 2), (16, 8, 1)])
 def test_threads_per_worker_never_oversubscribe(monkeypatch, workers, cores, expected):
-    monkeypatch.setattr(worker, "cpu_count", lambda: cores)
+    from tuner.execution import cores as cores_module
+
+    monkeypatch.setattr(cores_module, "cpu_count", lambda: cores)
     assert worker.threads_per_worker(workers) == expected
     assert workers * worker.threads_per_worker(workers) <= max(cores, workers)
 

@@ -15,6 +15,7 @@ import pandas as pd
 from tuner.config import validate_budget
 from tuner.data.dataset import check_test_size, prepare, read_table
 from tuner.errors import TunerError
+from tuner.execution import cores
 from tuner.results import holdout
 from tuner.results import leaderboard as lb
 from tuner.search.driver import Driver, make_config, start_run
@@ -36,7 +37,7 @@ def tune(
     seed: int | None = None,
     storage: str | None = None,
     run: str | None = None,
-    n_jobs: int = 1,
+    n_jobs: int | None = None,
     progress=None,
     cv_repeats: int | None = None,
     test_size: float | None = None,
@@ -48,8 +49,11 @@ def tune(
     ``data`` is a DataFrame or anything ``tuner run`` accepts (a path or ``builtin:NAME``).
     With neither ``trials`` nor ``timeout``, each family gets 20 trials. Runs persist in
     ``storage`` (default ``sqlite:///tuner.db``); calling again with the same ``run``
-    continues it, adding ``trials`` more complete trials per family. ``n_jobs`` > 1 runs that
-    many worker processes on the run (README, "Scaling out"). ``cv_repeats`` repeats the K-fold CV with new shuffles; ``test_size`` holds
+    continues it, adding ``trials`` more complete trials per family. ``n_jobs``: worker
+    processes on the run (README, "Scaling out"); None (default) uses every core
+    (``tuner.execution.cores``: one process with every core as model threads for a trial
+    count, so a fixed seed and trial count give the same result; one process per core under
+    a clock alone). ``cv_repeats`` repeats the K-fold CV with new shuffles; ``test_size`` holds
     out that fraction of the rows before tuning (stratified, seeded) and scores each
     family's best on it once, after tuning (``test_<metric>`` columns). ``pos_label``: for a
     binary target, the class the binary metrics score as positive (default: the second of
@@ -59,8 +63,7 @@ def tune(
     """
     started_at = time.time()  # the timeout covers reading the data and opening the storage too
     validate_budget(trials, timeout, trial_timeout)
-    if n_jobs < 1:
-        raise TunerError(f"n_jobs must be at least 1 (got {n_jobs})")
+    cores.requested(n_jobs, "n_jobs")
     if cv_repeats is not None and cv_repeats < 1:
         raise TunerError(f"cv_repeats must be at least 1 (got {cv_repeats})")
     check_test_size(test_size)
@@ -76,10 +79,11 @@ def tune(
     with _optuna_quiet():  # Optuna's own INFO lines ("A new study created ...") are noise here
         config = start_run(store, ds, run=run, metric=metric, models=models, cv=cv, seed=seed,
                            cv_repeats=cv_repeats, test_size=fraction, clocked=timeout is not None and trials is None)
-        families = Driver(store, config, ds, n_jobs=n_jobs, progress=progress,
+        split = cores.plan(n_jobs, clocked=timeout is not None and trials is None, n_families=len(config.families))
+        families = Driver(store, config, ds, n_jobs=split.workers, threads=split.threads, progress=progress,
                           trial_timeout=trial_timeout).run(trials, timeout, started_at=started_at)
     if test_ds is not None:
-        holdout.score_best(store, config, ds, test_ds, n_jobs=n_jobs)
+        holdout.score_best(store, config, ds, test_ds, n_jobs=split.cores)
     return lb.to_frame(lb.build(store, config, studies={f.name: f.study for f in families}), config)
 
 
@@ -111,8 +115,9 @@ def leaderboard(*, run: str | None = None, storage: str | None = None, metric: s
 
 
 def report(out: str, *, run: str | None = None, storage: str | None = None, data: pd.DataFrame | None = None,
-           n_jobs: int = 1) -> str:
-    """Write the self-contained HTML report of a run to ``out``; returns the path.
+           n_jobs: int | None = None) -> str:
+    """Write the self-contained HTML report of a run to ``out``; returns the path (``n_jobs``:
+    threads of the winner's refit, default every core).
 
     ``data`` is needed only for a run made from an in-memory DataFrame (the winner's
     curves refit the model); pass the same DataFrame.
@@ -121,7 +126,7 @@ def report(out: str, *, run: str | None = None, storage: str | None = None, data
 
     store = open_storage(storage, create=False)
     config = require_config(store, run)
-    return str(write_report(store, config, out, data=data, n_jobs=n_jobs))
+    return str(write_report(store, config, out, data=data, n_jobs=cores.refit_threads(n_jobs)))
 
 
 def runs(*, storage: str | None = None) -> list[str]:

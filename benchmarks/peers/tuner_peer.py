@@ -107,8 +107,11 @@ def run(args) -> None:
     search_start_s = _common.elapsed(args)  # imports and data loading done
     timeout = max(1.0, SEARCH_SHARE * _common.remaining(args))
     started = time.monotonic()
+    from tuner.execution.cores import cpu_count
+
+    n_jobs = None if args.n_jobs >= cpu_count() else args.n_jobs  # tuner's default when given every core
     board = tune(str(args.train), target=_common.TARGET, task=args.task, metric=args.metric,
-                 timeout=timeout, seed=args.seed, storage=storage, run=RUN, n_jobs=args.n_jobs)
+                 timeout=timeout, seed=args.seed, storage=storage, run=RUN, n_jobs=n_jobs)
     tune_s = time.monotonic() - started
     counts = board[[c for c in board.columns if c.startswith("trials_")]].fillna(0).astype(int)
     ok = board[board["status"] == "ok"]

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 
 from tuner.errors import TunerError
+from tuner.execution.cores import refit_threads  # light: os and dataclasses
 
 app = typer.Typer(
     name="tuner", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -87,8 +88,9 @@ def run(
     seed: Annotated[Optional[int], typer.Option(help="Seed for folds, samplers and models [default: 0].")] = None,
     storage: StorageOpt = None,
     run_name: RunOpt = None,
-    n_jobs: Annotated[int, typer.Option(
-        "--n-jobs", help="Worker processes sharing the run, each with cores/J model threads (1: this process, 1 thread).")] = 1,
+    n_jobs: Annotated[Optional[int], typer.Option(
+        "--n-jobs", help="Worker processes sharing the run, each with cores/J model threads (1: this process, 1 thread) "
+                         "[default: every core; env TUNER_N_JOBS].")] = None,
     create_only: Annotated[bool, typer.Option(
         "--create-only", help="Record the run and its budget, then exit: `tuner worker` processes do the trials.")] = False,
     cv_repeats: Annotated[Optional[int], typer.Option(
@@ -104,6 +106,7 @@ def run(
     from tuner.config import parse_models, validate_budget
     from tuner.data.dataset import check_test_size, prepare, read_table
     from tuner.evaluation.cross_validation import rare_class_note
+    from tuner.execution import cores
     from tuner.results import holdout
     from tuner.results import leaderboard as lb
     from tuner.search.driver import Driver, make_config, start_run
@@ -111,8 +114,7 @@ def run(
 
     _quiet_libraries()
     validate_budget(trials, timeout, trial_timeout)
-    if n_jobs < 1:
-        raise TunerError(f"--n-jobs must be at least 1 (got {n_jobs})")
+    cores.requested(n_jobs)  # a bad --n-jobs / TUNER_N_JOBS fails before anything is written
     model_list = parse_models(models)
     if cv_repeats is not None and cv_repeats < 1:
         raise TunerError(f"--cv-repeats must be at least 1 (got {cv_repeats})")
@@ -146,13 +148,15 @@ def run(
         _create_only(store, url, config, ds, trials, timeout)
         return
 
+    split = cores.plan(n_jobs, clocked=timeout is not None and trials is None, n_families=len(config.families))
+    out.print(f"Using {split.describe()}")
     started = time.monotonic()
     from tuner.execution.worker import Interrupted, install_sigterm_handler
 
     previous_sigterm = install_sigterm_handler()  # SIGTERM (a scheduler stopping the job) like Ctrl-C
     with RunProgress(config.families, trials, timeout, config.metric, console=err) as progress:
         try:
-            families = Driver(store, config, ds, n_jobs=n_jobs, progress=progress,
+            families = Driver(store, config, ds, n_jobs=split.workers, threads=split.threads, progress=progress,
                               trial_timeout=trial_timeout).run(trials, timeout, started_at=invoked_at)
         except KeyboardInterrupt as exc:
             progress.__exit__(None, None, None)
@@ -171,7 +175,7 @@ def run(
         if fam.gave_up:
             out.print(f"  note: {fam.name} set aside: {fam.aside_reason()}")
     if test_ds is not None:  # refit each family's best on the training part, score it on the test part once
-        holdout.score_best(store, config, ds, test_ds, n_jobs=n_jobs)
+        holdout.score_best(store, config, ds, test_ds, n_jobs=split.cores)
     out.print(lb.to_rich_table(lb.build(store, config, studies={f.name: f.study for f in families}), config))
 
 
@@ -318,7 +322,8 @@ def report(
     out_file: Annotated[Path, typer.Option("--out", help="The HTML file to write.")],
     run_name: RunOpt = None,
     storage: StorageOpt = None,
-    n_jobs: Annotated[int, typer.Option("--n-jobs", help="Threads a model may use for the winner's refit.")] = 1,
+    n_jobs: Annotated[Optional[int], typer.Option(
+        "--n-jobs", help="Threads a model may use for the winner's refit [default: every core].")] = None,
 ) -> None:
     """Write a self-contained HTML report: leaderboard, fold scores, optimisation history, importances, winner's curves."""
     from tuner.results.html_report import write_report
@@ -327,7 +332,7 @@ def report(
     _quiet_libraries()
     store = open_storage(storage, create=False)
     config = require_config(store, run_name)
-    path = write_report(store, config, out_file, n_jobs=n_jobs)
+    path = write_report(store, config, out_file, n_jobs=refit_threads(n_jobs))
     err.print(f"wrote {path} (self-contained; open it in any browser, no network needed)")
 
 
@@ -378,13 +383,14 @@ def export(
     storage: StorageOpt = None,
     model: Annotated[Optional[str], typer.Option("--model", help="Family to export [default: the run's winner].")] = None,
     onnx: Annotated[bool, typer.Option("--onnx", help="Also write model.onnx, verified against the native model (needs the onnx extra).")] = False,
-    n_jobs: Annotated[int, typer.Option("--n-jobs", help="Threads the refit may use.")] = 1,
+    n_jobs: Annotated[Optional[int], typer.Option("--n-jobs", help="Threads the refit may use [default: every core].")] = None,
 ) -> None:
     """Refit the winner (or --model's best) on all training rows and write a model folder."""
     from tuner.deploy.export import export_model
 
     _quiet_libraries()
-    result = export_model(out_dir, run=run_name, storage=storage, family=model, onnx=onnx, n_jobs=n_jobs)
+    result = export_model(out_dir, run=run_name, storage=storage, family=model, onnx=onnx,
+                          n_jobs=refit_threads(n_jobs))
     card = result.card
     row = card["leaderboard_row"]
     m = row["metrics"][card["metric"]]
@@ -461,7 +467,9 @@ def worker(
     storage: StorageOpt = None,
     timeout: Annotated[Optional[float], typer.Option(help="Start no trial after this many seconds (this worker only).")] = None,
     trials: Annotated[Optional[int], typer.Option(help="Run at most this many trials, then exit (this worker only).")] = None,
-    n_jobs: Annotated[int, typer.Option("--n-jobs", help="Worker processes on this machine; each model gets cores/J threads.")] = 1,
+    n_jobs: Annotated[Optional[int], typer.Option(
+        "--n-jobs", help="Worker processes on this machine; each model gets cores/J threads "
+                         "[default: every core; env TUNER_N_JOBS].")] = None,
     data: Annotated[Optional[str], typer.Option(
         "--data", help="Read the run's data here instead of its recorded location (must be the same data).")] = None,
     trial_timeout: TrialTimeoutOpt = None,

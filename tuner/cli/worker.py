@@ -35,18 +35,18 @@ def load_data(config, data: str | None):
         raise TunerError(f"this worker refuses to join run {config.run!r}: {exc}") from None
 
 
-def join(*, run_name: str, storage: str | None, timeout: float | None, trials: int | None, n_jobs: int,
+def join(*, run_name: str, storage: str | None, timeout: float | None, trials: int | None, n_jobs: int | None,
          data: str | None, out, err, trial_timeout: float | None = None) -> int:
     """Run the worker; returns the exit code (0 done, 130 interrupted, 143 terminated)."""
     from tuner.storage.runs import DEFAULT_STORAGE, open_storage, require_config
+    from tuner.execution import cores
     from tuner.execution.worker import install_sigterm_handler
 
     if timeout is not None and timeout <= 0:
         raise TunerError(f"--timeout must be a positive number of seconds (got {timeout:g})")
     if trials is not None and trials < 1:
         raise TunerError(f"--trials must be at least 1 (got {trials})")
-    if n_jobs < 1:
-        raise TunerError(f"--n-jobs must be at least 1 (got {n_jobs})")
+    cores.requested(n_jobs)
     if trial_timeout is not None and not trial_timeout > 0:
         raise TunerError(f"--trial-timeout must be a positive number of seconds (got {trial_timeout:g})")
     url = storage or DEFAULT_STORAGE
@@ -65,16 +65,19 @@ def join(*, run_name: str, storage: str | None, timeout: float | None, trials: i
             signal.signal(signal.SIGTERM, previous)
 
 
-def _work(store, url: str, config, ds, *, timeout, trials, n_jobs: int, out, trial_timeout=None) -> int:
+def _work(store, url: str, config, ds, *, timeout, trials, n_jobs: int | None, out, trial_timeout=None) -> int:
+    from tuner.execution import cores
     from tuner.search.driver import Driver
     from tuner.execution.worker import Interrupted, standing_text, worker_id
 
     me = worker_id()
-    driver = Driver(store, config, ds, n_jobs=n_jobs, progress=_Lines(out, config.metric), salt=me,
-                    trial_timeout=trial_timeout)
+    # a worker is there for throughput: the clocked split (one process per core, up to the families)
+    split = cores.plan(n_jobs, clocked=True, n_families=len(config.families))
+    driver = Driver(store, config, ds, n_jobs=split.workers, threads=split.threads, progress=_Lines(out, config.metric),
+                    salt=me, trial_timeout=trial_timeout)
     families = driver.open_families()
     spent = budget.start_clock(store, config)
-    jobs = f" with {n_jobs} processes" if n_jobs > 1 else ""
+    jobs = f" using {split.describe()}"
     out.print(f"Worker {me}{jobs} joined run {config.run!r} ({', '.join(config.families)}; {config.metric}, "
               f"{config.cv}-fold CV); budget {spent.describe()}", soft_wrap=True)
     out.print(f"  now: {standing_text(store, config)} complete", soft_wrap=True)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from optuna.trial import TrialState
 from tuner.execution import budget
 from tuner.execution import heartbeat
 from tuner.execution import write_behind
+from tuner.execution.cores import cpu_count, threads_per_worker  # noqa: F401 — re-exported
 from tuner.execution.heartbeat import worker_id  # noqa: F401 — this process' "host:pid"
 from tuner.storage.optuna_adapter import UpdateFinishedTrialError, storage_of, trial_id
 from tuner.storage.runs import load_family_study
@@ -37,25 +37,6 @@ MAX_FAILURES_IN_A_ROW = 25
 # rest of the invocation (the leaderboard shows why).
 MAX_FAILURES_WITHOUT_RESULT = 5
 POLL_S = 1.0
-
-
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-def threads_per_worker(n_workers: int) -> int:
-    """Model / BLAS threads for each of ``n_workers`` local processes: the cores shared out.
-
-    One worker (the default) keeps one thread per model, as ``tuner`` always did: a
-    multi-threaded XGBoost on a machine that is busy with anything else (a CI runner, a
-    second run) spins its OpenMP threads and can run several times slower.
-    """
-    if n_workers <= 1:
-        return 1
-    return max(1, cpu_count() // n_workers)
 
 
 def best_value(study: optuna.Study) -> float | None:
