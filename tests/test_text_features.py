@@ -149,3 +149,104 @@ def test_vocabulary_is_capped_and_needs_repeats():
     assert list(TextTokens().fit(once).vectorizers_[0].get_feature_names_out()) == ["mr"]
     nothing = pd.DataFrame({"t": ["alpha beta", "gamma delta"]})  # no repeating word: every word is kept
     assert len(TextTokens().fit(nothing).vectorizers_[0].get_feature_names_out()) == 4
+
+
+# --- run → export → predict / serve -------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def name_run(tmp_path_factory):
+    from typer.testing import CliRunner
+
+    from tuner.cli import app
+
+    folder = tmp_path_factory.mktemp("text_run")
+    csv = folder / "passengers.csv"
+    frame(200).to_csv(csv, index=False)
+    storage = f"sqlite:///{folder / 'tuner.db'}"
+    result = CliRunner().invoke(app, ["run", str(csv), "--target", "survived", "--models", "logistic_regression,xgboost",
+                                      "--trials", "1", "--cv", "2", "--n-jobs", "1", "--storage", storage, "--run", "t"])
+    assert result.exit_code == 0, result.output
+    return folder, storage, csv, result.output
+
+
+def test_run_states_the_decision_and_learns_from_the_words(name_run):
+    import tuner
+
+    folder, storage, _, output = name_run
+    flat = " ".join(output.split())
+    assert "free-text columns" in flat and "name (" in flat
+    assert "'ticket_code'" in flat and "not free text" in flat
+    board = tuner.leaderboard(run="t", storage=storage)
+    # the target follows the title (Mrs / Miss): without the name's words the best AUC is near 0.6
+    assert board["roc_auc_mean"].max() > 0.85
+
+
+@pytest.mark.parametrize("family", ["logistic_regression", "xgboost"])
+def test_export_predict_round_trip_with_unseen_words(name_run, family):
+    import tuner
+    from tuner.deploy.export import export_model
+    from tuner.evaluation.cross_validation import predict_outputs
+
+    folder, storage, csv, _ = name_run
+    onnx = importlib_util_find("onnxruntime") and importlib_util_find("skl2onnx")
+    result = export_model(folder / family, run="t", storage=storage, family=family, onnx=bool(onnx))
+    card = result.card
+    assert card["schema"]["text"] == ["name"]
+    assert {"name": "name", "type": "text"}.items() <= card["schema"]["columns"][1].items()
+    if onnx:  # no ONNX form yet: the native artifact is written and the card says why
+        assert card["onnx"]["status"] == "not converted" and "free-text column(s) name" in card["onnx"]["reason"]
+        assert not (folder / family / "model.onnx").exists()
+    model = tuner.load(result.out)
+    assert model.schema.text == ["name"]
+    new = pd.DataFrame({"name": ["Zorro, Mrs. Diega", None, "", "Qwerty, Mr. Asdf", "Nobody Knows"],
+                        "x": [0.0] * 5, "port": ["S", "C", None, "Q", "S"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = model.predict(new)
+        proba = model.predict_proba(new)
+        X, _ = model.prepare(new)
+    codes, native = predict_outputs(result.fitted, X, model.task, len(model.classes))
+    np.testing.assert_array_equal(proba.to_numpy(), native)
+    assert list(got[[0, 3]]) == ["yes", "no"]  # the title decides, though every other word is new
+    assert np.isfinite(proba.to_numpy()).all()
+
+
+def test_cli_predict_and_serve_take_free_text(name_run, tmp_path):
+    import json
+    import urllib.request
+
+    from typer.testing import CliRunner
+
+    import tuner
+    from tuner.cli import app
+    from tuner.deploy.export import export_model
+
+    from export_helpers import serving
+
+    folder, storage, csv, _ = name_run
+    out = tmp_path / "model"
+    export_model(out, run="t", storage=storage, family="logistic_regression")
+    rows = pd.DataFrame({"name": ["Zorro, Mrs. Diega", "NA", "Qwerty, Mr. Asdf"], "x": [0.1, 0.2, 0.3],
+                         "port": ["S", "C", "Q"]})
+    rows.to_csv(tmp_path / "new.csv", index=False)
+    result = CliRunner().invoke(app, ["predict", str(out), str(tmp_path / "new.csv"), "--out", str(tmp_path / "p.csv")])
+    assert result.exit_code == 0, result.output
+    predicted = pd.read_csv(tmp_path / "p.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = tuner.load(out).predict(rows)
+    assert len(predicted) == 3 and list(predicted.iloc[:, -1] if "prediction" not in predicted else
+                                         predicted["prediction"]) == list(expected)
+    records = [{"name": "Zorro, Mrs. Diega", "x": 0.1, "port": "S"}, {"name": None, "x": 0.2, "port": "C"}]
+    with serving(out, tmp_path / "serve.log") as (base, _):
+        req = urllib.request.Request(base + "/predict", data=json.dumps({"records": records}).encode(), method="POST")
+        req.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            body = json.loads(resp.read())
+    assert body["predictions"][0] == "yes" and len(body["predictions"]) == 2
+
+
+def importlib_util_find(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None

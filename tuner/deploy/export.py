@@ -57,8 +57,8 @@ def _redact(url: str) -> str:
 def schema_card(schema: dict) -> dict:
     """The input schema for the card: ordered columns with their kind (and categories seen)."""
     columns = [{"name": c, "type": "number", "dtype": "float64"} for c in schema["numeric"]]
-    columns += [{"name": c, "type": "category", "dtype": "string", "categories": schema.get("categories", {}).get(c, [])}
-                for c in schema["categorical"]]
+    columns += [{"name": c, "type": "text" if c in schema.get("text", []) else "category", "dtype": "string",
+                 "categories": schema.get("categories", {}).get(c, [])} for c in schema["categorical"]]
     return {**schema, "columns": columns}
 
 

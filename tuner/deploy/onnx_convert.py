@@ -29,6 +29,10 @@ def _rewrite_prep(prep):
 
     prep = copy.copy(prep)
     rebuilt = []
+    text = [c for name, _, cols in prep.transformers_ if name == "text" for c in cols]
+    if text:  # tuner.data.text.TextTokens: TF-IDF word features of free-text columns
+        raise NotConvertible(f"the word features of the free-text column(s) {', '.join(map(str, text))} "
+                             "(TF-IDF, tuner.data.text) have no ONNX converter wired in yet")
     for name, trans, cols in prep.transformers_:
         if name == "cat" and isinstance(trans, Pipeline):
             trans = encode_categories(trans)
