@@ -1,36 +1,37 @@
 """Side-by-side benchmark of ``tuner`` against its peers at equal wall-clock budget.
 
     python -m benchmarks.compare --budget 60 --peers tuner,flaml,optuna_baseline --out results/
+    python -m benchmarks.compare --suite both --seeds 0,1,2 --budget 60 --peers tuner,flaml,autogluon \\
+        --python autogluon=/work/ag-venv/bin/python --out results/
     python -m benchmarks.compare --budget 10 --datasets phoneme,560_bodyfat --max-rows 2000 --out /tmp/quick
 
-For every dataset (a PMLB ``<name>.tsv.gz`` with a ``target`` column, listed in
-``INDEX.tsv`` with its task):
+Datasets come from suites (``--suite pmlb|mixed|both``, see ``benchmarks.suites``). For
+every dataset and holdout seed (``--seeds 0,1,2``; a dataset of 5,000 rows or more gets the
+first seed only unless ``--all-seeds``):
 
 - one outer split, the same for every peer: 75 % train / 25 % holdout, stratified for
-  classification, seeded (``--seed``); written to ``<out>/splits/<dataset>/``;
-- each peer runs in its own process (``python -m benchmarks.peers.<peer>``), one at a
-  time, with every core (``--cores``), and gets the training rows and the holdout
+  classification, seeded; written to ``<out>/splits/<dataset>/seed<k>/`` (a run of the one
+  ``--seed`` keeps the earlier layout ``<out>/splits/<dataset>/``);
+- each peer runs in its own process (``python -m benchmarks.peers.<peer>``, with the
+  interpreter of ``--python name=PATH`` or ``$TUNER_BENCH_<NAME>_PYTHON`` when given), one at
+  a time, with every core (``--cores``), and gets the training rows and the holdout
   *features*; its budget covers the whole process (start-up, search, final refit,
   prediction); it is killed at ``--kill-factor`` × budget + ``--kill-margin`` seconds and
   then reported as ``timeout``; a crash is reported as ``failed``; neither stops the benchmark;
-- the peer writes its holdout predictions (``<out>/preds/<dataset>/<peer>.json``), scored
-  here, never by the peer: ROC-AUC (binary), accuracy (multiclass), R² (regression) as the
-  headline, plus F1 (binary; macro for multiclass) and RMSE;
+- the peer writes its holdout predictions, scored here (``benchmarks.scoring``), never by
+  the peer: ROC-AUC (binary), accuracy (multiclass), R² (regression) as the headline, plus
+  F1 (binary; macro for multiclass) and RMSE;
 - wall time is measured from process start to exit; peak memory is the peer process's
   peak resident set plus what its worker processes hold, polled every 0.1 s.
 
-Outputs in ``--out``: ``results.csv`` (one row per dataset × peer), ``results.md``
-(per-dataset scores, then wins, mean normalised score, wall time and memory per peer) and
-``results.png`` (normalised score per dataset and peer). They are rewritten after each
+Outputs in ``--out``: ``results.csv`` (one row per dataset × seed × peer), ``results.md``
+(scores, then per suite and overall: mean rank, mean normalised score, wins / ties /
+losses between every pair of peers, runs on time, the spread of each peer's score across
+seeds; see ``benchmarks.summary``) and ``results.png``. They are rewritten after each
 dataset, so an interrupted benchmark keeps what it finished.
 
-The normalised score on a dataset is (score − constant) / (best seen − constant), where
-the constant predictor scores 0.5 ROC-AUC, the holdout share of the training majority
-class in accuracy and 0 R²; a failed run counts as 0 (as good as a constant). Scores
-within ``TIE`` of each other are ties.
-
-Peers are given by name (``tuner``, ``flaml``, ``optuna_baseline``) or as ``name=module``
-/ ``name=path/to/script.py`` for any program following the protocol of
+Peers are given by name (``tuner``, ``flaml``, ``optuna_baseline``, ``autogluon``) or as
+``name=module`` / ``name=path/to/script.py`` for any program following the protocol of
 ``benchmarks.peers._common``.
 """
 
@@ -39,9 +40,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -54,163 +55,16 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.peers import PEERS
+from benchmarks.report import plot_normalised, render_markdown
+from benchmarks.scoring import (HEADLINE, METRIC_COLUMNS, SECONDARY, aligned_proba, classes_of,  # noqa: F401
+                                constant_score, score)
+from benchmarks.suites import (REPO, SUITES, TARGET, Dataset, dataset_file, find_data_dir,  # noqa: F401
+                               list_datasets, load_dataset, read_dataset, read_index, seeds_for, split, usable,
+                               write_split)
+from benchmarks.summary import (ON_TIME, TIE, add_normalised, driver_overheads, head_to_head,  # noqa: F401
+                                peer_summary, rank_scores, ranks, seed_spread, wtl_matrix)
 
-REPO = Path(__file__).resolve().parents[1]
-HEADLINE = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "r2"}
-SECONDARY = {"binary": "f1", "multiclass": "f1", "regression": "rmse"}
-METRIC_COLUMNS = ["roc_auc", "accuracy", "f1", "r2", "rmse"]
-TIE = 0.002
-ON_TIME = 1.10  # a run is on time when its wall time is within this factor of the budget
-TARGET = "target"
 POLL_S = 0.1
-
-
-# --------------------------------------------------------------------------- datasets
-
-def find_data_dir(given: str | None) -> Path:
-    candidates = [given] if given else [
-        os.environ.get("TUNER_PMLB_DIR"), REPO.parent / "shared/datasets/pmlb", Path("/work/shared/datasets/pmlb"),
-    ]
-    for c in candidates:
-        if c and Path(c, "INDEX.tsv").exists():
-            return Path(c)
-    where = given or ", ".join(str(c) for c in candidates if c)
-    raise SystemExit(f"no INDEX.tsv in {where}: pass --data-dir (a folder of <name>.tsv.gz files with INDEX.tsv)")
-
-
-def read_index(data_dir: Path) -> pd.DataFrame:
-    index = pd.read_csv(data_dir / "INDEX.tsv", sep="\t", dtype={"name": str})
-    missing = {"name", "task"} - set(index.columns)
-    if missing:
-        raise SystemExit(f"{data_dir / 'INDEX.tsv'} lacks column(s) {', '.join(sorted(missing))}")
-    bad = index.loc[~index["task"].isin(list(HEADLINE)), "name"].tolist()
-    if bad:
-        raise SystemExit(f"INDEX.tsv: unknown task for {', '.join(bad)} (binary, multiclass or regression)")
-    return index.set_index("name", drop=False)
-
-
-def dataset_file(data_dir: Path, name: str) -> Path:
-    for suffix in (".tsv.gz", ".tsv", ".csv.gz", ".csv", ".parquet"):
-        p = data_dir / f"{name}{suffix}"
-        if p.exists():
-            return p
-    raise FileNotFoundError(f"no data file for {name!r} in {data_dir}")
-
-
-def read_dataset(path: Path) -> pd.DataFrame:
-    if path.suffix == ".parquet":
-        return pd.read_parquet(path)
-    sep = "," if ".csv" in path.suffixes else "\t"
-    return pd.read_csv(path, sep=sep)
-
-
-def _stratify(y: pd.Series, task: str):
-    if task == "regression":
-        return None
-    counts = y.value_counts()
-    return y if counts.min() >= 2 else None  # a singleton class cannot be stratified
-
-
-def split(df: pd.DataFrame, task: str, seed: int, max_rows: int | None, test_size: float = 0.25):
-    """(train, test): the one outer split every peer gets."""
-    from sklearn.model_selection import train_test_split
-
-    df = df[df[TARGET].notna()].reset_index(drop=True)
-    if max_rows and len(df) > max_rows:
-        df, _ = train_test_split(df, train_size=max_rows, random_state=seed, stratify=_stratify(df[TARGET], task))
-    train, test = train_test_split(df, test_size=test_size, random_state=seed, stratify=_stratify(df[TARGET], task))
-    return train.reset_index(drop=True), test.reset_index(drop=True)
-
-
-# --------------------------------------------------------------------------- scoring
-
-def _key(v) -> str:
-    """Labels compared by their text: a JSON round trip turns numpy ints into ints, etc."""
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and v.is_integer():
-        v = int(v)
-    return str(v)
-
-
-def classes_of(y_train: pd.Series) -> list[str]:
-    """Class keys in sorted order (the order of ``proba`` columns after :func:`aligned_proba`)."""
-    keys = {_key(v) for v in y_train.tolist()}
-    try:
-        return sorted(keys, key=float)
-    except ValueError:
-        return sorted(keys)
-
-
-def aligned_proba(preds: dict, classes: list[str]) -> np.ndarray | None:
-    if preds.get("proba") is None:
-        return None
-    proba = np.asarray(preds["proba"], dtype=float)
-    cols = [_key(c) for c in preds["proba_classes"]]
-    out = np.zeros((proba.shape[0], len(classes)))
-    for j, c in enumerate(cols):
-        if c in classes:
-            out[:, classes.index(c)] = proba[:, j]
-    return out
-
-
-def score(task: str, y_test: pd.Series, preds: dict, classes: list[str] | None = None) -> dict:
-    """Every metric of the task from a peer's predictions (see ``benchmarks.peers._common``)."""
-    from sklearn import metrics as skm
-
-    out = {m: np.nan for m in METRIC_COLUMNS}
-    n = len(y_test)
-    if task == "regression":
-        values = np.asarray(preds["values"], dtype=float)
-        if values.shape != (n,):
-            raise ValueError(f"expected {n} predicted values, got shape {values.shape}")
-        if not np.isfinite(values).all():
-            raise ValueError("predictions contain NaN or infinite values")
-        y = y_test.to_numpy(dtype=float)
-        out["r2"] = skm.r2_score(y, values)
-        out["rmse"] = skm.root_mean_squared_error(y, values)
-        return out
-    classes = classes or classes_of(y_test)
-    y = np.array([_key(v) for v in y_test.tolist()], dtype=object)
-    labels = np.array([_key(v) for v in preds["labels"]], dtype=object)
-    if labels.shape != (n,):
-        raise ValueError(f"expected {n} predicted labels, got shape {labels.shape}")
-    out["accuracy"] = skm.accuracy_score(y, labels)
-    if task == "binary":
-        positive = classes[1]
-        out["f1"] = skm.f1_score(y, labels, pos_label=positive, zero_division=0)
-        proba = aligned_proba(preds, classes)
-        if proba is not None:
-            s = proba[:, 1]
-        elif preds.get("decision") is not None:
-            s = np.asarray(preds["decision"], dtype=float)
-            if _key(preds["proba_classes"][1]) != positive:
-                s = -s
-        else:
-            raise ValueError("a binary peer must give proba or decision scores (ROC-AUC)")
-        if len(set(y)) == 2:
-            out["roc_auc"] = skm.roc_auc_score(y == positive, s)
-    else:
-        out["f1"] = skm.f1_score(y, labels, labels=classes, average="macro", zero_division=0)
-        proba = aligned_proba(preds, classes)
-        present = [c for c in classes if c in set(y)]
-        if proba is not None and len(present) == len(classes):
-            try:
-                out["roc_auc"] = skm.roc_auc_score(y, proba / np.clip(proba.sum(1, keepdims=True), 1e-12, None),
-                                                   multi_class="ovr", labels=classes)
-            except ValueError:
-                pass
-    return out
-
-
-def constant_score(task: str, y_train: pd.Series, y_test: pd.Series) -> float:
-    """Headline score of a constant predictor: prior probabilities, majority class, the mean."""
-    if task == "binary":
-        return 0.5
-    if task == "multiclass":
-        majority = _key(y_train.value_counts().idxmax())
-        return float(np.mean([_key(v) == majority for v in y_test.tolist()]))
-    return 0.0
 
 
 # --------------------------------------------------------------------------- running a peer
@@ -221,7 +75,23 @@ class Peer:
     command: list[str]
 
 
-def resolve_peers(text: str) -> list[Peer]:
+def peer_python(name: str, pythons: dict[str, str] | None = None) -> str:
+    """The interpreter that runs a peer: ``--python NAME=PATH``, else ``$TUNER_BENCH_<NAME>_PYTHON``,
+    else this one. A peer whose libraries cannot share tuner's environment (AutoGluon pins its
+    own scikit-learn, numpy, ...) runs from a virtual environment of its own this way."""
+    env = "TUNER_BENCH_" + re.sub(r"\W", "_", name).upper() + "_PYTHON"
+    given = (pythons or {}).get(name) or os.environ.get(env)
+    if not given:
+        return sys.executable
+    path = Path(given).expanduser()
+    if not path.exists() and shutil.which(given):
+        return shutil.which(given)
+    if not path.exists():
+        raise SystemExit(f"peer {name!r}: no interpreter {path} (--python {name}=PATH or ${env})")
+    return str(path)
+
+
+def resolve_peers(text: str, pythons: dict[str, str] | None = None) -> list[Peer]:
     peers = []
     for spec in [s.strip() for s in text.split(",") if s.strip()]:
         name, _, where = spec.partition("=")
@@ -229,17 +99,21 @@ def resolve_peers(text: str) -> list[Peer]:
             if name not in PEERS:
                 raise SystemExit(f"unknown peer {name!r}; known: {', '.join(PEERS)} (or name=module / name=script.py)")
             where = PEERS[name]
+        python = peer_python(name, pythons)
         if where.endswith(".py"):
             script = Path(where).resolve()
             if not script.exists():
                 raise SystemExit(f"peer {name!r}: no such script {script}")
-            cmd = [sys.executable, str(script)]
+            cmd = [python, str(script)]
         else:
-            cmd = [sys.executable, "-m", where]
+            cmd = [python, "-m", where]
         peers.append(Peer(name, cmd))
     names = [p.name for p in peers]
     if len(set(names)) != len(names):
         raise SystemExit(f"a peer is listed twice: {', '.join(names)}")
+    unused = set(pythons or {}) - set(names)
+    if unused:
+        raise SystemExit(f"--python names peer(s) not run: {', '.join(sorted(unused))}")
     return peers
 
 
@@ -347,253 +221,65 @@ def _log_reason(log: Path) -> str:
 
 # --------------------------------------------------------------------------- one dataset
 
-def run_dataset(name: str, meta: pd.Series, data_dir: Path, peers: list[Peer], args, out: Path) -> list[dict]:
-    task = meta["task"]
-    df = read_dataset(dataset_file(data_dir, name))
-    if TARGET not in df.columns:
-        raise SystemExit(f"{name}: no {TARGET!r} column")
-    train, test = split(df, task, args.seed, args.max_rows)
-    split_dir = out / "splits" / name
-    split_dir.mkdir(parents=True, exist_ok=True)
-    train.to_parquet(split_dir / "train.parquet", index=False)
-    test.to_parquet(split_dir / "test.parquet", index=False)
-    test.drop(columns=[TARGET]).to_parquet(split_dir / "test_X.parquet", index=False)
-    classes = classes_of(train[TARGET]) if task != "regression" else None
-    base = {
-        "dataset": name, "task": task, "rows": len(train) + len(test), "features": df.shape[1] - 1,
-        "n_train": len(train), "n_test": len(test), "metric": HEADLINE[task],
-        "constant": constant_score(task, train[TARGET], test[TARGET]), "budget_s": args.budget,
-    }
+def _run_one(peer: Peer, base: dict, paths: dict, test: pd.DataFrame, classes, args, out: Path, tag: str) -> dict:
+    """One peer on one split: its row of results.csv."""
+    name, seed, task = base["dataset"], base["seed"], base["task"]
+    preds_path = out / "preds" / tag / f"{peer.name}.json"
+    log = out / "logs" / f"{tag.replace('/', '__')}__{peer.name}.log"
+    kill_after = args.kill_factor * args.budget + args.kill_margin
+    label = f"[{name} seed {seed}]" if args.layout == "seeds" else f"[{name}]"
+    print(f"{label} {peer.name}: running (budget {args.budget:g}s, killed after {kill_after:g}s)", flush=True)
+    ran = run_peer(peer, train=paths["train"], test_X=paths["test_X"], task=task, budget=args.budget, seed=seed,
+                   cores=args.cores, out=preds_path, log=log, kill_after=kill_after)
+    row = {**base, "peer": peer.name, "status": "ok", "error": "", **{m: np.nan for m in METRIC_COLUMNS},
+           "score": np.nan, "wall_s": round(ran["wall_s"], 2), "peak_mb": round(ran["peak_mb"], 1),
+           "on_time": ran["wall_s"] <= ON_TIME * args.budget, "returncode": ran["returncode"],
+           "model": "", "info": "", "preds": str(preds_path.relative_to(out)), "log": str(log.relative_to(out))}
+    if ran["killed"]:
+        row.update(status="timeout", error=f"killed after {kill_after:g}s")
+    elif ran["returncode"] != 0:
+        row.update(status="failed", error=f"exit code {ran['returncode']}: {_log_reason(log)}")
+    else:
+        try:
+            preds = json.loads(preds_path.read_text())
+            scores = score(task, test[TARGET], preds, classes)
+            row.update(scores, score=scores[HEADLINE[task]], model=str(preds.get("info", {}).get("model", "")),
+                       info=json.dumps(preds.get("info", {}), default=str))
+            if not np.isfinite(row["score"]):
+                raise ValueError(f"{HEADLINE[task]} could not be computed from the predictions")
+        except Exception as exc:  # missing / malformed predictions
+            row.update(status="failed", error=f"bad predictions: {type(exc).__name__}: {exc}"[:400])
+    shown = f"{row['metric']}={row['score']:.4f}" if row["status"] == "ok" else f"{row['status'].upper()} {row['error']}"
+    print(f"{label} {peer.name}: {shown}  wall {row['wall_s']:.1f}s  peak {row['peak_mb']:.0f} MB", flush=True)
+    return row
+
+
+def run_dataset(ds: Dataset, peers: list[Peer], args, out: Path) -> list[dict]:
+    """Every peer on every holdout seed of one dataset."""
+    df = load_dataset(ds)
+    n_rows = len(usable(df, ds.task, args.seeds[0], args.max_rows))
+    seeds = seeds_for(n_rows, args.seeds, args.all_seeds)
+    if len(seeds) < len(args.seeds):
+        print(f"[{ds.name}] {n_rows} rows (≥ 5,000): seed {seeds[0]} only (--all-seeds for every seed)", flush=True)
     rows = []
-    for peer in peers:
-        preds_path = out / "preds" / name / f"{peer.name}.json"
-        log = out / "logs" / f"{name}__{peer.name}.log"
-        kill_after = args.kill_factor * args.budget + args.kill_margin
-        print(f"[{name}] {peer.name}: running (budget {args.budget:g}s, killed after {kill_after:g}s)", flush=True)
-        ran = run_peer(peer, train=split_dir / "train.parquet", test_X=split_dir / "test_X.parquet", task=task,
-                       budget=args.budget, seed=args.seed, cores=args.cores, out=preds_path, log=log,
-                       kill_after=kill_after)
-        row = {**base, "peer": peer.name, "status": "ok", "error": "", **{m: np.nan for m in METRIC_COLUMNS},
-               "score": np.nan, "wall_s": round(ran["wall_s"], 2), "peak_mb": round(ran["peak_mb"], 1),
-               "on_time": ran["wall_s"] <= ON_TIME * args.budget, "returncode": ran["returncode"],
-               "model": "", "info": "", "preds": str(preds_path.relative_to(out)), "log": str(log.relative_to(out))}
-        if ran["killed"]:
-            row.update(status="timeout", error=f"killed after {kill_after:g}s")
-        elif ran["returncode"] != 0:
-            row.update(status="failed", error=f"exit code {ran['returncode']}: {_log_reason(log)}")
-        else:
-            try:
-                preds = json.loads(preds_path.read_text())
-                scores = score(task, test[TARGET], preds, classes)
-                row.update(scores, score=scores[HEADLINE[task]], model=str(preds.get("info", {}).get("model", "")),
-                           info=json.dumps(preds.get("info", {}), default=str))
-                if not np.isfinite(row["score"]):
-                    raise ValueError(f"{HEADLINE[task]} could not be computed from the predictions")
-            except Exception as exc:  # missing / malformed predictions
-                row.update(status="failed", error=f"bad predictions: {type(exc).__name__}: {exc}"[:400])
-        shown = f"{row['metric']}={row['score']:.4f}" if row["status"] == "ok" else f"{row['status'].upper()} {row['error']}"
-        print(f"[{name}] {peer.name}: {shown}  wall {row['wall_s']:.1f}s  peak {row['peak_mb']:.0f} MB", flush=True)
-        rows.append(row)
+    for seed in seeds:
+        train, test = split(df, ds.task, seed, args.max_rows)
+        tag = ds.name if args.layout == "flat" else f"{ds.name}/seed{seed}"
+        paths = write_split(train, test, out / "splits" / tag)
+        classes = classes_of(train[TARGET]) if ds.task != "regression" else None
+        base = {
+            "suite": ds.suite, "dataset": ds.name, "seed": seed, "task": ds.task, "rows": len(train) + len(test),
+            "features": df.shape[1] - 1, "n_train": len(train), "n_test": len(test), "metric": HEADLINE[ds.task],
+            "constant": constant_score(ds.task, train[TARGET], test[TARGET]), "budget_s": args.budget,
+        }
+        rows += [_run_one(peer, base, paths, test, classes, args, out, tag) for peer in peers]
     return rows
 
 
-# --------------------------------------------------------------------------- summary
+# --------------------------------------------------------------------------- outputs
 
-def add_normalised(results: pd.DataFrame) -> pd.DataFrame:
-    """``best`` (best score seen on the dataset) and ``normalised`` (failed runs: 0)."""
-    results = results.copy()
-    ok = results["status"] == "ok"
-    best = results[ok].groupby("dataset")["score"].max()
-    results["best"] = results["dataset"].map(best)
-    span = results["best"] - results["constant"]
-    norm = (results["score"] - results["constant"]) / span.where(span > 1e-12)
-    results["normalised"] = np.where(ok, norm, 0.0)
-    results["normalised"] = results["normalised"].astype(float)
-    return results
-
-
-def peer_summary(results: pd.DataFrame, peers: list[str]) -> pd.DataFrame:
-    rows = []
-    for peer in peers:
-        r = results[results["peer"] == peer]
-        ok = r[r["status"] == "ok"]
-        wins = ties = 0
-        for ds, g in results[results["status"] == "ok"].groupby("dataset"):
-            top = g[g["score"] >= g["score"].max() - TIE]["peer"].tolist()
-            if peer in top:
-                if len(top) == 1:
-                    wins += 1
-                else:
-                    ties += 1
-        rows.append({
-            "peer": peer, "datasets": len(r), "ok": len(ok), "failed": int((r["status"] != "ok").sum()),
-            "mean_normalised": r["normalised"].mean(), "wins": wins, "shared_best": ties,
-            "on_time": f"{int(r['on_time'].sum())}/{len(r)}", "mean_wall_s": r["wall_s"].mean(),
-            "max_wall_over_budget": (r["wall_s"] / r["budget_s"]).max(),
-            "median_peak_mb": r["peak_mb"].median(), "max_peak_mb": r["peak_mb"].max(),
-        })
-    return pd.DataFrame(rows)
-
-
-def head_to_head(results: pd.DataFrame, a: str, b: str) -> tuple[int, int, int]:
-    """(wins, ties, losses) of ``a`` against ``b`` on datasets where both ran; a failed run loses."""
-    w = t = l = 0
-    for _, g in results.groupby("dataset"):
-        ra, rb = g[g["peer"] == a], g[g["peer"] == b]
-        if ra.empty or rb.empty:
-            continue
-        ok_a, ok_b = ra["status"].iloc[0] == "ok", rb["status"].iloc[0] == "ok"
-        if not ok_a and not ok_b:
-            continue
-        if ok_a and ok_b:
-            d = ra["score"].iloc[0] - rb["score"].iloc[0]
-            w, t, l = (w + 1, t, l) if d > TIE else (w, t, l + 1) if d < -TIE else (w, t + 1, l)
-        else:
-            w, l = (w + 1, l) if ok_a else (w, l + 1)
-    return w, t, l
-
-
-def _fmt(v, digits=4) -> str:
-    if v is None or (isinstance(v, float) and not np.isfinite(v)):
-        return "—"
-    return f"{v:.{digits}f}" if isinstance(v, (float, np.floating)) else str(v)
-
-
-def _md_table(frame: pd.DataFrame) -> str:
-    cols = list(frame.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for _, r in frame.iterrows():
-        lines.append("| " + " | ".join(str(r[c]).replace("|", "\\|") for c in cols) + " |")
-    return "\n".join(lines)
-
-
-def _versions() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    parts = []
-    for pkg in ("tuner", "flaml", "optuna", "scikit-learn", "xgboost", "lightgbm", "pandas", "numpy"):
-        try:
-            parts.append(f"{pkg} {version(pkg)}")
-        except PackageNotFoundError:
-            pass
-    return ", ".join(parts)
-
-
-def render_markdown(results: pd.DataFrame, peers: list[str], args, plot: Path | None) -> str:
-    budget = args.budget
-    lines = [
-        f"# tuner vs peers at equal budget ({budget:g} s per dataset and peer)", "",
-        f"Peers: {', '.join(peers)}. Seed {args.seed}; 75/25 outer split (stratified for classification); "
-        f"{args.cores} core(s); holdout scores computed by `benchmarks.compare` from each peer's predictions. "
-        f"Python {platform.python_version()}; {_versions()}.", "",
-        "Headline: ROC-AUC (binary), accuracy (multiclass), R² (regression). "
-        "Secondary: F1 (binary; macro for multiclass), RMSE (regression). "
-        f"Normalised = (score − constant predictor) / (best seen − constant predictor); a failed run counts 0. "
-        f"Ties: within {TIE}.", "",
-        "## Headline score per dataset", "",
-    ]
-    wide = []
-    for ds, g in results.groupby("dataset", sort=False):
-        rec = {"dataset": ds, "task": g["task"].iloc[0], "rows": int(g["rows"].iloc[0]), "metric": g["metric"].iloc[0]}
-        best = g.loc[g["status"] == "ok", "score"].max()
-        for p in peers:
-            r = g[g["peer"] == p]
-            if r.empty:
-                rec[p] = ""
-            elif r["status"].iloc[0] != "ok":
-                rec[p] = r["status"].iloc[0]
-            else:
-                s = r["score"].iloc[0]
-                rec[p] = f"**{s:.4f}**" if s >= best - TIE else f"{s:.4f}"
-        rec["constant"] = _fmt(float(g["constant"].iloc[0]))
-        wide.append(rec)
-    lines += [_md_table(pd.DataFrame(wide)), "", "## Every run", ""]
-    detail = results.assign(
-        **{"F1 / RMSE": [_fmt(r["rmse"] if r["task"] == "regression" else r["f1"]) for _, r in results.iterrows()],
-           "score": results["score"].map(_fmt), "normalised": results["normalised"].map(lambda v: _fmt(v, 3)),
-           "wall_s": results["wall_s"].map(lambda v: _fmt(v, 1)), "peak_mb": results["peak_mb"].map(lambda v: _fmt(v, 0)),
-           "error": results["error"].map(lambda e: (e[:120] + "…") if len(e) > 120 else e)}
-    )[["dataset", "peer", "status", "metric", "score", "F1 / RMSE", "normalised", "wall_s", "peak_mb", "model", "error"]]
-    lines += [_md_table(detail), "", "## Summary", ""]
-    summary = peer_summary(results, peers)
-    show = summary.assign(
-        mean_normalised=summary["mean_normalised"].map(lambda v: _fmt(v, 3)),
-        mean_wall_s=summary["mean_wall_s"].map(lambda v: _fmt(v, 1)),
-        max_wall_over_budget=summary["max_wall_over_budget"].map(lambda v: _fmt(v, 2)),
-        median_peak_mb=summary["median_peak_mb"].map(lambda v: _fmt(v, 0)),
-        max_peak_mb=summary["max_peak_mb"].map(lambda v: _fmt(v, 0)),
-    ).rename(columns={"on_time": f"within {ON_TIME:.2f}× budget", "shared_best": "tied best"})
-    lines += [_md_table(show), ""]
-    others = [p for p in peers if p != "tuner"]
-    if "tuner" in peers and others:
-        lines += ["Head to head (tuner wins / ties / losses; a failed run loses):", ""]
-        for o in others:
-            w, t, l = head_to_head(results, "tuner", o)
-            lines.append(f"- tuner vs {o}: {w} / {t} / {l}")
-        lines.append("")
-    if "tuner" in peers:
-        r = results[results["peer"] == "tuner"]
-        if len(r):
-            lines += [f"tuner runs within {ON_TIME:.2f} × budget: {int(r['on_time'].sum())}/{len(r)} "
-                      f"({r['on_time'].mean():.0%}).", ""]
-        overhead = driver_overheads(r)
-        if len(overhead):
-            lines += [f"tuner's driver overhead (share of its tuning wall time spent outside model fit / predict: "
-                      f"sampling, pruning, storage, data preparation, leaderboard): median {overhead.median():.1%}, "
-                      f"mean {overhead.mean():.1%}, max {overhead.max():.1%} ({overhead.idxmax()}); "
-                      f"≤ 5 % on {int((overhead <= 0.05).sum())}/{len(overhead)} datasets.", ""]
-    if plot is not None:
-        lines += [f"![normalised scores]({plot.name})", ""]
-    return "\n".join(lines)
-
-
-def driver_overheads(rows: pd.DataFrame) -> pd.Series:
-    """Per dataset, the ``driver_overhead`` a peer reported in its info (tuner does)."""
-    values = {}
-    for _, r in rows.iterrows():
-        try:
-            info = json.loads(r.get("info") or "{}")
-        except (TypeError, ValueError):
-            continue
-        if isinstance(info, dict) and info.get("driver_overhead") is not None:
-            values[r["dataset"]] = float(info["driver_overhead"])
-    return pd.Series(values, dtype=float)
-
-
-def plot_normalised(results: pd.DataFrame, peers: list[str], path: Path) -> Path | None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed: no plot (pip install -e '.[bench]')", file=sys.stderr)
-        return None
-    datasets = list(dict.fromkeys(results["dataset"]))
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(datasets) * max(1, len(peers)) / 2 + 2), 4.5))
-    width = 0.8 / max(1, len(peers))
-    x = np.arange(len(datasets))
-    for i, p in enumerate(peers):
-        r = results[results["peer"] == p].set_index("dataset").reindex(datasets)
-        vals = r["normalised"].to_numpy(dtype=float)
-        failed = (r["status"] != "ok").to_numpy()
-        bars = ax.bar(x + (i - (len(peers) - 1) / 2) * width, np.nan_to_num(vals), width, label=p)
-        for j in np.flatnonzero(failed):
-            ax.text(bars[j].get_x() + width / 2, 0.02, "×", ha="center", va="bottom", color=bars[j].get_facecolor())
-    ax.set_xticks(x, datasets, rotation=45, ha="right", fontsize=8)
-    ax.set_ylabel("normalised holdout score (1 = best seen)")
-    ax.set_ylim(min(0.0, float(np.nanmin(results["normalised"])) - 0.05) if len(results) else 0, 1.05)
-    ax.axhline(0, color="grey", lw=0.5)
-    ax.set_title(f"Normalised holdout score at {results['budget_s'].iloc[0]:g} s per dataset (× = failed)")
-    ax.legend(fontsize=8, ncols=min(4, len(peers)))
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
-COLUMNS = ["dataset", "task", "rows", "features", "n_train", "n_test", "peer", "status", "metric", "score",
-           "normalised", "best", "constant", *METRIC_COLUMNS, "wall_s", "budget_s", "on_time", "peak_mb",
+COLUMNS = ["suite", "dataset", "seed", "task", "rows", "features", "n_train", "n_test", "peer", "status", "metric",
+           "score", "normalised", "best", "constant", *METRIC_COLUMNS, "wall_s", "budget_s", "on_time", "peak_mb",
            "returncode", "model", "error", "info", "preds", "log"]
 
 
@@ -607,15 +293,34 @@ def write_outputs(rows: list[dict], peers: list[str], args, out: Path, *, plot: 
 
 # --------------------------------------------------------------------------- main
 
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds: comma-separated integers, not {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"--seeds: distinct integers, not {text!r}")
+    return seeds
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data-dir", help="folder with INDEX.tsv and <name>.tsv.gz "
-                   "[default: ../shared/datasets/pmlb beside the repo, then /work/shared/datasets/pmlb]")
-    p.add_argument("--datasets", help="comma-separated names from INDEX.tsv [default: all]")
-    p.add_argument("--budget", type=float, default=60.0, help="seconds per dataset and peer, refit included")
+    p.add_argument("--suite", choices=[*SUITES, "both"], default="pmlb", help="dataset suite(s) [default: pmlb]")
+    p.add_argument("--data-dir", help="PMLB folder with INDEX.tsv and <name>.tsv.gz "
+                   "[default: $TUNER_PMLB_DIR, ../shared/datasets/pmlb beside the repo, /work/shared/datasets/pmlb]")
+    p.add_argument("--mixed-dir", help="mixed-suite folder with INDEX.tsv and <name>.csv.gz "
+                   "[default: $TUNER_MIXED_DIR, ../shared/datasets/mixed beside the repo, /work/shared/datasets/mixed]")
+    p.add_argument("--datasets", help="comma-separated names from the suites' INDEX.tsv [default: all]")
+    p.add_argument("--budget", type=float, default=60.0, help="seconds per dataset, seed and peer, refit included")
     p.add_argument("--peers", default="tuner,flaml,optuna_baseline")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--python", action="append", default=[], metavar="PEER=PATH",
+                   help="interpreter for a peer (repeatable), e.g. autogluon=/work/ag-venv/bin/python "
+                        "[default: $TUNER_BENCH_<PEER>_PYTHON, else this interpreter]")
+    seeds = p.add_mutually_exclusive_group()
+    seeds.add_argument("--seeds", type=_seeds, help="holdout seeds, e.g. 0,1,2 (splits in <out>/splits/<dataset>/seed<k>/)")
+    seeds.add_argument("--seed", type=int, default=None, help="one holdout seed (the earlier layout) [default: 0]")
+    p.add_argument("--all-seeds", action="store_true", help="every seed on datasets of 5,000 rows or more too")
     p.add_argument("--out", type=Path, default=Path("results"))
     p.add_argument("--max-rows", type=int, default=None, help="subsample larger datasets (stratified) first")
     p.add_argument("--cores", type=int, default=None, help="cores every peer may use [default: all]")
@@ -623,11 +328,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--kill-margin", type=float, default=20.0, help="seconds added to kill-factor × budget")
     p.add_argument("--no-plot", action="store_true")
     p.add_argument("--merge", type=Path, nargs="+", metavar="DIR",
-                   help="run nothing: combine the results.csv of earlier runs (same budget, seed and cores; "
+                   help="run nothing: combine the results.csv of earlier runs (same budget and cores; "
                         "e.g. peers run one after the other) into --out")
     args = p.parse_args(argv)
     if args.budget <= 0:
         p.error("--budget must be positive")
+    args.layout = "seeds" if args.seeds else "flat"
+    if not args.seeds:
+        args.seeds = [0 if args.seed is None else args.seed]
+    args.seed = args.seeds[0]
+    pythons = {}
+    for spec in args.python:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            p.error(f"--python takes PEER=PATH, not {spec!r}")
+        pythons[name.strip()] = path.strip()
+    args.pythons = pythons
     if args.cores is None:
         try:
             args.cores = len(os.sched_getaffinity(0))
@@ -643,22 +359,29 @@ def merge(args) -> pd.DataFrame:
         path = d / "results.csv"
         if not path.exists():
             raise SystemExit(f"--merge: no results.csv in {d}")
-        frames.append(pd.read_csv(path, keep_default_na=False, na_values=[""]))
-    rows = pd.concat(frames, ignore_index=True).drop_duplicates(["dataset", "peer"], keep="last")
+        frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        if "seed" not in frame.columns:  # a run made before holdout seeds were recorded: its --seed, 0 by default
+            print(f"--merge: {path} has no seed column: taken as seed 0", file=sys.stderr)
+            frame["seed"] = 0
+        if "suite" not in frame.columns:
+            frame["suite"] = "pmlb"
+        frames.append(frame)
+    rows = pd.concat(frames, ignore_index=True).drop_duplicates(["dataset", "seed", "peer"], keep="last")
     budgets = sorted(set(rows["budget_s"]))
     if len(budgets) != 1:
         raise SystemExit(f"--merge: the runs have different budgets ({budgets}); compare like with like")
     args.budget = float(budgets[0])
     order = list(dict.fromkeys(rows["dataset"]))
-    rows = rows.assign(_o=rows["dataset"].map(order.index)).sort_values("_o", kind="stable").drop(columns="_o")
+    rows = rows.assign(_o=rows["dataset"].map(order.index)).sort_values(["_o", "seed"], kind="stable").drop(columns="_o")
     peers = list(dict.fromkeys(["tuner", *rows["peer"]])) if "tuner" in set(rows["peer"]) else list(dict.fromkeys(rows["peer"]))
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    records = rows.drop(columns=["normalised", "best"]).to_dict("records")
+    records = rows.drop(columns=["normalised", "best"], errors="ignore").to_dict("records")
     for r in records:
         r["error"] = "" if pd.isna(r.get("error")) else str(r["error"])
         r["info"] = "" if pd.isna(r.get("info")) else r["info"]
         r["on_time"] = bool(r["on_time"]) if not isinstance(r["on_time"], str) else r["on_time"] == "True"
+        r["seed"] = int(r["seed"])
     results = write_outputs(records, peers, args, out, plot=not args.no_plot)
     print((out / "results.md").read_text().split("## Summary", 1)[-1].strip())
     return results
@@ -668,19 +391,21 @@ def main(argv=None) -> pd.DataFrame:
     args = parse_args(argv)
     if args.merge:
         return merge(args)
-    data_dir = find_data_dir(args.data_dir)
-    index = read_index(data_dir)
-    names = [s.strip() for s in args.datasets.split(",") if s.strip()] if args.datasets else list(index.index)
-    unknown = [n for n in names if n not in index.index]
-    if unknown:
-        raise SystemExit(f"not in {data_dir / 'INDEX.tsv'}: {', '.join(unknown)}")
-    peers = resolve_peers(args.peers)
+    names = [s.strip() for s in args.datasets.split(",") if s.strip()] if args.datasets else None
+    datasets = list_datasets(args.suite, names, {"pmlb": args.data_dir, "mixed": args.mixed_dir})
+    if not datasets:
+        raise SystemExit(f"no dataset to run in suite(s) {args.suite}")
+    peers = resolve_peers(args.peers, args.pythons)
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
     results = None
-    for name in names:
-        rows += run_dataset(name, index.loc[name], data_dir, peers, args, out)
+    for ds in datasets:
+        try:
+            rows += run_dataset(ds, peers, args, out)
+        except (ValueError, OSError) as exc:  # an unreadable table: reported, the others still run
+            print(f"[{ds.name}] skipped: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+            continue
         results = write_outputs(rows, [p.name for p in peers], args, out, plot=False)
     if results is not None:
         results = write_outputs(rows, [p.name for p in peers], args, out, plot=not args.no_plot)
