@@ -111,7 +111,8 @@ def spread_table(results: pd.DataFrame, peers: list[str]) -> tuple[str, dict[str
 def _summary_section(results: pd.DataFrame, peers: list[str], title: str) -> list[str]:
     present = [p for p in peers if p in set(results["peer"])]
     n_tasks = results.groupby(["dataset", "seed"]).ngroups
-    lines = [f"### {title}: {results['dataset'].nunique()} datasets, {n_tasks} dataset × seed tasks", ""]
+    n_ds = results["dataset"].nunique()
+    lines = [f"### {title}: {n_ds} dataset{'s' * (n_ds != 1)}, {n_tasks} dataset × seed task{'s' * (n_tasks != 1)}", ""]
     summary = peer_summary(results, present)
     show = summary.assign(
         mean_rank=summary["mean_rank"].map(lambda v: _fmt(v, 2)),
@@ -131,7 +132,10 @@ def _summary_section(results: pd.DataFrame, peers: list[str], title: str) -> lis
         lines += [f"- tuner vs {o}: %d / %d / %d" % head_to_head(results, "tuner", o) for o in others]
         lines.append("")
     _, mean_std = spread_table(results, present)
-    if "tuner" in present:
+    if "tuner" in present and not np.isfinite(mean_std["tuner"]):
+        lines += ["Spread of tuner's headline score across holdout seeds: none measured (one seed per dataset; "
+                  "`--seeds 0,1,2`).", ""]
+    elif "tuner" in present:
         lines += [f"Spread of tuner's headline score across holdout seeds: mean std {_fmt(mean_std['tuner'])} "
                   "(" + ", ".join(f"{p} {_fmt(v)}" for p, v in mean_std.items() if p != "tuner") + ").", ""]
     return lines
