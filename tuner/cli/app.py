@@ -6,29 +6,45 @@ fails on its options do not load scikit-learn, Optuna's storages or the model li
 
 from __future__ import annotations
 
-import functools
-import signal
 import sys
-import time
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
+from tuner.cli.common import (RunOpt, StorageOpt, TrialTimeoutOpt, WideOpt, choose_run, err, out, print_fitted,
+                              table_width, user_errors)
+from tuner.cli.common import quiet_libraries as _quiet_libraries
+from tuner.cli.run import run as _run
 from tuner.errors import TunerError
 from tuner.execution.cores import refit_threads  # light: os and dataclasses
 
 app = typer.Typer(
-    name="tuner", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    name="tuner", add_completion=False, pretty_exceptions_enable=False,
     rich_markup_mode=None,  # help texts say "[default: ...]": not markup
     help="Tune and compare machine-learning model families on tabular data.",
 )
-out = Console(highlight=False)
-if not out.is_terminal:  # files and pipes get the whole table, not an 80-column squeeze
-    out = Console(highlight=False, width=200)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+_user_errors = user_errors
+app.command(name="run")(_run)
+
+SHORT_HELP = """\
+tuner: tune and compare machine-learning model families on tabular data.
+
+Quick start (a built-in demo; any CSV/TSV/Parquet file works the same way):
+  tuner run builtin:breast_cancer --target target --trials 5
+
+Then: tuner leaderboard | tuner export --out model | tuner predict model DATA | tuner report --out report.html
+Commands: run, leaderboard, runs, export, predict, serve, report, worker, spaces, dashboard
+More: tuner --help (every command), tuner COMMAND --help (its options)."""
+
+
+@app.callback(invoke_without_command=True)
+def _main(ctx: typer.Context) -> None:
+    """Tune and compare machine-learning model families on tabular data."""
+    if ctx.invoked_subcommand is None:  # `tuner` alone: the short help, not the full listing
+        out.print(SHORT_HELP, markup=False, highlight=False)
+        raise typer.Exit(0)
 
 
 class Format(str, Enum):
@@ -37,173 +53,6 @@ class Format(str, Enum):
     csv = "csv"
     markdown = "markdown"
     html = "html"
-
-
-def _user_errors(fn):
-    """Turn TunerError into `Error: ...` on stderr and exit code 2 (no traceback)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except TunerError as exc:
-            from rich.markup import escape  # a message may hold brackets: pip install 'tuner[report]'
-
-            err.print(f"[bold red]Error:[/] {escape(str(exc))}", markup=True)
-            raise typer.Exit(exc.exit_code) from None
-
-    return wrapper
-
-
-def _quiet_libraries() -> None:
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-StorageOpt = Annotated[Optional[str], typer.Option("--storage", help="Optuna storage URL [default: sqlite:///tuner.db].")]
-RunOpt = Annotated[Optional[str], typer.Option("--run", help="Run name [default: from the data file name].")]
-TrialTimeoutOpt = Annotated[Optional[float], typer.Option(
-    "--trial-timeout", help="Stop any trial still running after this many seconds (recorded as failed: timeout); "
-                            "trials then run in supervised worker processes, so a trial killed by the system "
-                            "(out of memory) is recorded too and the run goes on.")]
-
-
-@app.command()
-@_user_errors
-def run(
-    data: Annotated[str, typer.Argument(help="CSV/TSV/Parquet file (optionally .gz) or builtin:NAME.")],
-    target: Annotated[str, typer.Option("--target", "-t", help="Column to predict.")],
-    task: Annotated[str, typer.Option(help="auto, binary, multiclass or regression.")] = "auto",
-    pos_label: Annotated[Optional[str], typer.Option(
-        "--pos-label", help="Binary targets: the class precision / recall / f1 / roc_auc score as positive "
-                            "[default: the second of the sorted labels].")] = None,
-    metric: Annotated[Optional[str], typer.Option(help="Metric to optimise [default: roc_auc / accuracy / rmse].")] = None,
-    models: Annotated[Optional[str], typer.Option(help="Comma-separated families [default: all of the task].")] = None,
-    trials: Annotated[Optional[int], typer.Option(
-        help="Complete trials per family to add to the run's budget (default 20).")] = None,
-    timeout: Annotated[Optional[float], typer.Option(
-        help="Seconds for the whole invocation (with --create-only: from when the first worker joins).")] = None,
-    cv: Annotated[Optional[int], typer.Option(help="Cross-validation folds [default: 5; 3 above 10,000 rows].")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed for folds, samplers and models [default: 0].")] = None,
-    storage: StorageOpt = None,
-    run_name: RunOpt = None,
-    n_jobs: Annotated[Optional[int], typer.Option(
-        "--n-jobs", help="Worker processes sharing the run, each with cores/J model threads (1: this process, 1 thread) "
-                         "[default: every core; env TUNER_N_JOBS].")] = None,
-    create_only: Annotated[bool, typer.Option(
-        "--create-only", help="Record the run and its budget, then exit: `tuner worker` processes do the trials.")] = False,
-    cv_repeats: Annotated[Optional[int], typer.Option(
-        "--cv-repeats", help="Repeat the K-fold CV R times with new shuffles (same folds for every family) "
-                            "[default: 1; with --timeout alone and no --cv: 3 up to 1,000 rows, 2 up to 2,500].")] = None,
-    test_size: Annotated[Optional[float], typer.Option(
-        "--test-size", help="Fraction of rows held out before tuning (stratified, seeded) and scored once after [default: 0, none].")] = None,
-    trial_timeout: TrialTimeoutOpt = None,
-) -> None:
-    """Cross-validate and tune every model family on DATA; print the leaderboard."""
-    invoked_at = time.time()  # --timeout covers the whole invocation, data loading included
-    from tuner.cli.progress import RunProgress
-    from tuner.config import parse_models, validate_budget
-    from tuner.data.dataset import check_test_size, prepare, read_table
-    from tuner.evaluation.cross_validation import rare_class_note
-    from tuner.execution import cores
-    from tuner.results import holdout
-    from tuner.results import leaderboard as lb
-    from tuner.search.driver import Driver, make_config, start_run
-    from tuner.storage.runs import DEFAULT_STORAGE, default_run_name, open_storage
-
-    _quiet_libraries()
-    validate_budget(trials, timeout, trial_timeout)
-    cores.requested(n_jobs)  # a bad --n-jobs / TUNER_N_JOBS fails before anything is written
-    model_list = parse_models(models)
-    if cv_repeats is not None and cv_repeats < 1:
-        raise TunerError(f"--cv-repeats must be at least 1 (got {cv_repeats})")
-    check_test_size(test_size)
-    full = prepare(read_table(data), target, task, source=_source(data), pos_label=pos_label)
-    name = run_name or default_run_name(data)
-    make_config(full, run=name, metric=metric, models=model_list, cv=cv, seed=seed)  # validate before writing
-    url = storage or DEFAULT_STORAGE
-    store = open_storage(url, create=True)
-    # Tuning sees the training part only; the held-out rows are scored once, after tuning.
-    ds, test_ds, fraction = holdout.resolve_split(store, full, run=name, test_size=test_size, seed=seed)
-    config = start_run(store, ds, run=name, metric=metric, models=model_list, cv=cv, seed=seed,
-                       cv_repeats=cv_repeats, test_size=fraction, clocked=timeout is not None and trials is None)
-
-    n_num, n_cat, n_date = len(ds.schema.numeric), len(ds.schema.encoded), len(ds.schema.datetime)
-    dates = f", {n_date} date/time" if n_date else ""
-    out.print(f"Data: {data}: {len(ds.X)} rows, {ds.X.shape[1]} features ({n_num} numeric, {n_cat} categorical{dates})")
-    out.print(f"Task: {ds.task} ({ds.task_reason})")
-    for note in ds.notes:
-        out.print(f"  note: {note}")
-    rare = rare_class_note(ds.y, config.task, config.cv, config.classes)
-    if rare:
-        out.print(f"  note: {rare}")
-    budget = " and ".join(x for x in (f"{trials} trials per family" if trials else "",
-                                       f"{timeout:g}s" if timeout else "") if x) or "20 trials per family"
-    reps = f" × {config.cv_repeats} repeats" if config.cv_repeats > 1 else ""
-    out.print(f"Run {config.run!r} in {url}: {', '.join(config.families)}; optimising {config.metric} "
-              f"with {config.cv}-fold CV{reps} (seed {config.seed}); budget {budget}")
-
-    if create_only:
-        _create_only(store, url, config, ds, trials, timeout)
-        return
-
-    split = cores.plan(n_jobs, clocked=timeout is not None and trials is None, n_families=len(config.families))
-    out.print(f"Using {split.describe()}")
-    started = time.monotonic()
-    from tuner.execution.worker import Interrupted, install_sigterm_handler
-
-    previous_sigterm = install_sigterm_handler()  # SIGTERM (a scheduler stopping the job) like Ctrl-C
-    with RunProgress(config.families, trials, timeout, config.metric, console=err) as progress:
-        try:
-            families = Driver(store, config, ds, n_jobs=split.workers, threads=split.threads, progress=progress,
-                              trial_timeout=trial_timeout).run(trials, timeout, started_at=invoked_at)
-        except KeyboardInterrupt as exc:
-            progress.__exit__(None, None, None)
-            from tuner.execution.worker import standing_text
-
-            out.print("\nInterrupted: the current trial is recorded as failed; rerun the same command to continue.")
-            out.print(f"Run {config.run!r} stands at: {standing_text(store, config)} complete")
-            out.print(lb.to_rich_table(lb.build(store, config), config))
-            raise typer.Exit(143 if isinstance(exc, Interrupted) else 130) from None
-        finally:
-            if previous_sigterm is not None:
-                signal.signal(signal.SIGTERM, previous_sigterm)
-    done = sum(f.done_now for f in families)
-    out.print(f"{done} trial(s) in {time.monotonic() - started:.1f}s")
-    for fam in families:
-        if fam.gave_up:
-            out.print(f"  note: {fam.name} set aside: {fam.aside_reason()}")
-    if test_ds is not None:  # refit each family's best on the training part, score it on the test part once
-        holdout.score_best(store, config, ds, test_ds, n_jobs=split.cores)
-    out.print(lb.to_rich_table(lb.build(store, config, studies={f.name: f.study for f in families}), config))
-
-
-def _create_only(store, url: str, config, ds, trials: Optional[int], timeout: Optional[float]) -> None:
-    """`tuner run --create-only`: the run and its budget go to the storage; workers do the rest."""
-    from tuner.execution import budget as run_budget
-    from tuner.search.driver import DEFAULT_TRIALS, Driver
-
-    if config.source in ("", "<DataFrame>"):
-        raise TunerError("--create-only needs DATA that workers can read again: a file path or URL, or builtin:NAME")
-    if trials is None and timeout is None:
-        trials = DEFAULT_TRIALS
-    families = Driver(store, config, ds).open_families()
-    spent = run_budget.add(store, config, {f.name: f.study for f in families}, trials=trials, timeout=timeout,
-                           start_clock=False)
-    out.print(f"Created run {config.run!r}: budget {spent.describe()}; data at {config.source}")
-    if url.startswith("sqlite:"):
-        out.print("  note: a SQLite storage is shared by processes on this machine only; "
-                  "use --storage postgresql://HOST/DB for workers on other machines")
-    out.print("Start workers (any number, on any machine that can reach the storage and the data):")
-    out.print(f"  tuner worker --storage {url} --run {config.run}", soft_wrap=True)
-    out.print(f"Watch: tuner leaderboard --storage {url} --run {config.run}", soft_wrap=True)
-
-
-def _source(data: str) -> str:
-    if data.startswith("builtin:") or "://" in data:
-        return data
-    return str(Path(data).resolve())
 
 
 @app.command()
@@ -217,20 +66,21 @@ def leaderboard(
         help="Rank by another metric of the task (each family's best trial by that metric) [default: the run's].")] = None,
     top_trials: Annotated[Optional[int], typer.Option(
         "--top-trials", help="List the best K completed trials across all families instead.")] = None,
+    wide: WideOpt = False,
 ) -> None:
     """Show a run's families ranked by cross-validated score (from the storage alone)."""
     from tuner.evaluation.metrics import check_metric
     from tuner.results import holdout
     from tuner.results import leaderboard as lb
     from tuner.results import top_trials as tt
-    from tuner.storage.runs import open_storage, require_config
+    from tuner.storage.runs import open_storage
 
     if fmt == Format.table and out_file is not None:
         raise TunerError("--format table prints to the terminal; use --format json|csv|markdown|html with --out")
     if top_trials is not None and top_trials < 1:
         raise TunerError(f"--top-trials must be at least 1 (got {top_trials})")
     store = open_storage(storage, create=False)
-    config = require_config(store, run_name)
+    config = choose_run(store, run_name, storage)
     metric = check_metric(metric or config.metric, config.task).name
     if top_trials is not None:
         trials_rows = tt.build(store, config, metric, top_trials)
@@ -244,7 +94,8 @@ def leaderboard(
             err.print(f"note: {note}")
         rows = lb.build(store, config, metric)
         if fmt == Format.table:
-            out.print(lb.to_rich_table(rows, config, metric))
+            hint = "--wide" if wide else _leaderboard_hint(storage, config.run)
+            print_fitted(lb.fitted_table(rows, config, metric, width=table_width(wide), wide_hint=hint), wide)
             return
         text = lb.render(rows, config, fmt.value, metric)
     if out_file is None:
@@ -257,13 +108,19 @@ def leaderboard(
         err.print(f"wrote {out_file}")
 
 
+def _leaderboard_hint(storage: Optional[str], run: str) -> str:
+    import shlex
+
+    where = f" --storage {shlex.quote(storage)}" if storage else ""
+    return f"`tuner leaderboard{where} --run {shlex.quote(run)} --wide`"
+
+
 @app.command()
 @_user_errors
-def runs(storage: StorageOpt = None) -> None:
+def runs(storage: StorageOpt = None, wide: WideOpt = False) -> None:
     """List the runs in the storage with task, metric, families, trials and best score."""
-    from rich.table import Table
-
     from tuner.results import leaderboard as lb
+    from tuner.results.table import Column, fit
     from tuner.storage.runs import list_runs, open_storage
 
     store = open_storage(storage, create=False)
@@ -271,17 +128,24 @@ def runs(storage: StorageOpt = None) -> None:
     if not configs:
         out.print("no runs in this storage yet")
         return
-    table = Table(title="runs")
-    for col in ("run", "task", "metric", "families", "trials c/p/f", "best", "data", "created"):
-        table.add_column(col)
+    cells: dict[str, list[str]] = {k: [] for k in ("run", "task", "metric", "best", "trials c/p/f", "families",
+                                                   "created", "data")}
     for config in configs:
         rows = lb.build(store, config)
         totals = [sum(r["trials"][k] for r in rows) for k in ("complete", "pruned", "failed")]
         best = rows[0] if rows and rows[0]["status"] == "ok" else None
-        best_text = f"{best['model']} {best['metrics'][config.metric]['mean']:.4f}" if best else "—"
-        table.add_row(config.run, config.task, config.metric, ",".join(config.families),
-                      "/".join(map(str, totals)), best_text, config.source, config.created_at)
-    out.print(table)
+        for key, value in (("run", config.run), ("task", config.task), ("metric", config.metric),
+                           ("best", f"{best['model']} {best['metrics'][config.metric]['mean']:.4f}" if best else "—"),
+                           ("trials c/p/f", "/".join(map(str, totals))), ("families", ",".join(config.families)),
+                           ("created", config.created_at), ("data", config.source)):
+            cells[key].append(value)
+    kept = {"run", "task", "metric", "best", "trials c/p/f"}
+    columns = [Column(k, v, kept=k in kept, justify="right" if k == "trials c/p/f" else "left",
+                      short_header="trials" if k == "trials c/p/f" else None) for k, v in cells.items()]
+    where = f" --storage {storage}" if storage else ""
+    print_fitted(fit(columns, table_width(wide), title=f"runs in {storage or 'sqlite:///tuner.db'}, oldest first",
+                     notes=["trials c/p/f: complete / pruned / failed, all families."],
+                     wide_hint=f"`tuner runs{where} --wide`"), wide)
 
 
 @app.command()
@@ -327,11 +191,11 @@ def report(
 ) -> None:
     """Write a self-contained HTML report: leaderboard, fold scores, optimisation history, importances, winner's curves."""
     from tuner.results.html_report import write_report
-    from tuner.storage.runs import open_storage, require_config
+    from tuner.storage.runs import open_storage
 
     _quiet_libraries()
     store = open_storage(storage, create=False)
-    config = require_config(store, run_name)
+    config = choose_run(store, run_name, storage)
     path = write_report(store, config, out_file, n_jobs=refit_threads(n_jobs))
     err.print(f"wrote {path} (self-contained; open it in any browser, no network needed)")
 
@@ -388,7 +252,11 @@ def export(
     """Refit the winner (or --model's best) on all training rows and write a model folder."""
     from tuner.deploy.export import export_model
 
+    from tuner.storage.runs import open_storage
+
     _quiet_libraries()
+    if run_name is None:  # the same choice as every command taking --run, said the same way
+        run_name = choose_run(open_storage(storage, create=False), None, storage).run
     result = export_model(out_dir, run=run_name, storage=storage, family=model, onnx=onnx,
                           n_jobs=refit_threads(n_jobs))
     card = result.card

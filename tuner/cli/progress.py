@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 class RunProgress:
     """Families, trials done, best so far and time left; a no-op when stderr is not a terminal."""
 
-    def __init__(self, families: list[str], trials: int | None, timeout: float | None, metric: str,
+    def __init__(self, families: list[str], trials: int | dict | None, timeout: float | None, metric: str,
                  console: Console | None = None, enabled: bool | None = None):
         self.console = console or Console(stderr=True)
         self.enabled = self.console.is_terminal if enabled is None else enabled
@@ -22,7 +22,8 @@ class RunProgress:
             TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TextColumn("{task.fields[left]}"),
             console=self.console, disable=not self.enabled, transient=False,
         )
-        self._tasks = {f: self._progress.add_task(f, total=trials, status="waiting", left="") for f in families}
+        totals = trials if isinstance(trials, dict) else {f: trials for f in families}  # per family, or one for all
+        self._tasks = {f: self._progress.add_task(f, total=totals.get(f), status="waiting", left="") for f in families}
 
     def __enter__(self):
         self._progress.start()

@@ -253,20 +253,63 @@ def to_html(rows: list[dict], config: RunConfig, metric: str | None = None) -> s
     )
 
 
-def to_rich_table(rows: list[dict], config: RunConfig, metric: str | None = None):
-    from rich.table import Table
+def terminal_columns(rows: list[dict], config: RunConfig, metric: str | None = None) -> list:
+    """The terminal table's columns (``tuner.results.table``): rank, model, the headline score,
+    vs leader, train−CV and trials are kept at any width; then the test score, the other
+    metrics (mean only when space is short), fit time and status."""
+    from tuner.results.table import Column
 
     metric = metric or config.metric
-    header, body = display_rows(rows, config, metric)
+    ok = [r["status"] == "ok" for r in rows]
+
+    def score(name):
+        return [format_score(r["metrics"][name]["mean"], r["metrics"][name]["std"]) for r in rows]
+
+    def mean(name):
+        return [format_score(r["metrics"][name]["mean"], None) for r in rows]
+
+    cols = [Column("rank", [str(r["rank"] or "—") for r in rows], kept=True),
+            Column("model", [r["model"] for r in rows], kept=True, justify="left"),
+            Column(f"{metric} (CV)", score(metric), kept=True),
+            Column("vs leader", [stats.verdict(r) for r in rows], kept=True, justify="left")]
+    if any("overfitting" in r for r in rows):
+        cols.append(Column("train−CV", [_fmt_gap((r.get("overfitting") or {}).get(metric)) for r in rows], kept=True))
+    cols.append(Column("trials c/p/f", [f"{r['trials']['complete']}/{r['trials']['pruned']}/{r['trials']['failed']}"
+                                        for r in rows], kept=True, short_header="trials"))
+    if any("test_scores" in r for r in rows):
+        cols.append(Column(f"{metric} (test)", [format_score((r.get("test_scores") or {}).get(metric), None)
+                                                for r in rows]))
+    for m in metrics_for(config.task):
+        if m.name != metric:
+            cols.append(Column(m.name, score(m.name), short=mean(m.name)))
+    cols.append(Column("fit s/fold", [f"{r['fit_time_s']:.2f}" if r.get("fit_time_s") is not None else "—"
+                                      for r in rows]))
+    if not all(ok):
+        cols.append(Column("status", ["" if good else r["status"] for r, good in zip(rows, ok)], justify="left"))
+    return cols
+
+
+def fitted_table(rows: list[dict], config: RunConfig, metric: str | None = None, *, width: int | None = None,
+                 wide_hint: str = "`tuner leaderboard --wide`"):
+    """The leaderboard for a terminal ``width`` columns wide (None: every column, for pipes and
+    files); a ``tuner.results.table.Fitted``."""
+    from tuner.results.table import fit
+
+    metric = metric or config.metric
     direction = "higher" if get_metric(metric).greater_is_better else "lower"
-    table = Table(title=f"run {config.run!r}: {config.task}, ranked by cross-validated {metric} "
-                        f"({direction} is better); mean ± std over {config.cv * config.cv_repeats} folds",
-                  caption="\n".join(notes(rows, config, metric)[1:]) or None, caption_justify="left")
-    for i, h in enumerate(header):  # keep the ranking columns on one line; the others may wrap
-        table.add_column(h, justify="left" if h in {"model", "status", "vs leader"} else "right", no_wrap=i < 5)
-    for r, row in zip(rows, body):
-        table.add_row(*row, style="bold" if r.get("tied_with_leader") else None)
-    return table
+    title = (f"run {config.run!r}: {config.task}, ranked by cross-validated {metric} ({direction} is better); "
+             f"mean ± std over {config.cv * config.cv_repeats} folds")
+    notes_ = notes(rows, config, metric)[1:]
+    if any(r["status"] != "ok" for r in rows) and width is not None:  # the status column may be hidden
+        notes_ += [f"{r['model']}: {r['status']}" for r in rows if r["status"] != "ok"]
+    notes_.append("trials c/p/f: complete / pruned / failed.")
+    return fit(terminal_columns(rows, config, metric), width, title=title, notes=notes_,
+               row_styles=["bold" if r.get("tied_with_leader") else None for r in rows], wide_hint=wide_hint)
+
+
+def to_rich_table(rows: list[dict], config: RunConfig, metric: str | None = None, *, width: int | None = None):
+    """The leaderboard as a Rich renderable: every column (``width=None``) or those that fit ``width``."""
+    return fitted_table(rows, config, metric, width=width).renderable
 
 
 def render(rows: list[dict], config: RunConfig, fmt: str, metric: str | None = None) -> str:

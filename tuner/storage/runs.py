@@ -186,18 +186,35 @@ def load_config(storage, run: str) -> RunConfig | None:
     return RunConfig.from_json(text) if text else None
 
 
-def require_config(storage, run: str | None) -> RunConfig:
-    """The config of ``run``; with no name, the only (or most recent) run in the storage."""
-    if run is None:
-        runs = list_runs(storage)
-        if not runs:
-            raise StorageError("the storage holds no runs yet; start one with `tuner run DATA --target COL`")
-        return runs[-1]
-    config = load_config(storage, run)
-    if config is None:
-        names = ", ".join(c.run for c in list_runs(storage)) or "none"
-        raise StorageError(f"no run named {run!r} in the storage; runs there: {names}")
-    return config
+def require_config(storage, run: str | None, *, data: str | None = None) -> RunConfig:
+    """The config of ``run``; with no name, the run :func:`choose_run` picks."""
+    return choose_run(storage, run, data=data)[0]
+
+
+def choose_run(storage, run: str | None, *, data: str | None = None) -> tuple[RunConfig, str]:
+    """The run a command works on, and why when it was not named (``""`` when it was).
+
+    The same for every command taking ``--run``: the named run; else the only run in the
+    storage; else the run named after the data file given (``tuner run``'s default name);
+    else the most recent run (``tuner runs`` lists them all).
+    """
+    if run is not None:
+        config = load_config(storage, run)
+        if config is None:
+            names = ", ".join(c.run for c in list_runs(storage)) or "none"
+            raise StorageError(f"no run named {run!r} in the storage; runs there: {names}")
+        return config, ""
+    runs = list_runs(storage)
+    if not runs:
+        raise StorageError("the storage holds no runs yet; start one with `tuner run DATA --target COL`")
+    if len(runs) == 1:
+        return runs[0], "the only run in the storage"
+    if data is not None:
+        named = default_run_name(data)
+        for config in runs:
+            if config.run == named:
+                return config, f"named after {data}; {len(runs)} runs in the storage, `tuner runs` lists them"
+    return runs[-1], (f"the most recent of {len(runs)} runs; `tuner runs` lists them, --run NAME picks another")
 
 
 def save_config(storage, config: RunConfig) -> RunConfig:
