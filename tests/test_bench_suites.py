@@ -151,6 +151,6 @@ def test_a_peer_runs_with_the_interpreter_it_is_given(tmp_path, monkeypatch):
 
 
 def test_autogluon_gets_the_time_left_less_a_margin_for_prediction():
-    assert autogluon_peer.fit_time_limit(100.0) == pytest.approx(85.0)
+    assert autogluon_peer.fit_time_limit(100.0) == pytest.approx(90.0)
     assert autogluon_peer.fit_time_limit(10.0) == pytest.approx(10.0 - autogluon_peer.MIN_MARGIN_S)
     assert autogluon_peer.fit_time_limit(0.5) == 1.0
