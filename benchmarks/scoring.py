@@ -90,7 +90,9 @@ def score(task: str, y_test: pd.Series, preds: dict, classes: list[str] | None =
 
 
 def constant_score(task: str, y_train: pd.Series, y_test: pd.Series) -> float:
-    """Headline score of a constant predictor: prior probabilities, majority class, the mean."""
+    """Headline score of a constant predictor fitted on the training rows, the zero of the
+    normalised score: 0.5 ROC-AUC (prior probabilities), the holdout share of the *training*
+    majority class in accuracy (not the worst peer, not the holdout majority), 0 R² (the mean)."""
     if task == "binary":
         return 0.5
     if task == "multiclass":
