@@ -30,13 +30,14 @@ FAMILIES: dict[str, str] = {
     "random_forest": "search_spaces.random_forest",
     "svm": "search_spaces.svm",
     "xgboost": "search_spaces.xgboost",
+    "hist_gradient_boosting": "search_spaces.hist_gradient_boosting",
     "keras_mlp": "search_spaces.keras_mlp",
 }
 
 # Families a run uses when --models is not given (keras_mlp is opt-in: it is slow
 # to import and to train, and rarely wins on small tabular data).
 # Cheapest first: under a clock, every family gets its first result in this order.
-DEFAULT_FAMILIES = ("logistic_regression", "lasso", "xgboost", "random_forest", "svm")
+DEFAULT_FAMILIES = ("logistic_regression", "lasso", "xgboost", "hist_gradient_boosting", "random_forest", "svm")
 
 
 def _module_exists(module: str) -> bool:

@@ -35,7 +35,10 @@ class Preprocessing:
     """What the model needs from the preprocessing that ``tuner`` builds around it.
 
     scale:     standardise numeric columns (linear models, SVMs, neural nets).
-    encoding:  "onehot" (linear models, SVMs, nets) or "ordinal" (trees).
+    encoding:  "onehot" (linear models, SVMs, nets), "ordinal" (trees) or "native"
+               (models that split on categories themselves and take missing values: the
+               categorical columns reach the model as pandas ``category`` columns, numbers
+               with NaN left in; the model must read categories from the dtype).
     poly:      polynomial / interaction features may be searched (linear models).
     select:    feature selection may be searched.
     """

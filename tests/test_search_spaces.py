@@ -78,7 +78,8 @@ def test_registry_errors_and_task_filter():
     names = {s.name for s in search_spaces.available_spaces("regression")}
     assert {"lasso", "random_forest", "svm", "xgboost"} <= names and "logistic_regression" not in names
     # cheapest first: under a clock every family gets its first result in this order
-    assert search_spaces.default_family_names("binary") == ["logistic_regression", "xgboost", "random_forest", "svm"]
+    assert search_spaces.default_family_names("binary") == ["logistic_regression", "xgboost", "hist_gradient_boosting",
+                                                         "random_forest", "svm"]
 
 
 def test_svm_switches_to_linear_or_approximate_kernels_on_large_data():

@@ -2,6 +2,7 @@
 per trial, so nothing is learnt from validation rows.
 
     impute -> encode categoricals -> scale (families that need it)
+    (encoding "native": no imputation, categories as pandas category columns for the model)
     -> [polynomial features] -> [feature selection] -> [resampling] -> model
     [wrapped in a target transform for regression]
 
@@ -81,7 +82,44 @@ def split_params(params: dict) -> tuple[dict, dict]:
     return prep, model
 
 
-def column_transformer(spec: Preprocessing, schema: Schema) -> ColumnTransformer:
+def _target_encoding(spec: Preprocessing, ctx: SpaceContext | None) -> SkPipeline:
+    """High-cardinality columns -> target statistics; fit_transform cross-fits (TARGET_ENCODER_CV
+    folds inside the training rows), transform uses the whole fit. One column per class for multiclass;
+    under a regression target transform, statistics of the transformed target."""
+    task = ctx.task if ctx is not None else "binary"
+    kind = {"regression": "continuous"}.get(task, task)  # explicit: an integer regression target is not classes
+    steps = [("encode", TargetEncoder(target_type=kind, cv=TARGET_ENCODER_CV, shuffle=True,
+                                      random_state=ctx.seed if ctx is not None else 0))]
+    if spec.scale:
+        steps.append(("scale", StandardScaler()))
+    return SkPipeline(steps)
+
+
+def _native_transformer(schema: Schema) -> ColumnTransformer:
+    """encoding "native": numbers and dates with NaN left in, categories as pandas ``category``
+    columns (tuner.data.categories); pandas output, so the model reads the categorical columns
+    from their dtype. Every block must be dense for that output."""
+    codes = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=float("nan"),
+                           encoded_missing_value=float("nan"), min_frequency=MIN_CATEGORY_ROWS, max_categories=MAX_CODES)
+    transformers = []
+    if schema.numeric:
+        transformers.append(("num", "passthrough", list(schema.numeric)))
+    if schema.encoded:
+        transformers.append(("cat", SkPipeline([("encode", codes), ("categories", CategoryCodes())]), list(schema.encoded)))
+    if schema.datetime:
+        transformers.append(("date", DatetimeFeatures(), list(schema.datetime)))
+    if getattr(schema, "text", None):
+        transformers.append(("text", TextTokens(), list(schema.text)))
+    ct = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
+    # without categories, plain arrays: the ONNX converters of the boosters read unnamed columns
+    return ct.set_output(transform="pandas") if schema.encoded else ct
+
+
+def column_transformer(spec: Preprocessing, schema: Schema, prep: dict | None = None,
+                       ctx: SpaceContext | None = None) -> ColumnTransformer:
+    if spec.encoding == "native":
+        return _native_transformer(schema)
+    target_encoded = high_cardinality(schema) if (prep or {}).get("prep_high_cardinality") == "target" else []
     numeric_steps = [("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True))]
     if spec.scale:
         numeric_steps.append(("scale", StandardScaler()))
@@ -99,8 +137,11 @@ def column_transformer(spec: Preprocessing, schema: Schema) -> ColumnTransformer
     transformers = []
     if schema.numeric:
         transformers.append(("num", SkPipeline(numeric_steps), list(schema.numeric)))
-    if schema.encoded:
-        transformers.append(("cat", SkPipeline(categorical_steps), list(schema.encoded)))
+    encoded = [c for c in schema.encoded if c not in target_encoded]
+    if encoded:
+        transformers.append(("cat", SkPipeline(categorical_steps), encoded))
+    if target_encoded:
+        transformers.append(("target", _target_encoding(spec, ctx), target_encoded))
     if schema.datetime:
         date_steps = [("parts", DatetimeFeatures()),
                       ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True))]
@@ -132,7 +173,7 @@ def _resampler(kind: str, ctx: SpaceContext):
 
 def build_pipeline(model, prep: dict, ctx: SpaceContext, spec: Preprocessing, schema: Schema):
     """The full estimator of one trial: preprocessing + model (+ target transform)."""
-    steps = [("prep", column_transformer(spec, schema))]
+    steps = [("prep", column_transformer(spec, schema, prep, ctx))]
     if prep.get("prep_poly"):
         steps.append(("poly", PolynomialFeatures(degree=2, include_bias=False)))
         steps.append(("poly_scale", StandardScaler()))
@@ -163,6 +204,8 @@ def describe(task: str) -> dict[str, str]:
         "prep_poly": f"false | true: degree-2 features (linear families, ≤ {MAX_FEATURES_FOR_POLY} features)",
         "prep_select": f"none | univariate | model (≥ {MIN_FEATURES_FOR_SELECTION} features)",
         "prep_select_percentile": "int 10 – 90 step 10 (univariate selection)",
+        "prep_high_cardinality": (f"onehot | ordinal (the family's encoding) | target: in-fold target encoding of "
+                                  f"columns with > {MAX_ONEHOT_CATEGORIES} categories (one-hot and ordinal families)"),
     }
     if task == "regression":
         out["prep_target"] = "none | yeo_johnson | log (log only for targets ≥ 0)"

@@ -18,17 +18,21 @@ from tuner.deploy.artifact.layout import missing_extra
 # Object types a skops file may hold: classes from these packages (the Keras MLP is
 # recorded as tuner.models.keras_mlp.*, or search_spaces._keras_estimator.* in older folders) ...
 _TRUSTED_PACKAGES = ("sklearn", "imblearn", "xgboost", "search_spaces", "tuner.models")
-# ... and these functions (score functions of univariate selection, target transforms).
+# ... and these functions (score functions of univariate selection, target transforms; the
+# check_array partial HistGradientBoosting keeps to pass numeric columns when it reads categories
+# from the dtype: skops audits a partial's function on its own, so only check_array is admitted).
 _TRUSTED_FUNCTIONS = frozenset({
     "numpy.dtype", "numpy.log1p", "numpy.expm1",
     "sklearn.feature_selection._univariate_selection.f_classif",
     "sklearn.feature_selection._univariate_selection.f_regression",
+    "functools.partial", "sklearn.utils.validation.check_array",
 })
 
 # ... and tuner's own transformers that a pipeline may hold.
 _TRUSTED_TUNER_TYPES = frozenset({
     "tuner.data.features.DatetimeFeatures", "tuner.data.target_transforms.BoundedLog1p",
     "tuner.data.target_transforms.BoundedYeoJohnson", "tuner.data.text.TextTokens",
+    "tuner.data.categories.CategoryCodes",
     # where model folders written before the package layout recorded them (re-export shims)
     "tuner.features.DatetimeFeatures", "tuner.target_transforms.BoundedLog1p",
     "tuner.target_transforms.BoundedYeoJohnson",
