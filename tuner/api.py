@@ -38,7 +38,7 @@ def tune(
     storage: str | None = None,
     run: str | None = None,
     n_jobs: int | None = None,
-    progress=None,
+    progress: bool | object = False,
     cv_repeats: int | None = None,
     test_size: float | None = None,
     pos_label=None,
@@ -60,6 +60,11 @@ def tune(
     the sorted labels); a run keeps it, so pass the same value to continue the run.
     ``trial_timeout``: seconds after which a trial is stopped whatever it is doing (recorded
     as failed, reason ``timeout``); trials then run in supervised worker processes.
+
+    Quiet by default: nothing is printed and none of Optuna's INFO logs show. ``progress=True``
+    shows the live per-family progress (trials done, best so far, time left) on stderr, as
+    ``tuner run`` does on a terminal; an object with ``update(family, done, best, last_state)``
+    receives the same updates. The returned DataFrame is the same either way.
     """
     started_at = time.time()  # the timeout covers reading the data and opening the storage too
     validate_budget(trials, timeout, trial_timeout)
@@ -80,11 +85,27 @@ def tune(
         config = start_run(store, ds, run=run, metric=metric, models=models, cv=cv, seed=seed,
                            cv_repeats=cv_repeats, test_size=fraction, clocked=timeout is not None and trials is None)
         split = cores.plan(n_jobs, clocked=timeout is not None and trials is None, n_families=len(config.families))
-        families = Driver(store, config, ds, n_jobs=split.workers, threads=split.threads, progress=progress,
-                          trial_timeout=trial_timeout).run(trials, timeout, started_at=started_at)
+        with _progress(progress, config, trials, timeout) as shown:
+            families = Driver(store, config, ds, n_jobs=split.workers, threads=split.threads, progress=shown,
+                              trial_timeout=trial_timeout).run(trials, timeout, started_at=started_at)
     if test_ds is not None:
         holdout.score_best(store, config, ds, test_ds, n_jobs=split.cores)
     return lb.to_frame(lb.build(store, config, studies={f.name: f.study for f in families}), config)
+
+
+@contextlib.contextmanager
+def _progress(progress, config, trials: int | None, timeout: float | None):
+    """``progress=True``: the CLI's live display on stderr; False / None: nothing; else the object itself."""
+    if progress is True:
+        from tuner.cli.progress import RunProgress
+
+        from tuner.search.driver import DEFAULT_TRIALS
+
+        total = trials if trials is not None or timeout is not None else DEFAULT_TRIALS
+        with RunProgress(config.families, total, timeout, config.metric, enabled=True) as shown:
+            yield shown
+    else:
+        yield progress or None
 
 
 @contextlib.contextmanager
