@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import optuna
+import threadpoolctl
 from optuna.trial import TrialState
 
 import search_spaces
 from search_spaces import SpaceContext
+from search_spaces._portfolio import portfolio
 
 from tuner.execution import budget
 from tuner.data import preprocessing
@@ -190,9 +192,10 @@ def _create_family_study(storage, config: RunConfig, family: str, ctx: SpaceCont
     if n_existing == 0:
         space = search_spaces.get_space(family)
         schema = _schema(config)
-        params = dict(space.defaults(ctx))
-        params.update(preprocessing.defaults(ctx, space.preprocessing, schema, config.y_min))
-        study.enqueue_trial(params, skip_if_exists=True)
+        prep = preprocessing.defaults(ctx, space.preprocessing, schema, config.y_min)
+        # the defaults first, then the family's learned portfolio (search_spaces._portfolio), then TPE
+        for start in [space.defaults(ctx), *portfolio(family, config.task)]:
+            study.enqueue_trial({**start, **prep}, skip_if_exists=True)
         study.set_user_attr("family", family)
         study.set_user_attr("run", config.run)
     return study
@@ -411,8 +414,11 @@ class Driver:
 
         deadline = worker.to_monotonic(deadline_epoch)
         deadline = local if deadline is None else (deadline if local is None else min(deadline, local))
-        return worker.work(self, families, deadline=deadline, max_trials=max_trials, on_trial=report,
-                           on_wait=on_wait)
+        # OpenMP / BLAS pools (HistGradientBoosting, numpy) get this process' model threads, as the
+        # helpers do: an unbounded OpenMP pool on a busy machine spins and runs many times slower
+        with threadpoolctl.threadpool_limits(limits=self.ctx.n_jobs):
+            return worker.work(self, families, deadline=deadline, max_trials=max_trials, on_trial=report,
+                               on_wait=on_wait)
 
 
 def start_run(storage, ds: Dataset, *, run: str, metric=None, models=None, cv=None, seed=None,
