@@ -97,6 +97,17 @@ def model_time(storage: str, run: str) -> float:
     return total
 
 
+def _forced_split() -> tuple[int, int] | None:
+    """``TUNER_PEER_SPLIT=WxT``: W worker processes × T model threads instead of tuner's own choice."""
+    import os
+
+    raw = os.environ.get("TUNER_PEER_SPLIT", "").strip()
+    if not raw:
+        return None
+    workers, threads = (int(x) for x in raw.lower().split("x"))
+    return workers, threads
+
+
 def run(args) -> None:
     import tuner
 
@@ -107,9 +118,12 @@ def run(args) -> None:
     search_start_s = _common.elapsed(args)  # imports and data loading done
     timeout = max(1.0, SEARCH_SHARE * _common.remaining(args))
     started = time.monotonic()
-    from tuner.execution.cores import cpu_count
+    from tuner.execution import cores
 
-    n_jobs = None if args.n_jobs >= cpu_count() else args.n_jobs  # tuner's default when given every core
+    n_jobs = None if args.n_jobs >= cores.cpu_count() else args.n_jobs  # tuner's default when given every core
+    forced = _forced_split()
+    if forced is not None:  # measuring the split itself (benchmarks/RESULTS.md, "#23: cores")
+        cores.plan = lambda *a, **k: cores.CorePlan(*forced, chosen=True)
     board = tune(str(args.train), target=_common.TARGET, task=args.task, metric=args.metric,
                  timeout=timeout, seed=args.seed, storage=storage, run=RUN, n_jobs=n_jobs)
     tune_s = time.monotonic() - started
