@@ -22,15 +22,24 @@ def user_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        _said.clear()
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
         except TunerError as exc:
+            _said.clear()  # an error stays one line: the run choice is not said
             from rich.markup import escape  # a message may hold brackets: pip install 'tuner[report]'
 
             err.print(f"[bold red]Error:[/] {escape(str(exc))}", markup=True)
             raise typer.Exit(exc.exit_code) from None
+        for line in _said:  # which run a command chose, once it worked
+            err.print(line, markup=False)
+        _said.clear()
+        return result
 
     return wrapper
+
+
+_said: list[str] = []
 
 
 def quiet_libraries() -> None:
@@ -70,8 +79,8 @@ def choose_run(store, run_name: str | None, url: str | None, data: str | None = 
     from tuner.storage.runs import DEFAULT_STORAGE, choose_run as choose
 
     config, why = choose(store, run_name, data=data)
-    if why:
-        err.print(f"run {config.run!r} ({why}; in {url or DEFAULT_STORAGE})", markup=False)
+    if why:  # said on stderr when the command succeeds (stdout stays the command's output)
+        _said.append(f"run {config.run!r} ({why}; in {url or DEFAULT_STORAGE})")
     return config
 
 
