@@ -88,8 +88,11 @@ def _target_encoding(spec: Preprocessing, ctx: SpaceContext | None) -> SkPipelin
     under a regression target transform, statistics of the transformed target."""
     task = ctx.task if ctx is not None else "binary"
     kind = {"regression": "continuous"}.get(task, task)  # explicit: an integer regression target is not classes
-    steps = [("encode", TargetEncoder(target_type=kind, cv=TARGET_ENCODER_CV, shuffle=True,
-                                      random_state=ctx.seed if ctx is not None else 0))]
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    folds = (KFold if task == "regression" else StratifiedKFold)(
+        TARGET_ENCODER_CV, shuffle=True, random_state=ctx.seed if ctx is not None else 0)
+    steps = [("encode", TargetEncoder(target_type=kind, cv=folds))]
     if spec.scale:
         steps.append(("scale", StandardScaler()))
     return SkPipeline(steps)

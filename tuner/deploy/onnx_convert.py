@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from tuner.data.categories import CategoryCodes
 from tuner.deploy.artifact.layout import model_holder, native_kind
 from tuner.deploy.onnx_custom import NotConvertible, encode_categories, impute_with_indicator, register_converters
 from tuner.deploy.onnx_target_inverse import inverse_nodes, target_inverse
@@ -34,6 +35,12 @@ def _rewrite_prep(prep):
         raise NotConvertible(f"the word features of the free-text column(s) {', '.join(map(str, text))} "
                              "(TF-IDF, tuner.data.text) have no ONNX converter wired in yet")
     for name, trans, cols in prep.transformers_:
+        if name == "cat" and isinstance(trans, Pipeline) and any(isinstance(s, CategoryCodes) for _, s in trans.steps):
+            raise NotConvertible(
+                "its categorical columns reach the model as native categories (pandas category dtype, "
+                "enable_categorical / categorical_features); the ONNX converters of XGBoost and "
+                "HistGradientBoosting take numeric inputs only"
+            )
         if name == "cat" and isinstance(trans, Pipeline):
             trans = encode_categories(trans)
         elif name == "num" and isinstance(trans, Pipeline):
@@ -114,7 +121,11 @@ def convert(fitted, card: dict):
             onx = convert_sklearn(pipe, initial_types=types, target_opset=OPSET, options=options)
     except (RuntimeError, NotImplementedError, TypeError, ValueError, KeyError, AttributeError) as exc:
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        raise NotConvertible(f"skl2onnx cannot convert this pipeline: {first}") from exc
+        root = exc.__cause__ or exc.__context__
+        if "Unable to create node" in first and root is not None:  # the node's attributes follow: name the cause
+            first = f"{first.split(' with ')[0]} ({type(root).__name__}: {str(root).strip()[:200]})"
+        model = type(pipe.steps[-1][1]).__name__
+        raise NotConvertible(f"skl2onnx cannot convert this pipeline ({model}): {first}") from exc
     return name_outputs(onx, classification, inverse)
 
 
