@@ -167,3 +167,14 @@ def test_target_encoding_learns_from_the_training_fold_only():
     crossfit = enc.fit_transform(ds.X[["code"]].iloc[train], ds.y[train])
     unique_rows = np.arange(40, 150)
     assert np.abs(crossfit[unique_rows, 0] - ds.y[train][unique_rows]).min() > 0.2
+
+
+@pytest.mark.parametrize("family", ["xgboost", "hist_gradient_boosting"])
+def test_a_fold_where_a_categorical_column_is_all_missing(family):
+    ds = prepare(binary_frame(), "churned")
+    X = ds.X.copy()
+    X.loc[:59, "city"] = np.nan
+    pipe, _ = _pipeline(ds, family, {"prep_resample": "oversample"})
+    fit_quietly(pipe, X.iloc[:60], ds.y[:60])
+    codes, proba = predict_outputs(pipe, X.iloc[60:], ds.task, ds.n_classes)
+    assert np.isfinite(proba).all()

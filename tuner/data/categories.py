@@ -31,7 +31,8 @@ class CategoryCodes(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         if hasattr(X, "columns"):
             self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
         finite = [col[np.isfinite(col)] for col in values.T]
-        self.n_codes_ = np.asarray([int(col.max()) + 1 if col.size else 0 for col in finite], dtype=np.int64)
+        # a column missing in every training row still gets one category (XGBoost refuses an empty set)
+        self.n_codes_ = np.asarray([int(col.max()) + 1 if col.size else 1 for col in finite], dtype=np.int64)
         return self
 
     def transform(self, X):

@@ -213,5 +213,6 @@ def describe(task: str) -> dict[str, str]:
     if task == "regression":
         out["prep_target"] = "none | yeo_johnson | log (log only for targets ≥ 0)"
     else:
-        out["prep_resample"] = f"none | smote | oversample (imbalance ≥ {IMBALANCE_FOR_RESAMPLING:g}:1)"
+        out["prep_resample"] = (f"none | smote | oversample (imbalance ≥ {IMBALANCE_FOR_RESAMPLING:g}:1; "
+                                "no smote for native categories)")
     return out
