@@ -67,7 +67,7 @@ def fit(columns: list[Column], width: int | None, *, title: str | None = None, n
         row_styles: list | None = None, wide_hint: str = "--wide") -> Fitted:
     """Choose the columns for ``width`` (None: every column, the stable full layout) and build
     the table with its notes and, when something is hidden, a footnote naming it and ``wide_hint``."""
-    head = [Text(title, style="bold", no_wrap=width is None, overflow="ignore")] if title else []
+    head = [_line(title, width is not None, "bold")] if title else []
     if width is None:
         table = _table(columns, set(), row_styles)
         return Fitted(Group(*head, table, *_note_lines(notes, wrap=False)), measure(table))
@@ -98,7 +98,11 @@ def fit(columns: list[Column], width: int | None, *, title: str | None = None, n
 
 def _note_lines(notes, wrap: bool = True) -> list[Text]:
     """One line per note; in the full layout (pipes, files) a note is never wrapped."""
-    return [Text(n, style="dim", no_wrap=not wrap, overflow="ignore") for n in notes]
+    return [_line(n, wrap, "dim") for n in notes]
+
+
+def _line(text: str, wrap: bool, style: str) -> Text:
+    return Text(text, style=style) if wrap else Text(text, style=style, no_wrap=True, overflow="ignore")
 
 
 __all__ = ["Column", "Fitted", "fit", "measure"]
