@@ -189,6 +189,25 @@ def write_module(path: Path, portfolios: dict, provenance: dict) -> None:
     path.write_text(body, encoding="utf-8")
 
 
+def _keep_other_families(path: Path, portfolios: dict, provenance: dict) -> tuple[dict, dict]:
+    """Families in an existing ``path`` that this invocation did not build stay, with their provenance."""
+    if not path.exists():
+        return portfolios, provenance
+    import runpy
+
+    old = runpy.run_path(str(path))
+    kept = {f: g for f, g in old.get("PORTFOLIOS", {}).items() if f not in portfolios}
+    if not kept:
+        return portfolios, provenance
+    earlier = dict(old.get("PROVENANCE", {}).get("earlier", {}))
+    for family in kept:
+        old_prov = {k: v for k, v in old.get("PROVENANCE", {}).items() if k != "earlier"}
+        earlier[family] = earlier.get(family) or old_prov
+    return {**kept, **portfolios}, {**provenance, "earlier": earlier,
+                                    "summary": {**{k: v for e in earlier.values() for k, v in e.get("summary", {}).items()
+                                                   if k.split("/")[0] in kept}, **provenance["summary"]}}
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--families", default="xgboost,hist_gradient_boosting,random_forest")
@@ -244,6 +263,7 @@ def main(argv=None) -> None:
         "tables": sorted(n for n, _, _ in data), "max_rows": args.max_rows, "cv": args.cv, "seed": args.seed,
         "seconds": round(time.time() - started), "summary": summary,
     }
+    portfolios, provenance = _keep_other_families(args.out, portfolios, provenance)
     write_module(args.out, portfolios, provenance)
     print(f"wrote {args.out} and {args.scores}", file=sys.stderr)
 

@@ -2,6 +2,163 @@
 (provenance below); enqueued after each family's defaults (``search_spaces._portfolio``).
 Generated: edit by re-running the script, not by hand."""
 
-PROVENANCE = {}
+PROVENANCE = {
+    "built": "2026-12-02 18:14 UTC",
+    "command": "python -m benchmarks.build_portfolio --families xgboost --candidates 10 --size 3 --max-rows 500 --cv 3 --scores /work/portfolio/scores.csv --out /work/portfolio/_portfolios.py",
+    "commit": "3a69f57",
+    "cv": 3,
+    "max_rows": 500,
+    "script": "benchmarks/build_portfolio.py",
+    "seconds": 397,
+    "seed": 0,
+    "summary": {
+        "xgboost/classification": {
+            "candidates": 11,
+            "chosen": [
+                7,
+                2,
+                8
+            ],
+            "leave_one_table_out_defaults": 0.6181,
+            "leave_one_table_out_with_portfolio": 0.9218,
+            "mean_normalised_defaults": 0.6181,
+            "mean_normalised_with_portfolio": 0.9494,
+            "tables": 28
+        },
+        "xgboost/regression": {
+            "candidates": 11,
+            "chosen": [
+                6,
+                5,
+                4
+            ],
+            "leave_one_table_out_defaults": 0.7026,
+            "leave_one_table_out_with_portfolio": 0.9457,
+            "mean_normalised_defaults": 0.7026,
+            "mean_normalised_with_portfolio": 0.9582,
+            "tables": 17
+        }
+    },
+    "tables": [
+        "1028_SWD",
+        "197_cpu_act",
+        "201_pol",
+        "4544_GeographicalOriginalofMusic",
+        "503_wind",
+        "522_pm10",
+        "537_houses",
+        "560_bodyfat",
+        "574_house_16H",
+        "666_rmftsa_ladata",
+        "adult",
+        "ames",
+        "arrests",
+        "attrition",
+        "car_prices",
+        "carseats",
+        "chile",
+        "coil2000",
+        "cps1985",
+        "creditcard",
+        "default",
+        "hitters",
+        "houseprices",
+        "hypothyroid",
+        "kr_vs_kp",
+        "magic",
+        "mlc_churn",
+        "mushroom",
+        "nursery",
+        "oj",
+        "optdigits",
+        "page_blocks",
+        "penguins",
+        "phoneme",
+        "sacramento",
+        "satimage",
+        "spambase",
+        "splice",
+        "stackoverflow",
+        "taxi",
+        "vehicle",
+        "wa_churn",
+        "wine_quality_white",
+        "womenlf",
+        "yeast"
+    ]
+}
 
-PORTFOLIOS = {}
+PORTFOLIOS = {
+    "xgboost": {
+        "classification": [
+            {
+                "colsample_bytree": 0.6280558411533911,
+                "learning_rate": 0.013913306689277032,
+                "max_cat_to_onehot": 1,
+                "max_depth": 9,
+                "min_child_weight": 0.020759826854343157,
+                "n_estimators": 584,
+                "reg_alpha": 6.178026882418684,
+                "reg_lambda": 0.0027772161219577337,
+                "subsample": 0.9882297325066979
+            },
+            {
+                "colsample_bytree": 0.314152878208228,
+                "learning_rate": 0.06903521707993515,
+                "max_cat_to_onehot": 4,
+                "max_depth": 10,
+                "min_child_weight": 0.01715900729537442,
+                "n_estimators": 243,
+                "reg_alpha": 0.31158648353398066,
+                "reg_lambda": 0.10078844818976519,
+                "subsample": 0.5435646498507704
+            },
+            {
+                "colsample_bytree": 0.344903247444149,
+                "learning_rate": 0.027380096858317052,
+                "max_cat_to_onehot": 4,
+                "max_depth": 3,
+                "min_child_weight": 0.11211714064527463,
+                "n_estimators": 71,
+                "reg_alpha": 0.017070611332063324,
+                "reg_lambda": 0.0012572252300089976,
+                "subsample": 0.707131497257335
+            }
+        ],
+        "regression": [
+            {
+                "colsample_bytree": 0.41127870855186377,
+                "learning_rate": 0.0921977216689866,
+                "max_cat_to_onehot": 16,
+                "max_depth": 4,
+                "min_child_weight": 0.3461830887391456,
+                "n_estimators": 80,
+                "reg_alpha": 9.848640172873773e-08,
+                "reg_lambda": 0.008071724032088088,
+                "subsample": 0.6222127960008014
+            },
+            {
+                "colsample_bytree": 0.5545975396598358,
+                "learning_rate": 0.09786185674688934,
+                "max_cat_to_onehot": 1,
+                "max_depth": 3,
+                "min_child_weight": 0.02664339575790138,
+                "n_estimators": 367,
+                "reg_alpha": 0.0013544748136111338,
+                "reg_lambda": 8.859589936506331e-05,
+                "subsample": 0.6577141754620919
+            },
+            {
+                "colsample_bytree": 0.9606236549602369,
+                "learning_rate": 0.010659941309425505,
+                "max_cat_to_onehot": 4,
+                "max_depth": 7,
+                "min_child_weight": 1.0484466609828365,
+                "n_estimators": 273,
+                "reg_alpha": 0.013689345730521923,
+                "reg_lambda": 1.7201689540343315e-05,
+                "subsample": 0.8084669984373785
+            }
+        ]
+    }
+}
