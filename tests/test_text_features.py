@@ -175,6 +175,7 @@ def test_run_states_the_decision_and_learns_from_the_words(name_run):
     folder, storage, _, output = name_run
     flat = " ".join(output.split())
     assert "free-text columns" in flat and "name (" in flat
+    assert "1 free-text" in flat  # the Data line counts it
     assert "'ticket_code'" in flat and "not free text" in flat
     board = tuner.leaderboard(run="t", storage=storage)
     # the target follows the title (Mrs / Miss): without the name's words the best AUC is near 0.6
@@ -243,7 +244,10 @@ def test_cli_predict_and_serve_take_free_text(name_run, tmp_path):
         req.add_header("Content-Type", "application/json")
         with urllib.request.urlopen(req, timeout=30) as resp:
             body = json.loads(resp.read())
+        with urllib.request.urlopen(base + "/openapi.json", timeout=30) as resp:
+            described = json.dumps(json.loads(resp.read()))
     assert body["predictions"][0] == "yes" and len(body["predictions"]) == 2
+    assert "free text (null, blank or NA when missing)" in described  # not "category ... seen in training:"
 
 
 def importlib_util_find(name: str) -> bool:

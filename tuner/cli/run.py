@@ -85,7 +85,8 @@ def run(
                        cv_repeats=cv_repeats, test_size=fraction, clocked=timeout is not None and trials is None)
 
     n_num, n_cat, n_date = len(ds.schema.numeric), len(ds.schema.encoded), len(ds.schema.datetime)
-    dates = f", {n_date} date/time" if n_date else ""
+    n_text = len(ds.schema.text)
+    dates = (f", {n_text} free-text" if n_text else "") + (f", {n_date} date/time" if n_date else "")
     out.print(f"Data: {data}: {len(ds.X)} rows, {ds.X.shape[1]} features ({n_num} numeric, {n_cat} categorical{dates})")
     out.print(f"Task: {ds.task} ({ds.task_reason})")
     for note in ds.notes:

@@ -180,10 +180,13 @@ def _record_model(model: LoadedModel):
         fields[f"n{i}"] = (number_with_words(words) if words else Number, Field(..., alias=c, description=(
             "number; null, blank or NA when missing; numeric text (\"3.5\") and booleans (1 / 0) are converted"
             + also)))
+    text = set(getattr(model.schema, "text", None) or [])
     for i, c in enumerate(model.schema.categorical):
         seen = categories.get(c, [])
         hint = (f"category (null, blank or NA when missing; numbers and booleans become text); "
                 f"seen in training: {', '.join(map(str, seen[:20]))}{' ...' if len(seen) > 20 else ''}")
+        if c in text:
+            hint = "free text (null, blank or NA when missing): its words are the model's features; new words are ignored"
         fields[f"c{i}"] = (Category, Field(..., alias=c, description=hint))
     return create_model("Record", __config__=ConfigDict(extra="allow", populate_by_name=False), **fields)
 
