@@ -178,3 +178,26 @@ def test_a_fold_where_a_categorical_column_is_all_missing(family):
     fit_quietly(pipe, X.iloc[:60], ds.y[:60])
     codes, proba = predict_outputs(pipe, X.iloc[60:], ds.task, ds.n_classes)
     assert np.isfinite(proba).all()
+
+
+def test_target_encoding_scores_chance_on_noise():
+    """Cross-validated through the pipeline, a target-encoded column of pure noise predicts nothing:
+    the encoder never sees the validation rows (it would, were it fitted before the split)."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    rng = np.random.default_rng(5)
+    n = 400
+    df = pd.DataFrame({"x": rng.normal(size=n), "code": rng.choice([f"k{i}" for i in range(80)], size=n),
+                       "y": rng.choice(["a", "b"], size=n)})
+    ds = prepare(df, "y")
+    pipe, _ = _pipeline(ds, "logistic_regression", {"prep_high_cardinality": "target"})
+    folds = StratifiedKFold(5, shuffle=True, random_state=0)
+    auc = cross_val_score(pipe, ds.X, ds.y, cv=folds, scoring="roc_auc").mean()
+    assert abs(auc - 0.5) < 0.08
+    leaky = ds.X.copy()  # the same column encoded with every row's target first: far above chance
+    from sklearn.preprocessing import TargetEncoder
+
+    leaky["code"] = TargetEncoder(target_type="binary").fit(ds.X[["code"]], ds.y).transform(ds.X[["code"]])[:, 0]
+    from sklearn.linear_model import LogisticRegression
+
+    assert cross_val_score(LogisticRegression(), leaky[["x", "code"]], ds.y, cv=folds, scoring="roc_auc").mean() > 0.6
