@@ -110,3 +110,22 @@ def test_a_target_encoded_pipeline_round_trips_through_skops(tmp_path):
     rows = ds.X.head(5).copy()
     rows["shop"] = ["never", None, "s1", "s2", "s3"]
     np.testing.assert_allclose(loaded.predict_proba(rows), est.predict_proba(rows))
+
+
+def test_serve_a_native_model_with_unseen_and_missing_categories(native_run, tmp_path):
+    import json
+    import urllib.request
+
+    from export_helpers import serving
+
+    folder, storage, csv = native_run
+    result = export_model(tmp_path / "m", run="nat", storage=storage, family="hist_gradient_boosting")
+    raw = _odd_rows(csv).drop(columns=["churned"])
+    records = [{k: (None if pd.isna(v) else v) for k, v in row.items()} for row in raw.to_dict(orient="records")]
+    with serving(result.out, tmp_path / "serve.log") as (base, _):
+        req = urllib.request.Request(base + "/predict", data=json.dumps({"records": records}).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            body = json.loads(resp.read())
+    model = tuner.load(result.out)
+    assert body["predictions"] == list(model.predict(raw))
