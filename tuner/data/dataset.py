@@ -163,7 +163,9 @@ def prepare(
         if many:
             notes.append(f"categorical columns with more than {MAX_ONEHOT_CATEGORIES} distinct values: {listing(many)}; "
                          f"one-hot encoding (linear models, SVMs, networks) keeps the {MAX_ONEHOT_CATEGORIES - 1} most "
-                         "frequent values of each and pools the rest in one column; trees use ordinal codes")
+                         "frequent values of each and pools the rest in one column, random forests use ordinal "
+                         "codes, and both may use in-fold target encoding instead (prep_high_cardinality); "
+                         "xgboost and hist_gradient_boosting split on the categories natively (at most 255 each)")
     if dates:
         notes.append(f"date/time columns, expanded into year, month, day, weekday, hour and days since 1970: "
                      f"{', '.join(dates)}")
