@@ -90,9 +90,13 @@ def _target_encoding(spec: Preprocessing, ctx: SpaceContext | None) -> SkPipelin
     kind = {"regression": "continuous"}.get(task, task)  # explicit: an integer regression target is not classes
     from sklearn.model_selection import KFold, StratifiedKFold
 
-    folds = (KFold if task == "regression" else StratifiedKFold)(
-        TARGET_ENCODER_CV, shuffle=True, random_state=ctx.seed if ctx is not None else 0)
-    steps = [("encode", TargetEncoder(target_type=kind, cv=folds))]
+    seed = ctx.seed if ctx is not None else 0
+    if "cv_object" in str(TargetEncoder._parameter_constraints.get("cv")):  # scikit-learn >= 1.9: a splitter
+        folds = (KFold if task == "regression" else StratifiedKFold)(TARGET_ENCODER_CV, shuffle=True, random_state=seed)
+        encoder = TargetEncoder(target_type=kind, cv=folds)
+    else:  # the same folds (stratified for classes), by the older arguments deprecated in 1.9
+        encoder = TargetEncoder(target_type=kind, cv=TARGET_ENCODER_CV, shuffle=True, random_state=seed)
+    steps = [("encode", encoder)]
     if spec.scale:
         steps.append(("scale", StandardScaler()))
     return SkPipeline(steps)
