@@ -3,15 +3,128 @@
 Generated: edit by re-running the script, not by hand."""
 
 PROVENANCE = {
-    "built": "2026-12-02 18:14 UTC",
-    "command": "python -m benchmarks.build_portfolio --families xgboost --candidates 10 --size 3 --max-rows 500 --cv 3 --scores /work/portfolio/scores.csv --out /work/portfolio/_portfolios.py",
-    "commit": "3a69f57",
+    "built": "2026-12-02 18:19 UTC",
+    "command": "python -m benchmarks.build_portfolio --families hist_gradient_boosting --candidates 8 --size 3 --max-rows 400 --cv 3 --scores /work/portfolio/scores_hgb.csv --out /work/portfolio/_portfolios.py",
+    "commit": "31def50",
     "cv": 3,
-    "max_rows": 500,
+    "earlier": {
+        "xgboost": {
+            "built": "2026-12-02 18:14 UTC",
+            "command": "python -m benchmarks.build_portfolio --families xgboost --candidates 10 --size 3 --max-rows 500 --cv 3 --scores /work/portfolio/scores.csv --out /work/portfolio/_portfolios.py",
+            "commit": "3a69f57",
+            "cv": 3,
+            "max_rows": 500,
+            "script": "benchmarks/build_portfolio.py",
+            "seconds": 397,
+            "seed": 0,
+            "summary": {
+                "xgboost/classification": {
+                    "candidates": 11,
+                    "chosen": [
+                        7,
+                        2,
+                        8
+                    ],
+                    "leave_one_table_out_defaults": 0.6181,
+                    "leave_one_table_out_with_portfolio": 0.9218,
+                    "mean_normalised_defaults": 0.6181,
+                    "mean_normalised_with_portfolio": 0.9494,
+                    "tables": 28
+                },
+                "xgboost/regression": {
+                    "candidates": 11,
+                    "chosen": [
+                        6,
+                        5,
+                        4
+                    ],
+                    "leave_one_table_out_defaults": 0.7026,
+                    "leave_one_table_out_with_portfolio": 0.9457,
+                    "mean_normalised_defaults": 0.7026,
+                    "mean_normalised_with_portfolio": 0.9582,
+                    "tables": 17
+                }
+            },
+            "tables": [
+                "1028_SWD",
+                "197_cpu_act",
+                "201_pol",
+                "4544_GeographicalOriginalofMusic",
+                "503_wind",
+                "522_pm10",
+                "537_houses",
+                "560_bodyfat",
+                "574_house_16H",
+                "666_rmftsa_ladata",
+                "adult",
+                "ames",
+                "arrests",
+                "attrition",
+                "car_prices",
+                "carseats",
+                "chile",
+                "coil2000",
+                "cps1985",
+                "creditcard",
+                "default",
+                "hitters",
+                "houseprices",
+                "hypothyroid",
+                "kr_vs_kp",
+                "magic",
+                "mlc_churn",
+                "mushroom",
+                "nursery",
+                "oj",
+                "optdigits",
+                "page_blocks",
+                "penguins",
+                "phoneme",
+                "sacramento",
+                "satimage",
+                "spambase",
+                "splice",
+                "stackoverflow",
+                "taxi",
+                "vehicle",
+                "wa_churn",
+                "wine_quality_white",
+                "womenlf",
+                "yeast"
+            ]
+        }
+    },
+    "max_rows": 400,
     "script": "benchmarks/build_portfolio.py",
-    "seconds": 397,
+    "seconds": 271,
     "seed": 0,
     "summary": {
+        "hist_gradient_boosting/classification": {
+            "candidates": 9,
+            "chosen": [
+                8,
+                5,
+                7
+            ],
+            "leave_one_table_out_defaults": 0.5021,
+            "leave_one_table_out_with_portfolio": 0.8852,
+            "mean_normalised_defaults": 0.5021,
+            "mean_normalised_with_portfolio": 0.8852,
+            "tables": 28
+        },
+        "hist_gradient_boosting/regression": {
+            "candidates": 9,
+            "chosen": [
+                7,
+                2,
+                1
+            ],
+            "leave_one_table_out_defaults": 0.836,
+            "leave_one_table_out_with_portfolio": 0.9596,
+            "mean_normalised_defaults": 0.836,
+            "mean_normalised_with_portfolio": 0.9908,
+            "tables": 17
+        },
         "xgboost/classification": {
             "candidates": 11,
             "chosen": [
@@ -89,6 +202,57 @@ PROVENANCE = {
 }
 
 PORTFOLIOS = {
+    "hist_gradient_boosting": {
+        "classification": [
+            {
+                "class_weight": "none",
+                "l2_regularization": 7.858950304147583,
+                "learning_rate": 0.03445441737078129,
+                "max_features": 0.3714313675236196,
+                "max_leaf_nodes": 27,
+                "min_samples_leaf": 9
+            },
+            {
+                "class_weight": "none",
+                "l2_regularization": 0.09291871708031711,
+                "learning_rate": 0.0589974509393851,
+                "max_features": 0.619305232551584,
+                "max_leaf_nodes": 16,
+                "min_samples_leaf": 5
+            },
+            {
+                "class_weight": "balanced",
+                "l2_regularization": 0.010857774720195149,
+                "learning_rate": 0.10727187395229411,
+                "max_features": 0.4472677927516886,
+                "max_leaf_nodes": 4,
+                "min_samples_leaf": 25
+            }
+        ],
+        "regression": [
+            {
+                "l2_regularization": 0.001305886823451577,
+                "learning_rate": 0.024591256383397347,
+                "max_features": 0.3131528603054486,
+                "max_leaf_nodes": 57,
+                "min_samples_leaf": 10
+            },
+            {
+                "l2_regularization": 4.709392030276881,
+                "learning_rate": 0.08996299860535256,
+                "max_features": 0.5684090631780443,
+                "max_leaf_nodes": 17,
+                "min_samples_leaf": 64
+            },
+            {
+                "l2_regularization": 0.0008015832747965142,
+                "learning_rate": 0.0646642271741456,
+                "max_features": 0.5965583595372332,
+                "max_leaf_nodes": 46,
+                "min_samples_leaf": 19
+            }
+        ]
+    },
     "xgboost": {
         "classification": [
             {

@@ -254,3 +254,18 @@ def importlib_util_find(name: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(name) is not None
+
+
+def test_polynomial_features_are_not_searched_over_word_features():
+    """A free-text column brings up to ~100 word columns: degree-2 features of those would be
+    thousands, so prep_poly is not offered (it is for a table of a few numeric columns)."""
+    from search_spaces import SpaceContext, get_space
+    from tuner.data import preprocessing
+    from tuner.data.schema import Schema
+
+    ctx = SpaceContext(task="binary", n_rows=200, n_features=3, n_classes=2)
+    spec = get_space("logistic_regression").preprocessing
+    plain = Schema(numeric=["x"], categorical=["port"])
+    worded = Schema(numeric=["x"], categorical=["port", "name"], text=["name"])
+    assert "prep_poly" in preprocessing.defaults(ctx, spec, plain)
+    assert "prep_poly" not in preprocessing.defaults(ctx, spec, worded)

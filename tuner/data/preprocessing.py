@@ -48,7 +48,8 @@ def high_cardinality(schema: Schema) -> list[str]:
 def _choices(ctx: SpaceContext, spec: Preprocessing, schema: Schema, y_min: float) -> dict[str, list]:
     """The searchable preprocessing dimensions that apply to this family and data."""
     choices: dict[str, list] = {}
-    if spec.poly and len(schema.columns) <= MAX_FEATURES_FOR_POLY:
+    # free text becomes up to ~100 word columns each: degree 2 of those would be thousands
+    if spec.poly and len(schema.columns) <= MAX_FEATURES_FOR_POLY and not schema.text:
         choices["prep_poly"] = [False, True]
     if spec.select and len(schema.columns) >= MIN_FEATURES_FOR_SELECTION:
         choices["prep_select"] = ["none", "univariate", "model"]
@@ -208,7 +209,7 @@ def build_pipeline(model, prep: dict, ctx: SpaceContext, spec: Preprocessing, sc
 def describe(task: str) -> dict[str, str]:
     """The preprocessing dimensions, for ``tuner spaces``."""
     out = {
-        "prep_poly": f"false | true: degree-2 features (linear families, ≤ {MAX_FEATURES_FOR_POLY} features)",
+        "prep_poly": f"false | true: degree-2 features (linear families, ≤ {MAX_FEATURES_FOR_POLY} features, no free text)",
         "prep_select": f"none | univariate | model (≥ {MIN_FEATURES_FOR_SELECTION} features)",
         "prep_select_percentile": "int 10 – 90 step 10 (univariate selection)",
         "prep_high_cardinality": (f"onehot | ordinal (the family's encoding) | target: in-fold target encoding of "
