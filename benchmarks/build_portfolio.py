@@ -190,7 +190,8 @@ def write_module(path: Path, portfolios: dict, provenance: dict) -> None:
 
 
 def _keep_other_families(path: Path, portfolios: dict, provenance: dict) -> tuple[dict, dict]:
-    """Families in an existing ``path`` that this invocation did not build stay, with their provenance."""
+    """Families in an existing ``path`` that this invocation did not build stay, with their
+    provenance (under ``earlier``) and their summary."""
     if not path.exists():
         return portfolios, provenance
     import runpy
@@ -199,13 +200,14 @@ def _keep_other_families(path: Path, portfolios: dict, provenance: dict) -> tupl
     kept = {f: g for f, g in old.get("PORTFOLIOS", {}).items() if f not in portfolios}
     if not kept:
         return portfolios, provenance
-    earlier = dict(old.get("PROVENANCE", {}).get("earlier", {}))
+    old_prov = old.get("PROVENANCE", {})
+    earlier = {f: e for f, e in old_prov.get("earlier", {}).items() if f in kept}
     for family in kept:
-        old_prov = {k: v for k, v in old.get("PROVENANCE", {}).items() if k != "earlier"}
-        earlier[family] = earlier.get(family) or old_prov
-    return {**kept, **portfolios}, {**provenance, "earlier": earlier,
-                                    "summary": {**{k: v for e in earlier.values() for k, v in e.get("summary", {}).items()
-                                                   if k.split("/")[0] in kept}, **provenance["summary"]}}
+        earlier.setdefault(family, {k: v for k, v in old_prov.items() if k not in ("earlier", "summary")})
+        if earlier[family].get("tables") == provenance["tables"]:
+            earlier[family]["tables"] = "the same tables as above"
+    summary = {k: v for k, v in old_prov.get("summary", {}).items() if k.split("/")[0] in kept}
+    return {**kept, **portfolios}, {**provenance, "earlier": earlier, "summary": {**summary, **provenance["summary"]}}
 
 
 def main(argv=None) -> None:

@@ -133,3 +133,18 @@ def serving(model_dir: Path, log_path: Path, *extra_args: str, env: dict | None 
             yield base, proc
         finally:
             stop_process(proc)
+
+
+def fit_pipeline(frame, target, family, params):
+    """A trial's pipeline for ``family`` fitted on all of ``frame`` (no storage): (estimator, dataset, card)."""
+    from tuner.data.dataset import prepare
+    from tuner.evaluation.cross_validation import fit_quietly
+    from tuner.evaluation.estimator import build_estimator, space_context
+    from tuner.search.driver import make_config
+
+    ds = prepare(frame, target)
+    config = make_config(ds, run="x", metric=None, models=[family], cv=2, seed=0)
+    est = build_estimator(config, family, params, space_context(config, 1, n_rows=len(ds.X)))
+    fit_quietly(est, ds.X, ds.y)
+    card = {"schema": config.schema, "task": config.task, "classes": config.classes, "family": family}
+    return est, ds, card

@@ -14,7 +14,7 @@ import tuner
 from tuner.deploy import onnx_export
 from tuner.deploy.export import export_model
 
-from export_helpers import binary_frame, make_run, multiclass_frame, native_outputs
+from export_helpers import binary_frame, fit_pipeline, make_run, multiclass_frame, native_outputs
 
 pytest.importorskip("onnxruntime")
 
@@ -67,30 +67,18 @@ def test_tuner_predict_cli_on_a_native_model(native_run, tmp_path):
     assert len(pred) == 8 and pred.iloc[:, -1].notna().all()
 
 
-def _fit(frame, target, family, params):
-    from tuner.data.dataset import prepare
-    from tuner.evaluation.cross_validation import fit_quietly
-    from tuner.evaluation.estimator import build_estimator, space_context
-    from tuner.search.driver import make_config
-
-    ds = prepare(frame, target)
-    config = make_config(ds, run="x", metric=None, models=[family], cv=2, seed=0)
-    est = build_estimator(config, family, params, space_context(config, 1, n_rows=len(ds.X)))
-    fit_quietly(est, ds.X, ds.y)
-    card = {"schema": config.schema, "task": config.task, "classes": config.classes, "family": family}
-    return est, ds, card
 
 
 def test_binary_target_encoding_converts_to_onnx_and_matches(tmp_path):
     frame = multiclass_frame()
     frame["label"] = (frame["label"] > 0).astype(int)
-    est, ds, card = _fit(frame, "label", "random_forest", {"prep_high_cardinality": "target", "n_estimators": 20})
+    est, ds, card = fit_pipeline(frame, "label", "random_forest", {"prep_high_cardinality": "target", "n_estimators": 20})
     info = onnx_export.write_onnx(est, card, ds.X, tmp_path)  # verified on unseen and missing levels too
     assert info["status"] == "verified", info
 
 
 def test_multiclass_target_encoding_is_reported_as_not_convertible(tmp_path):
-    est, ds, card = _fit(multiclass_frame(), "label", "logistic_regression", {"prep_high_cardinality": "target"})
+    est, ds, card = fit_pipeline(multiclass_frame(), "label", "logistic_regression", {"prep_high_cardinality": "target"})
     info = onnx_export.write_onnx(est, card, ds.X, tmp_path)
     assert info["status"] == "not converted" and "TargetEncoder" in info["reason"]
     assert not (tmp_path / "model.onnx").exists()
@@ -100,7 +88,7 @@ def test_a_target_encoded_pipeline_round_trips_through_skops(tmp_path):
     from tuner.deploy.artifact import writer
     from tuner.deploy.artifact.trust import is_trusted_type, skops_io
 
-    est, ds, _ = _fit(multiclass_frame(), "label", "logistic_regression", {"prep_high_cardinality": "target"})
+    est, ds, _ = fit_pipeline(multiclass_frame(), "label", "logistic_regression", {"prep_high_cardinality": "target"})
     info = writer.write_pipeline(est, tmp_path)
     assert info["format"] == "skops", info
     sio = skops_io()

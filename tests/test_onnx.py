@@ -10,7 +10,8 @@ import tuner
 from tuner.deploy import onnx_export
 from tuner.deploy.export import export_model
 
-from export_helpers import CLASSIFIERS, REGRESSORS, binary_frame, make_run, multiclass_frame, regression_frame
+from export_helpers import (CLASSIFIERS, REGRESSORS, binary_frame, fit_pipeline, make_run, multiclass_frame,
+                            regression_frame)
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -92,24 +93,12 @@ def test_onnx_parity_multiclass_with_rare_categories(tmp_path, family):
     _check_parity(model, _odd_rows(pd.read_csv(csv), model))
 
 
-def _fit(frame, target, family, params):
-    from tuner.data.dataset import prepare
-    from tuner.evaluation.estimator import build_estimator, space_context
-    from tuner.evaluation.cross_validation import fit_quietly
-    from tuner.search.driver import make_config
-
-    ds = prepare(frame, target)
-    config = make_config(ds, run="x", metric=None, models=[family], cv=2, seed=0)
-    est = build_estimator(config, family, params, space_context(config, 1, n_rows=len(ds.X)))
-    fit_quietly(est, ds.X, ds.y)
-    card = {"schema": config.schema, "task": config.task, "classes": config.classes, "family": family}
-    return est, ds, card
 
 
 @pytest.mark.parametrize("task", ["multiclass", "regression"])
 def test_xgboost_on_a_numeric_table_converts(task, tmp_path):
     frame = multiclass_frame().drop(columns=["shop"]) if task == "multiclass" else regression_frame().drop(columns=["kind"])
-    est, ds, card = _fit(frame, "label" if task == "multiclass" else "price", "xgboost", {"n_estimators": 30})
+    est, ds, card = fit_pipeline(frame, "label" if task == "multiclass" else "price", "xgboost", {"n_estimators": 30})
     info = onnx_export.write_onnx(est, card, ds.X, tmp_path)
     assert info["status"] == "verified", info
 
@@ -120,7 +109,7 @@ def test_xgboost_on_a_numeric_table_converts(task, tmp_path):
 ])
 def test_target_transforms_convert(params, tmp_path):
     family = "lasso" if "l1_ratio" not in params else "elastic_net"
-    est, ds, card = _fit(regression_frame(), "price", family, params)
+    est, ds, card = fit_pipeline(regression_frame(), "price", family, params)
     info = onnx_export.write_onnx(est, card, ds.X, tmp_path)
     assert info["status"] == "verified", info
     assert info["verification"]["max_rel_diff"] < onnx_export.VALUE_RTOL
@@ -130,7 +119,7 @@ def test_target_transforms_convert(params, tmp_path):
 def test_the_target_inverse_clips_in_onnx_as_natively(target, tmp_path):
     """Rows far from the training rows: where the inverse is not finite the native model
     predicts the nearest training end (tuner.data.target_transforms), and so does the ONNX graph."""
-    est, ds, card = _fit(regression_frame(), "price", "lasso", {"alpha": 1e-6, "prep_poly": True, "prep_target": target})
+    est, ds, card = fit_pipeline(regression_frame(), "price", "lasso", {"alpha": 1e-6, "prep_poly": True, "prep_target": target})
     assert onnx_export.write_onnx(est, card, ds.X, tmp_path)["status"] == "verified"
     far = ds.X.head(30).copy()
     far[["a", "b", "c", "d"]] = far[["a", "b", "c", "d"]] * 1000.0
@@ -143,7 +132,7 @@ def test_the_target_inverse_clips_in_onnx_as_natively(target, tmp_path):
 
 
 def test_unconvertible_family_is_reported_and_native_artifact_kept(binary_run, tmp_path, monkeypatch):
-    est, ds, card = _fit(binary_frame(), "churned", "svm", {"C": 1.0, "kernel": "rbf_approx", "gamma": 0.1})
+    est, ds, card = fit_pipeline(binary_frame(), "churned", "svm", {"C": 1.0, "kernel": "rbf_approx", "gamma": 0.1})
     info = onnx_export.write_onnx(est, card, ds.X, tmp_path)
     assert info["status"] == "not converted" and "Nystroem" in info["reason"] and "svm" in info["reason"]
     assert not (tmp_path / "model.onnx").exists()
