@@ -40,7 +40,7 @@ from tuner.storage import trial_writes
 from tuner.data.dataset import prepare, read_table
 from tuner.storage.runs import open_storage
 from tuner.search.driver import Driver, start_run
-from tuner.execution.worker import cpu_count
+from tuner.execution.cores import cpu_count
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 START, END = "<!-- parallel_throughput:start -->", "<!-- parallel_throughput:end -->"

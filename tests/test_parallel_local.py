@@ -14,7 +14,6 @@ from optuna.trial import TrialState
 import _scaleout as so
 import tuner
 from tuner.execution import budget
-from tuner.execution import worker
 from tuner.storage.runs import open_storage, require_config
 
 FAMILIES = ["lasso", "elastic_net"]
@@ -82,8 +81,8 @@ def test_threads_per_worker_never_oversubscribe(monkeypatch, workers, cores, exp
     from tuner.execution import cores as cores_module
 
     monkeypatch.setattr(cores_module, "cpu_count", lambda: cores)
-    assert worker.threads_per_worker(workers) == expected
-    assert workers * worker.threads_per_worker(workers) <= max(cores, workers)
+    assert cores_module.threads_per_worker(workers) == expected
+    assert workers * cores_module.threads_per_worker(workers) <= max(cores, workers)
 
 
 def test_n_jobs_must_be_positive(tmp_path):

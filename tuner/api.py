@@ -82,9 +82,10 @@ def tune(
     store = open_storage(storage or DEFAULT_STORAGE, create=True)
     ds, test_ds, fraction = holdout.resolve_split(store, full, run=run, test_size=test_size, seed=seed)
     with _optuna_quiet():  # Optuna's own INFO lines ("A new study created ...") are noise here
+        clocked = timeout is not None and trials is None
         config = start_run(store, ds, run=run, metric=metric, models=models, cv=cv, seed=seed,
-                           cv_repeats=cv_repeats, test_size=fraction, clocked=timeout is not None and trials is None)
-        split = cores.plan(n_jobs, clocked=timeout is not None and trials is None, n_families=len(config.families))
+                           cv_repeats=cv_repeats, test_size=fraction, clocked=clocked)
+        split = cores.plan(n_jobs, clocked=clocked, n_families=len(config.families))
         with _progress(progress, config, trials, timeout) as shown:
             families = Driver(store, config, ds, n_jobs=split.workers, threads=split.threads, progress=shown,
                               trial_timeout=trial_timeout).run(trials, timeout, started_at=started_at)

@@ -12,9 +12,10 @@ the run promises:
 * **a clock alone** (``--timeout`` without ``--trials``): what ends up tried depends on
   timing anyway, so the cores go where they pay most: one process per core, up to the
   number of families (TPE's parallel suggestions of one family get worse as they grow),
-  and the cores left over as threads of those processes. Small and medium tables,
-  where most trials are short, gain more from trials in parallel than from threads
-  inside one model (benchmarks/RESULTS.md, "#23: cores").
+  and the cores left over as threads of those processes: on small and medium tables most
+  trials are short, and model threads pay little there. This split is a reasoned default,
+  not yet measured against 1 process × every core (``TUNER_PEER_SPLIT`` in the benchmark's
+  tuner peer forces either).
 
 An explicit ``n_jobs=J`` keeps its meaning: J processes, each with ``cores // J`` threads
 (``n_jobs=1``: this process, one thread, as before ``tuner`` used every core).

@@ -34,7 +34,8 @@ from optuna.trial import TrialState
 
 from tuner.execution import budget
 from tuner.errors import TunerError
-from tuner.execution.worker import (Interrupted, Outcome, best_value, install_sigterm_handler, threads_per_worker,
+from tuner.execution.cores import threads_per_worker
+from tuner.execution.worker import (Interrupted, Outcome, best_value, install_sigterm_handler,
                                     to_monotonic, work)
 from tuner.storage.optuna_adapter import UpdateFinishedTrialError, rdb, storage_of, trial_id
 

@@ -26,7 +26,6 @@ from optuna.trial import TrialState
 from tuner.execution import budget
 from tuner.execution import heartbeat
 from tuner.execution import write_behind
-from tuner.execution.cores import cpu_count, threads_per_worker  # noqa: F401 — re-exported
 from tuner.execution.heartbeat import worker_id  # noqa: F401 — this process' "host:pid"
 from tuner.storage.optuna_adapter import UpdateFinishedTrialError, storage_of, trial_id
 from tuner.storage.runs import load_family_study
@@ -311,5 +310,5 @@ def run_is_done(storage, config) -> bool:
     return all(r["target"] is not None and r["complete"] >= r["target"] for r in rows)
 
 
-__all__ = ["work", "threads_per_worker", "cpu_count", "standing", "standing_text", "Outcome",
+__all__ = ["work", "standing", "standing_text", "Outcome",
            "install_sigterm_handler", "Interrupted", "to_monotonic"]

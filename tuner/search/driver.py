@@ -21,7 +21,7 @@ from search_spaces._portfolio import portfolio
 
 from tuner.execution import budget
 from tuner.data import preprocessing
-from tuner.execution import worker
+from tuner.execution import cores, worker
 from tuner.config import RunConfig, now_iso, resolve_families
 from tuner.data.dataset import Dataset
 from tuner.evaluation.epoch_pruning import EpochPruner, accepts_epoch_callback
@@ -213,7 +213,7 @@ class Driver:
     def __init__(self, storage, config: RunConfig, ds: Dataset, *, n_jobs: int = 1, progress=None,
                  threads: int | None = None, salt: str = "", trial_timeout: float | None = None):
         """``n_jobs``: worker processes (1: this one); each model gets ``threads`` threads
-        (default: the cores shared out between the processes, ``tuner.execution.worker.threads_per_worker``).
+        (default: the cores shared out between the processes, ``tuner.execution.cores.threads_per_worker``).
         ``trial_timeout``: seconds after which a trial is stopped, whatever it is doing: trials
         then run in supervised helper processes (``tuner.execution.local_workers``)."""
         self.trial_timeout = trial_timeout
@@ -223,7 +223,7 @@ class Driver:
                              f"(tuner.data.dataset.load_for_run), not on {len(ds.y)} rows")
         self.n_jobs = n_jobs
         self.salt = salt
-        self.ctx = space_context(config, threads if threads is not None else worker.threads_per_worker(n_jobs))
+        self.ctx = space_context(config, threads if threads is not None else cores.threads_per_worker(n_jobs))
         self.schema = _schema(config)
         self.folds = make_folds(ds.y, config.task, config.cv, config.seed, config.cv_repeats)
         self.progress = progress
