@@ -163,18 +163,41 @@ def _serialise_sqlite_writers(storage) -> None:
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
-        dbapi_connection.isolation_level = None  # pysqlite must not BEGIN on its own
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout = 60000")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
-        cursor.close()
+        prepare_sqlite_connection(dbapi_connection)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     engine.dispose()  # connections opened while optuna set the schema up predate the hooks
+
+
+def prepare_sqlite_connection(dbapi_connection, *, wait_s: float = 60.0) -> None:
+    """WAL, a 60 s busy timeout and no implicit BEGIN on a new pysqlite connection.
+
+    ``PRAGMA journal_mode = WAL`` can answer "database is locked" at once, busy timeout or
+    not, when it meets the last connection of another process checkpointing the WAL as it
+    closes; it is retried with a short back-off for up to ``wait_s`` seconds.
+    """
+    import sqlite3
+    import time
+
+    dbapi_connection.isolation_level = None  # pysqlite must not BEGIN on its own
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout = 60000")
+    deadline = time.monotonic() + wait_s
+    pause = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            break
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.2)
+    cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.close()
 
 
 def load_config(storage, run: str) -> RunConfig | None:
