@@ -106,7 +106,8 @@ def cv_score(family: str, params: dict, ds, cv: int, seed: int) -> float:
     import search_spaces
     from tuner.data import preprocessing
     from tuner.data.schema import Schema
-    from tuner.evaluation.cross_validation import cross_validate, make_folds
+    from tuner.evaluation.cross_validation import cross_validate
+    from tuner.evaluation.folds import make_folds
     from tuner.evaluation.estimator import build_estimator, space_context
     from tuner.search.driver import make_config
 

@@ -8,7 +8,8 @@ from sklearn.linear_model import LogisticRegression
 
 from tuner.data.dataset import prepare
 from tuner.errors import TunerError
-from tuner.evaluation.cross_validation import cross_validate, make_folds, summarise
+from tuner.evaluation.cross_validation import cross_validate, summarise
+from tuner.evaluation.folds import make_folds
 from tuner.data.preprocessing import build_pipeline
 from search_spaces import Preprocessing, SpaceContext
 

@@ -11,7 +11,7 @@ from sklearn.model_selection import train_test_split
 from typer.testing import CliRunner
 
 import tuner
-from tuner.evaluation.cross_validation import make_folds
+from tuner.evaluation.folds import make_folds
 from tuner.results import holdout
 from tuner.results import leaderboard as lb
 from tuner.cli import app

@@ -43,6 +43,9 @@ def tune(
     test_size: float | None = None,
     pos_label=None,
     trial_timeout: float | None = None,
+    groups: str | None = None,
+    time_column: str | None = None,
+    gap: int | None = None,
 ) -> pd.DataFrame:
     """Tune every family on ``data`` and return the leaderboard (best first).
 
@@ -60,6 +63,10 @@ def tune(
     the sorted labels); a run keeps it, so pass the same value to continue the run.
     ``trial_timeout``: seconds after which a trial is stopped whatever it is doing (recorded
     as failed, reason ``timeout``); trials then run in supervised worker processes.
+    ``groups``: a column naming each row's group (folds and ``test_size`` keep every group on
+    one side); ``time_column``: a column that orders the rows (forward folds, the latest rows
+    held out, ``gap`` rows left out between past and future). Neither column is a feature;
+    a run keeps them, so pass the same values to continue it.
 
     Quiet by default: nothing is printed and none of Optuna's INFO logs show. ``progress=True``
     shows the live per-family progress (trials done, best so far, time left) on stderr, as
@@ -76,15 +83,16 @@ def tune(
     frame = read_table(data) if isinstance(data, str) else data
     if isinstance(models, str):
         models = [m.strip() for m in models.split(",") if m.strip()]
-    full = prepare(frame, target, task, source=source, pos_label=pos_label)
+    full = prepare(frame, target, task, source=source, pos_label=pos_label, groups=groups, time_column=time_column)
     run = run or (default_run_name(source) if isinstance(data, str) else "dataframe")
-    make_config(full, run=run, metric=metric, models=models, cv=cv, seed=seed)  # validate before writing
+    make_config(full, run=run, metric=metric, models=models, cv=cv, seed=seed, cv_repeats=cv_repeats,
+                gap=gap)  # validate before writing
     store = open_storage(storage or DEFAULT_STORAGE, create=True)
-    ds, test_ds, fraction = holdout.resolve_split(store, full, run=run, test_size=test_size, seed=seed)
+    ds, test_ds, fraction = holdout.resolve_split(store, full, run=run, test_size=test_size, seed=seed, gap=gap)
     with _optuna_quiet():  # Optuna's own INFO lines ("A new study created ...") are noise here
         clocked = timeout is not None and trials is None
         config = start_run(store, ds, run=run, metric=metric, models=models, cv=cv, seed=seed,
-                           cv_repeats=cv_repeats, test_size=fraction, clocked=clocked)
+                           cv_repeats=cv_repeats, test_size=fraction, clocked=clocked, gap=gap)
         split = cores.plan(n_jobs, clocked=clocked, n_families=len(config.families))
         with _progress(progress, config, trials, timeout) as shown:
             families = Driver(store, config, ds, n_jobs=split.workers, threads=split.threads, progress=shown,

@@ -34,6 +34,10 @@ class RunConfig:
     cv_repeats: int = 1
     seed: int = 0
     test_size: float = 0.0  # fraction held out before tuning (0: none); see tuner.data.dataset.split_holdout
+    groups: str = ""  # --groups: the column whose groups folds keep apart (tuner.evaluation.folds)
+    time_column: str = ""  # --time-column: the column that orders the rows; folds go forward
+    gap: int = 0  # --gap: rows left out between past and future (time column only)
+    n_groups: int = 0  # groups in the rows tuned on
     source: str = ""
     fingerprint: str = ""
     task_reason: str = ""
@@ -45,6 +49,16 @@ class RunConfig:
     y_min: float = 0.0
     created_at: str = ""
     tuner_version: str = ""
+
+    def describe_folds(self) -> str:
+        """'5-fold CV × 2 repeats', "5-fold group CV over 40 groups of 'patient'", "5 forward folds by 'date' ..."."""
+        if self.time_column:
+            gap = f", gap {self.gap} rows" if self.gap else ""
+            return f"{self.cv} forward folds by {self.time_column!r} (expanding window{gap})"
+        reps = f" × {self.cv_repeats} repeats" if self.cv_repeats > 1 else ""
+        if self.groups:
+            return f"{self.cv}-fold group CV{reps} over {self.n_groups} groups of {self.groups!r}"
+        return f"{self.cv}-fold CV{reps}"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

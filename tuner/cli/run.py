@@ -46,6 +46,14 @@ def run(
                             "[default: 1; with --timeout alone and no --cv: 3 up to 1,000 rows, 2 up to 2,500].")] = None,
     test_size: Annotated[Optional[float], typer.Option(
         "--test-size", help="Fraction of rows held out before tuning (stratified, seeded) and scored once after [default: 0, none].")] = None,
+    groups: Annotated[Optional[str], typer.Option(
+        "--groups", help="Column naming the group of each row (patient, customer, store): folds and --test-size "
+                         "keep each group on one side; not a feature.")] = None,
+    time_column: Annotated[Optional[str], typer.Option(
+        "--time-column", help="Column of dates or numbers that orders the rows: folds go forward in time "
+                              "(expanding window) and --test-size takes the latest rows; not a feature.")] = None,
+    gap: Annotated[Optional[int], typer.Option(
+        "--gap", help="With --time-column: rows left out between each fold's past and its future [default: 0].")] = None,
     trial_timeout: TrialTimeoutOpt = None,
     wide: WideOpt = False,
     next_steps: Annotated[Optional[bool], typer.Option(
@@ -73,16 +81,19 @@ def run(
     if cv_repeats is not None and cv_repeats < 1:
         raise TunerError(f"--cv-repeats must be at least 1 (got {cv_repeats})")
     check_test_size(test_size)
-    full = prepare(read_table(data), target, task, source=_source(data), pos_label=pos_label)
+    full = prepare(read_table(data), target, task, source=_source(data), pos_label=pos_label, groups=groups,
+                   time_column=time_column)
     name = run_name or default_run_name(data)
-    make_config(full, run=name, metric=metric, models=model_list, cv=cv, seed=seed)  # validate before writing
+    make_config(full, run=name, metric=metric, models=model_list, cv=cv, seed=seed, cv_repeats=cv_repeats,
+                gap=gap)  # validate before writing
     url = storage or DEFAULT_STORAGE
     store = open_storage(url, create=True)
     # Tuning sees the training part only; the held-out rows are scored once, after tuning.
-    ds, test_ds, fraction = holdout.resolve_split(store, full, run=name, test_size=test_size, seed=seed)
+    ds, test_ds, fraction = holdout.resolve_split(store, full, run=name, test_size=test_size, seed=seed, gap=gap)
     existed = load_config(store, name) is not None
     config = start_run(store, ds, run=name, metric=metric, models=model_list, cv=cv, seed=seed,
-                       cv_repeats=cv_repeats, test_size=fraction, clocked=timeout is not None and trials is None)
+                       cv_repeats=cv_repeats, test_size=fraction, clocked=timeout is not None and trials is None,
+                       gap=gap)
 
     n_num, n_cat, n_date = len(ds.schema.numeric), len(ds.schema.encoded), len(ds.schema.datetime)
     n_text = len(ds.schema.text)
@@ -94,9 +105,8 @@ def run(
     rare = rare_class_note(ds.y, config.task, config.cv, config.classes)
     if rare:
         out.print(f"  note: {rare}")
-    reps = f" × {config.cv_repeats} repeats" if config.cv_repeats > 1 else ""
     out.print(f"Run {config.run!r} in {url} ({'continuing' if existed else 'new'}): {', '.join(config.families)}; "
-              f"optimising {config.metric} with {config.cv}-fold CV{reps} (seed {config.seed})", soft_wrap=True)
+              f"optimising {config.metric} with {config.describe_folds()} (seed {config.seed})", soft_wrap=True)
     before = standing(store, config) if existed else []
     for line in plan_lines(config, before, trials, timeout, existed):
         out.print(line, soft_wrap=True, markup=False)

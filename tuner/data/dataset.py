@@ -18,6 +18,7 @@ from tuner.data.columns import dropped_notes, is_text, listing, numbers_in_text,
 from tuner.data.features import looks_like_dates
 from tuner.data.text import MAX_TOKENS, MIN_TOKEN_ROWS, free_text
 from tuner.data.read import NOTES_ATTR, fingerprint, read_table
+from tuner.data.row_columns import check_names, describe_span, group_codes, time_order, time_values
 from tuner.data.schema import (
     MAX_ONEHOT_CATEGORIES,
     TASKS,
@@ -34,7 +35,7 @@ from tuner.errors import TunerError
 # re-exported so that one import line gives all of it.
 __all__ = [
     "Dataset", "Schema", "prepare", "read_table", "fingerprint", "infer_task", "coerce_features",
-    "run_pos_label", "check_test_size", "split_holdout", "load_for_run", "load_split_for_run",
+    "run_pos_label", "check_test_size", "split_holdout", "load_for_run", "load_split_for_run", "prepare_for_run",
 ]
 
 
@@ -52,6 +53,15 @@ class Dataset:
     source: str = ""
     fingerprint: str = ""
     notes: list[str] = field(default_factory=list)
+    # --groups: the group of each row (0..G-1) and the column it came from; --time-column: the
+    # column the rows are sorted by (tuner.data.row_columns). Neither column is in X.
+    groups: np.ndarray | None = None
+    group_column: str = ""
+    time_column: str = ""
+
+    @property
+    def n_groups(self) -> int:
+        return int(len(np.unique(self.groups))) if self.groups is not None else 0
 
     @property
     def n_classes(self) -> int:
@@ -60,12 +70,15 @@ class Dataset:
 
 def prepare(
     df: pd.DataFrame, target: str, task: str = "auto", *, source: str = "", min_rows: int = 10,
-    pos_label=None,
+    pos_label=None, groups: str | None = None, time_column: str | None = None,
 ) -> Dataset:
     """Split off the target, infer task and schema, drop what cannot help.
 
     ``pos_label``: for a binary target, the class that binary metrics score as positive
-    (code 1); default: the second of the sorted labels.
+    (code 1); default: the second of the sorted labels. ``groups`` / ``time_column``: the
+    columns that say which rows belong together / in which order they came
+    (``tuner.data.row_columns``); neither becomes a feature, and with a time column the
+    rows come back sorted by it.
     """
     notes: list[str] = list(df.attrs.get(NOTES_ATTR, []))
     if df.columns.duplicated().any():
@@ -76,6 +89,7 @@ def prepare(
         close = [c for c in df.columns if str(c).lower() == target.lower()]
         hint = f" (did you mean {close[0]!r}?)" if close else f"; columns are: {', '.join(map(str, df.columns[:20]))}"
         raise TunerError(f"target column {target!r} is not in the data{hint}")
+    check_names(df, target, groups, time_column)
     fp = fingerprint(df)
     _, numbers, words, _ = text_as_numbers(df[target])
     if numbers is not None:  # numbers with a few stray words ('?', 'unknown'): those rows have no target
@@ -90,6 +104,17 @@ def prepare(
     if missing.any():
         notes.append(f"dropped {int(missing.sum())} row(s) whose target {target!r} is missing")
         df = df.loc[~missing]
+    if time_column:
+        times = time_values(df[time_column])
+        df = df.iloc[time_order(times)]
+        notes.append(f"rows ordered by the time column {time_column!r} ({describe_span(times)}): folds go forward "
+                     "in time and a held-out test set is the latest rows; the column is not a feature")
+    codes = group_codes(df[groups]) if groups else None
+    if codes is not None:
+        sizes = np.bincount(codes)
+        notes.append(f"{len(sizes)} groups in {groups!r} ({int(np.median(sizes))} rows per group at the median, "
+                     f"{int(sizes.max())} at most): folds and a held-out test set keep each group on one side; "
+                     "the column is not a feature")
     y_raw = df[target]
     inferred, reason = infer_task(y_raw)
     if task == "auto":
@@ -112,7 +137,7 @@ def prepare(
                              "at least 2 rows of every class (and --cv at most the rarest class's count): "
                              "remove those rows or merge them into another class")
 
-    X = df.drop(columns=[target])
+    X = df.drop(columns=[c for c in (target, groups, time_column) if c])
     X, text_notes, missing_words = numbers_in_text(X)
     dropped, dates, texts = {}, [], {}
     for name in X.columns:
@@ -174,6 +199,7 @@ def prepare(
     return Dataset(
         X=X.reset_index(drop=True), y=y, target=target, task=task, task_reason=reason, schema=schema,
         classes=classes, source=source, fingerprint=fp, notes=notes,
+        groups=codes, group_column=groups or "", time_column=time_column or "",
     )
 
 
@@ -185,46 +211,76 @@ def check_test_size(test_size: float | None) -> None:
         raise TunerError(f"--test-size must be a fraction between 0 and 1, e.g. 0.2 (got {test_size:g})")
 
 
-def split_holdout(ds: Dataset, test_size: float, seed: int) -> tuple[Dataset, Dataset]:
+def split_holdout(ds: Dataset, test_size: float, seed: int, gap: int = 0) -> tuple[Dataset, Dataset]:
     """Split off a held-out test set before any tuning: (training part, test part).
 
-    Stratified by class for classification, shuffled with ``seed``; the split depends only
-    on (data, seed, test_size), so any later process recomputes the same rows. Rows keep
-    their file order within each part. Both parts keep the fingerprint of the full data.
+    Stratified by class for classification, shuffled with ``seed``; with groups
+    (``ds.groups``) whole groups are held out (about ``test_size`` of the groups, seeded);
+    with a time column the test set is the latest ``test_size`` of the rows, after ``gap``
+    rows left out between the parts. The split depends only on (data, seed, test_size, gap),
+    so any later process recomputes the same rows. Rows keep their order within each part.
+    Both parts keep the fingerprint of the full data.
     """
     from dataclasses import replace
-
-    from sklearn.model_selection import train_test_split
 
     check_test_size(test_size)
     if not test_size:
         raise ValueError("split_holdout needs a test_size between 0 and 1")
+    n = len(ds.y)
+    if ds.time_column:
+        (train, test), how = _latest_rows(n, test_size, gap), f"the latest rows by {ds.time_column!r}"
+    else:
+        train, test, how = _shuffled_split(ds, test_size, seed)
+    note = (f"held out {len(test)} of {n} rows ({test_size:g}; {how}) as a test set, scored once after tuning")
+
+    def part(rows: np.ndarray, notes: list[str]) -> Dataset:
+        groups = ds.groups[rows] if ds.groups is not None else None
+        return replace(ds, X=ds.X.iloc[rows].reset_index(drop=True), y=ds.y[rows], notes=notes, groups=groups)
+
+    return part(train, list(ds.notes) + [note]), part(test, [note])
+
+
+def _latest_rows(n: int, test_size: float, gap: int) -> tuple[np.ndarray, np.ndarray]:
+    n_test = max(1, int(round(n * test_size)))
+    n_train = n - n_test - gap
+    if n_train < 2:
+        raise TunerError(f"--test-size {test_size:g} with --gap {gap} leaves {max(n_train, 0)} of these {n} rows "
+                         "to tune on; use a smaller --test-size or --gap")
+    return np.arange(n_train), np.arange(n - n_test, n)
+
+
+def _shuffled_split(ds: Dataset, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
+    from sklearn.model_selection import GroupShuffleSplit, train_test_split
+
     index = np.arange(len(ds.y))
-    stratify = ds.y if ds.task != "regression" else None
     try:
-        train, test = train_test_split(index, test_size=test_size, random_state=seed, shuffle=True, stratify=stratify)
+        if ds.groups is not None:
+            if ds.n_groups < 2:
+                raise ValueError(f"only {ds.n_groups} group")
+            (train, test), = GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=seed).split(
+                index, groups=ds.groups)
+            how = f"whole groups of {ds.group_column!r}, seed {seed}"
+            if ds.task != "regression" and len(np.unique(ds.y[train])) < ds.n_classes:
+                raise ValueError("the training part would lack a class")
+        else:
+            stratify = ds.y if ds.task != "regression" else None
+            train, test = train_test_split(index, test_size=test_size, random_state=seed, shuffle=True,
+                                           stratify=stratify)
+            how = ("stratified by class, " if stratify is not None else "") + f"seed {seed}"
     except ValueError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TunerError(f"--test-size {test_size:g} cannot split these {len(index)} rows: {first}; "
                          "use a larger (or no) --test-size, or more data") from None
-    train, test = np.sort(train), np.sort(test)
-    how = "stratified by class, " if stratify is not None else ""
-    note = (f"held out {len(test)} of {len(index)} rows ({test_size:g}; {how}seed {seed}) as a test set, "
-            "scored once after tuning")
-
-    def part(rows: np.ndarray, notes: list[str]) -> Dataset:
-        return replace(ds, X=ds.X.iloc[rows].reset_index(drop=True), y=ds.y[rows], notes=notes)
-
-    return part(train, list(ds.notes) + [note]), part(test, [note])
+    return np.sort(train), np.sort(test), how
 
 
 def load_split_for_run(config) -> tuple[Dataset, Dataset | None]:
     """(training part, held-out test part or None) of a run's data, reloaded and checked."""
     ds = _load_full_for_run(config)
-    test_size = getattr(config, "test_size", 0.0) or 0.0
+    test_size = config.test_size or 0.0
     if not test_size:
         return ds, None
-    return split_holdout(ds, test_size, config.seed)
+    return split_holdout(ds, test_size, config.seed, config.gap)
 
 
 def load_for_run(config) -> Dataset:
@@ -242,11 +298,16 @@ def _load_full_for_run(config) -> Dataset:
         raise TunerError(
             f"run {config.run!r} was made from an in-memory DataFrame; its data cannot be reloaded from the storage"
         )
-    frame = read_table(config.source)
-    ds = prepare(frame, config.target, config.task, source=config.source, pos_label=run_pos_label(config))
+    ds = prepare_for_run(read_table(config.source), config)
     if ds.fingerprint != config.fingerprint:
         raise TunerError(
             f"the data at {config.source} changed since run {config.run!r} was made "
             f"(fingerprint {ds.fingerprint[:12]} vs {config.fingerprint[:12]}); restore it or start a new run"
         )
     return ds
+
+
+def prepare_for_run(frame: pd.DataFrame, config) -> Dataset:
+    """``prepare`` a run's table as the run did: its target, task, positive class, groups and time column."""
+    return prepare(frame, config.target, config.task, source=config.source, pos_label=run_pos_label(config),
+                   groups=config.groups or None, time_column=config.time_column or None)

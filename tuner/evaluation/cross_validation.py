@@ -1,7 +1,8 @@
 """Cross-validate one estimator on fixed, seeded folds.
 
-The folds depend only on the target, the number of folds and the seed, so every
-family and every trial of a run is scored on the same rows: scores are paired.
+The folds (``tuner.evaluation.folds``) depend only on the target, the number of folds, the
+seed and the run's groups / time order, so every family and every trial of a run is scored
+on the same rows: scores are paired.
 """
 
 from __future__ import annotations
@@ -15,9 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import KFold, RepeatedKFold, RepeatedStratifiedKFold, StratifiedKFold
 
-from tuner.errors import TunerError
 from tuner.evaluation.metrics import score_splits
 
 
@@ -39,38 +38,6 @@ class FoldResult:
     def model_time_s(self) -> float:
         """Time spent inside the model (and its preprocessing): fit and every predict."""
         return self.fit_time_s + self.predict_time_s + self.train_predict_time_s
-
-
-def make_folds(y: np.ndarray, task: str, cv: int, seed: int, repeats: int = 1) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Stratified K-fold for classification, K-fold for regression; seeded and shuffled."""
-    if cv < 2:
-        raise TunerError(f"--cv must be at least 2 (got {cv})")
-    if cv > len(y):
-        raise TunerError(f"--cv {cv} is more than the {len(y)} rows; use fewer folds")
-    classification = task != "regression"
-    if classification:
-        counts = np.bincount(y)
-        smallest = int(counts.min())
-        # A multiclass problem may keep a class rarer than the folds (some test folds then lack
-        # it: accuracy and f1 still score them); a binary one may not: its metrics need both
-        # classes in every test fold.
-        if smallest < cv and (len(counts) <= 2 or smallest < 2):
-            raise TunerError(
-                f"the rarest class has only {smallest} row(s), fewer than --cv {cv}; "
-                f"use --cv {max(2, smallest)} or fewer, or drop that class"
-            )
-        splitter = (
-            StratifiedKFold(cv, shuffle=True, random_state=seed) if repeats == 1
-            else RepeatedStratifiedKFold(n_splits=cv, n_repeats=repeats, random_state=seed)
-        )
-    else:
-        splitter = (
-            KFold(cv, shuffle=True, random_state=seed) if repeats == 1
-            else RepeatedKFold(n_splits=cv, n_repeats=repeats, random_state=seed)
-        )
-    with warnings.catch_warnings():  # "The least populated class in y has only N members": noted by the caller
-        warnings.simplefilter("ignore", UserWarning)
-        return [(tr, te) for tr, te in splitter.split(np.zeros(len(y)), y)]
 
 
 def rare_class_note(y: np.ndarray, task: str, cv: int, classes: list) -> str | None:

@@ -1,7 +1,7 @@
 """Held-out test set and refit scores of each family's best trial.
 
-With ``--test-size F`` a stratified, seeded fraction of the rows is split off before any
-tuning (``tuner.data.dataset.split_holdout``); the families only ever see the training part.
+With ``--test-size F`` a stratified, seeded fraction of the rows (whole groups with
+``--groups``, the latest rows with ``--time-column``) is split off before any tuning (``tuner.data.dataset.split_holdout``); the families only ever see the training part.
 After tuning, each family's best trial is refit on the whole training part (the very pipeline
 that was cross-validated, from ``tuner.evaluation.estimator.build_estimator``) and scored on
 
@@ -29,8 +29,8 @@ from tuner.results import leaderboard as lb
 from tuner.storage.runs import load_config, load_family_study
 
 
-def resolve_split(storage, ds: Dataset, *, run: str, test_size: float | None, seed: int | None
-                  ) -> tuple[Dataset, Dataset | None, float]:
+def resolve_split(storage, ds: Dataset, *, run: str, test_size: float | None, seed: int | None,
+                  gap: int | None = None) -> tuple[Dataset, Dataset | None, float]:
     """(training part, test part or None, test fraction) for a new or continued run.
 
     Options left as None inherit from the stored run, as in ``tuner.search.driver.make_config``;
@@ -40,9 +40,10 @@ def resolve_split(storage, ds: Dataset, *, run: str, test_size: float | None, se
     existing = load_config(storage, run)
     fraction = test_size if test_size is not None else (existing.test_size if existing else 0.0)
     seed = seed if seed is not None else (existing.seed if existing else 0)
+    gap = gap if gap is not None else (existing.gap if existing else 0)
     if not fraction:
         return ds, None, 0.0
-    train, test = split_holdout(ds, fraction, seed)
+    train, test = split_holdout(ds, fraction, seed, gap)
     return train, test, float(fraction)
 
 

@@ -89,9 +89,8 @@ def _fold_scores(page: _Page, go, rows: list[dict], config: RunConfig, metric: s
         fig.add_trace(go.Box(y=folds, name=r["model"], boxpoints="all", jitter=0.3, pointpos=0,
                              boxmean=True, hovertemplate="%{y:.4f}<extra>" + html.escape(r["model"]) + "</extra>"))
     fig.update_layout(showlegend=False, yaxis_title=metric, xaxis_title="family (best trial)")
-    page.para(f"Each point is one CV fold of the family's best trial ({config.cv}-fold"
-              + (f" × {config.cv_repeats} repeats" if config.cv_repeats > 1 else "")
-              + "); every family is scored on the same folds, so the points are paired across families.")
+    page.para(f"Each point is one CV fold of the family's best trial ({config.describe_folds()}); "
+              "every family is scored on the same folds, so the points are paired across families.")
     page.figure(_title(fig, TITLES["folds"].format(metric=metric)))
 
 
@@ -132,7 +131,8 @@ def _winner_predictions(config: RunConfig, row: dict, train, test, n_jobs: int):
     from sklearn.base import clone
 
     from tuner.evaluation.estimator import build_estimator, space_context
-    from tuner.evaluation.cross_validation import fit_quietly, make_folds, predict_outputs
+    from tuner.evaluation.cross_validation import fit_quietly, predict_outputs
+    from tuner.evaluation.folds import folds_for_run
 
     k = len(config.classes)
     estimator = build_estimator(config, row["model"], row["params"], space_context(config, n_jobs))
@@ -141,17 +141,22 @@ def _winner_predictions(config: RunConfig, row: dict, train, test, n_jobs: int):
         pred, proba = predict_outputs(estimator, test.X, config.task, k)
         return test.y, pred, proba, (f"held-out test set ({len(test.y)} rows), the winner refit on the "
                                      f"{len(train.y)} training rows")
-    folds = make_folds(train.y, config.task, config.cv, config.seed, 1)
+    folds = folds_for_run(config, train, repeats=1)
     pred = np.zeros(len(train.y), dtype=float if config.task == "regression" else int)
     proba = np.zeros((len(train.y), k)) if config.task != "regression" else None
+    tested = np.zeros(len(train.y), dtype=bool)  # forward folds never test the earliest rows
     for tr, te in folds:
         est = clone(estimator)
         fit_quietly(est, train.X.iloc[tr], train.y[tr])
         p, pr = predict_outputs(est, train.X.iloc[te], config.task, k)
         pred[te] = p
+        tested[te] = True
         if proba is not None:
             proba[te] = pr
-    return train.y, pred, proba, f"out-of-fold predictions ({config.cv} folds, {len(train.y)} rows)"
+    if proba is not None:
+        proba = proba[tested]
+    return train.y[tested], pred[tested], proba, \
+        f"out-of-fold predictions ({config.cv} folds, {int(tested.sum())} of {len(train.y)} rows)"
 
 
 def _classification_charts(page: _Page, go, config: RunConfig, family: str, y, pred, proba) -> None:
@@ -221,15 +226,15 @@ def _winner(page: _Page, go, config: RunConfig, rows: list[dict], data, n_jobs: 
 
 
 def _load_data(config: RunConfig, data):
-    from tuner.data.dataset import load_split_for_run, prepare, run_pos_label, split_holdout
+    from tuner.data.dataset import load_split_for_run, prepare_for_run, split_holdout
 
     if data is None:
         return load_split_for_run(config)
-    ds = prepare(data, config.target, config.task, source=config.source, pos_label=run_pos_label(config))
+    ds = prepare_for_run(data, config)
     if ds.fingerprint != config.fingerprint:
         raise TunerError(f"the DataFrame given is not the data of run {config.run!r} (fingerprint "
                          f"{ds.fingerprint[:12]} vs {config.fingerprint[:12]})")
-    return split_holdout(ds, config.test_size, config.seed) if config.test_size else (ds, None)
+    return split_holdout(ds, config.test_size, config.seed, config.gap) if config.test_size else (ds, None)
 
 
 # -- the page ------------------------------------------------------------------------------
@@ -256,8 +261,7 @@ def build_report(storage, config: RunConfig, *, data=None, n_jobs: int = 1) -> s
         "data": f"{config.source} ({config.n_rows} training rows, {config.n_features} features)",
         "target": f"{config.target} ({config.task}: {config.task_reason})",
         "metric": f"{metric} ({'higher' if config.direction == 'maximize' else 'lower'} is better)",
-        "cross-validation": f"{config.cv}-fold" + (f" × {config.cv_repeats} repeats" if config.cv_repeats > 1 else "")
-                            + f", seed {config.seed}, the same folds for every family",
+        "cross-validation": f"{config.describe_folds()}, seed {config.seed}, the same folds for every family",
         "held-out test set": (f"{config.test_size:g} of the rows, split off before tuning, looked at once"
                               if config.test_size else "none (run with --test-size F to hold one out)"),
         "families": ", ".join(config.families),

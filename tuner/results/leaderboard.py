@@ -175,8 +175,7 @@ def notes(rows: list[dict], config: RunConfig, metric: str | None = None) -> lis
     """What the columns mean: ranking by CV, the paired test, the test set looked at once."""
     metric = metric or config.metric
     folds = config.cv * config.cv_repeats
-    reps = f" × {config.cv_repeats} repeats" if config.cv_repeats > 1 else ""
-    out = [f"Ranked by cross-validated {metric} (mean ± std over {folds} folds: {config.cv}-fold{reps}, "
+    out = [f"Ranked by cross-validated {metric} (mean ± std over {folds} folds: {config.describe_folds()}, "
            "the same folds for every family)."]
     if sum(r["status"] == "ok" for r in rows) > 1:
         tied = [r["model"] for r in rows[1:] if r.get("tied_with_leader")]

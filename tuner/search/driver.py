@@ -29,7 +29,8 @@ from tuner.evaluation.pruning import FoldPruner
 from tuner.evaluation.estimator import build_estimator, space_context
 from tuner.execution.fit_watchdog import FitTimeLimit, call_with_limit
 from tuner.errors import TunerError
-from tuner.evaluation.cross_validation import evaluate_fold, make_folds, score_folds, summarise
+from tuner.evaluation.cross_validation import evaluate_fold, score_folds, summarise
+from tuner.evaluation.folds import folds_for_run
 from tuner.evaluation.metrics import check_metric
 from tuner.storage import trial_writes
 from tuner.storage.runs import check_compatible, family_study_name, load_config, save_config
@@ -108,10 +109,12 @@ class FamilyState:
 
 def make_config(ds: Dataset, *, run: str, metric: str | None, models: list[str] | None, cv: int | None,
                 seed: int | None, cv_repeats: int | None = None, existing: RunConfig | None = None,
-                test_size: float | None = None, clocked: bool = False) -> RunConfig:
+                test_size: float | None = None, clocked: bool = False, gap: int | None = None) -> RunConfig:
     """Validate the options against the data; options left as None inherit from an existing run.
 
-    ``clocked``: the run starts with a timeout and no trial count (``default_cv_repeats``)."""
+    ``clocked``: the run starts with a timeout and no trial count (``default_cv_repeats``).
+    Groups and the time column come with ``ds`` (``tuner.data.dataset.prepare``); without
+    ``cv``, a grouped run has at most as many folds as groups."""
     metric_obj = check_metric(metric or (existing.metric if existing and existing.task == ds.task else None), ds.task)
     families = resolve_families(models, ds.task)
     if existing is not None and models is None:
@@ -122,9 +125,10 @@ def make_config(ds: Dataset, *, run: str, metric: str | None, models: list[str] 
     config = RunConfig(
         run=run, target=ds.target, task=ds.task, metric=metric_obj.name, direction=metric_obj.direction,
         families=families,
-        cv=cv if cv is not None else (existing.cv if existing else default_cv(len(ds.X))),
+        cv=cv if cv is not None else (existing.cv if existing else _default_cv(ds)),
         cv_repeats=cv_repeats if cv_repeats is not None else (
-            existing.cv_repeats if existing else default_cv_repeats(len(ds.X), clocked and cv is None)),
+            existing.cv_repeats if existing else
+            1 if ds.time_column else default_cv_repeats(len(ds.X), clocked and cv is None)),
         seed=seed if seed is not None else (existing.seed if existing else 0),
         test_size=test_size if test_size is not None else (existing.test_size if existing else 0.0),
         source=ds.source, fingerprint=ds.fingerprint, task_reason=ds.task_reason, schema=ds.schema.to_dict(),
@@ -132,9 +136,16 @@ def make_config(ds: Dataset, *, run: str, metric: str | None, models: list[str] 
         class_imbalance=float(counts.max() / max(1, counts.min())),
         y_min=float(ds.y.min()) if ds.task == "regression" else 0.0,
         created_at=existing.created_at if existing else now_iso(), tuner_version=_version(),
+        groups=ds.group_column, time_column=ds.time_column, n_groups=ds.n_groups,
+        gap=gap if gap is not None else (existing.gap if existing else 0),
     )
-    make_folds(ds.y, config.task, config.cv, config.seed, config.cv_repeats)  # fold errors before writing
+    folds_for_run(config, ds)  # fold errors before writing
     return config
+
+
+def _default_cv(ds: Dataset) -> int:
+    cv = default_cv(len(ds.X))
+    return min(cv, ds.n_groups) if ds.groups is not None and ds.n_groups >= 2 else cv
 
 
 def _version() -> str:
@@ -225,7 +236,7 @@ class Driver:
         self.salt = salt
         self.ctx = space_context(config, threads if threads is not None else cores.threads_per_worker(n_jobs))
         self.schema = _schema(config)
-        self.folds = make_folds(ds.y, config.task, config.cv, config.seed, config.cv_repeats)
+        self.folds = folds_for_run(config, ds)
         self.progress = progress
 
     # -- one trial ---------------------------------------------------------------------
@@ -422,7 +433,7 @@ class Driver:
 
 
 def start_run(storage, ds: Dataset, *, run: str, metric=None, models=None, cv=None, seed=None,
-              cv_repeats=None, test_size=None, clocked: bool = False) -> RunConfig:
+              cv_repeats=None, test_size=None, clocked: bool = False, gap: int | None = None) -> RunConfig:
     """Create the run, or check that this call may continue it; returns the stored config.
 
     With a held-out test set, ``ds`` is the training part (``holdout.resolve_split``) and
@@ -431,7 +442,7 @@ def start_run(storage, ds: Dataset, *, run: str, metric=None, models=None, cv=No
     """
     existing = load_config(storage, run)
     config = make_config(ds, run=run, metric=metric, models=models, cv=cv, seed=seed,
-                         cv_repeats=cv_repeats, existing=existing, test_size=test_size, clocked=clocked)
+                         cv_repeats=cv_repeats, existing=existing, test_size=test_size, clocked=clocked, gap=gap)
     if existing is not None:
         check_compatible(existing, config)
     save_config(storage, config)

@@ -292,9 +292,16 @@ def check_compatible(existing: RunConfig, new: RunConfig) -> None:
             f"pass --pos-label {shlex.quote(str(was))} to continue the run, or use a new --run name"
         )
     for attr, flag in (("target", "--target"), ("task", "--task"), ("metric", "--metric"), ("cv", "--cv"), ("seed", "--seed"), ("cv_repeats", "--cv-repeats"),
-                       ("test_size", "--test-size")):
+                       ("test_size", "--test-size"), ("gap", "--gap")):
         if getattr(existing, attr) != getattr(new, attr):
             raise TunerError(
                 f"run {existing.run!r} uses {flag} {getattr(existing, attr)} but this call asks for "
                 f"{getattr(new, attr)}; drop {flag} to continue the run, or use a new --run name"
             )
+    for attr, flag in (("groups", "--groups"), ("time_column", "--time-column")):
+        was, now = getattr(existing, attr), getattr(new, attr)
+        if was != now:  # the data is read before the run is known: the column must be named again
+            fix = f"pass {flag} {shlex.quote(was)} to continue the run" if was else f"drop {flag} to continue the run"
+            raise TunerError(f"run {existing.run!r} was made {f'with {flag} {was!r}' if was else f'without {flag}'} "
+                             f"but this call {f'gives {flag} {now!r}' if now else f'has no {flag}'}; "
+                             f"{fix}, or use a new --run name")
