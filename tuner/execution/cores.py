@@ -13,9 +13,10 @@ the run promises:
   timing anyway, so the cores go where they pay most: one process per core, up to the
   number of families (TPE's parallel suggestions of one family get worse as they grow),
   and the cores left over as threads of those processes: on small and medium tables most
-  trials are short, and model threads pay little there. This split is a reasoned default,
-  not yet measured against 1 process × every core (``TUNER_PEER_SPLIT`` in the benchmark's
-  tuner peer forces either).
+  trials are short, and model threads pay little there (benchmarks/RESULTS.md, "#23: how to
+  spend the cores": on 2 cores, 2 × 1 keeps both cores in models and runs ~1.5 × the trials of
+  1 × 2, which is no faster than one core; ``TUNER_PEER_SPLIT`` in the benchmark's tuner peer
+  forces either).
 
 An explicit ``n_jobs=J`` keeps its meaning: J processes, each with ``cores // J`` threads
 (``n_jobs=1``: this process, one thread, as before ``tuner`` used every core).
