@@ -9,6 +9,7 @@ on a held-out ``validation_fraction`` of the training rows sets the number of it
 
 from __future__ import annotations
 
+import functools
 import inspect
 
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
@@ -51,8 +52,7 @@ def _limited(method):
         with threadpool_limits(limits=self.n_threads, user_api="openmp"):
             return method(self, *args, **kwargs)
 
-    call.__name__, call.__doc__ = method.__name__, method.__doc__
-    return call
+    return functools.wraps(method)(call)  # keeps the signature: has_fit_parameter(..., "sample_weight")
 
 
 @_threads

@@ -438,3 +438,25 @@ def test_without_the_private_registry_the_workaround_is_skipped_with_one_warning
     said = [r.getMessage() for r in caplog.records if r.name == tf_compat.__name__]
     assert len(said) == 1
     assert "skipping the workaround" in said[0] and "memory grows" in said[0]
+
+
+@pytest.mark.parametrize("class_weight", [None, "balanced"])
+def test_sample_weight_reaches_the_loss(class_weight):
+    """Rows of weight 0 carry flipped labels: with the weights the network learns the clean rule
+    (the class weights multiply the row weights); without them it cannot."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 2)).astype(np.float32)
+    clean = (X[:, 0] > 0).astype(int)
+    flipped = rng.random(400) < 0.5
+    y = np.where(flipped, 1 - clean, clean)
+    w = np.where(flipped, 0.0, 1.0)
+    common = dict(hidden_layers=1, units=16, epochs=60, patience=60, random_state=0, learning_rate=0.03, dropout=0.0,
+                  class_weight=class_weight)
+    weighted = ke.KerasMLPClassifier(**common).fit(X, y, sample_weight=w)
+    plain = ke.KerasMLPClassifier(**common).fit(X, y)
+    assert np.mean(weighted.predict(X) == clean) > 0.9
+    assert np.mean(plain.predict(X) == clean) < np.mean(weighted.predict(X) == clean) - 0.15
+    reg = ke.KerasMLPRegressor(hidden_layers=1, units=8, epochs=3, random_state=0)
+    reg.fit(X, X[:, 0] * 2, sample_weight=w)
+    with pytest.raises(ValueError, match="sample_weight has 3 values for 400 rows"):
+        reg.fit(X, X[:, 0], sample_weight=[1.0, 2.0, 3.0])

@@ -46,6 +46,7 @@ def tune(
     groups: str | None = None,
     time_column: str | None = None,
     gap: int | None = None,
+    weights: str | None = None,
 ) -> pd.DataFrame:
     """Tune every family on ``data`` and return the leaderboard (best first).
 
@@ -65,8 +66,9 @@ def tune(
     as failed, reason ``timeout``); trials then run in supervised worker processes.
     ``groups``: a column naming each row's group (folds and ``test_size`` keep every group on
     one side); ``time_column``: a column that orders the rows (forward folds, the latest rows
-    held out, ``gap`` rows left out between past and future). Neither column is a feature;
-    a run keeps them, so pass the same values to continue it.
+    held out, ``gap`` rows left out between past and future); ``weights``: a column of row
+    weights (≥ 0) used in every fit and every metric. None of these columns is a feature; a run
+    keeps them, so pass the same values to continue it.
 
     Quiet by default: nothing is printed and none of Optuna's INFO logs show. ``progress=True``
     shows the live per-family progress (trials done, best so far, time left) on stderr, as
@@ -83,7 +85,8 @@ def tune(
     frame = read_table(data) if isinstance(data, str) else data
     if isinstance(models, str):
         models = [m.strip() for m in models.split(",") if m.strip()]
-    full = prepare(frame, target, task, source=source, pos_label=pos_label, groups=groups, time_column=time_column)
+    full = prepare(frame, target, task, source=source, pos_label=pos_label, groups=groups, time_column=time_column,
+                   weights=weights)
     run = run or (default_run_name(source) if isinstance(data, str) else "dataframe")
     make_config(full, run=run, metric=metric, models=models, cv=cv, seed=seed, cv_repeats=cv_repeats,
                 gap=gap)  # validate before writing

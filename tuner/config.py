@@ -38,6 +38,7 @@ class RunConfig:
     time_column: str = ""  # --time-column: the column that orders the rows; folds go forward
     gap: int = 0  # --gap: rows left out between past and future (time column only)
     n_groups: int = 0  # groups in the rows tuned on
+    weights: str = ""  # --weights: the column of row weights, used in every fit and metric
     source: str = ""
     fingerprint: str = ""
     task_reason: str = ""

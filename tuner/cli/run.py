@@ -54,6 +54,9 @@ def run(
                               "(expanding window) and --test-size takes the latest rows; not a feature.")] = None,
     gap: Annotated[Optional[int], typer.Option(
         "--gap", help="With --time-column: rows left out between each fold's past and its future [default: 0].")] = None,
+    weights: Annotated[Optional[str], typer.Option(
+        "--weights", help="Column of row weights (numbers ≥ 0): used in every fit and every metric, the final "
+                          "refit included; not a feature.")] = None,
     trial_timeout: TrialTimeoutOpt = None,
     wide: WideOpt = False,
     next_steps: Annotated[Optional[bool], typer.Option(
@@ -82,7 +85,7 @@ def run(
         raise TunerError(f"--cv-repeats must be at least 1 (got {cv_repeats})")
     check_test_size(test_size)
     full = prepare(read_table(data), target, task, source=_source(data), pos_label=pos_label, groups=groups,
-                   time_column=time_column)
+                   time_column=time_column, weights=weights)
     name = run_name or default_run_name(data)
     make_config(full, run=name, metric=metric, models=model_list, cv=cv, seed=seed, cv_repeats=cv_repeats,
                 gap=gap)  # validate before writing

@@ -18,7 +18,7 @@ from tuner.data.columns import dropped_notes, is_text, listing, numbers_in_text,
 from tuner.data.features import looks_like_dates
 from tuner.data.text import MAX_TOKENS, MIN_TOKEN_ROWS, free_text
 from tuner.data.read import NOTES_ATTR, fingerprint, read_table
-from tuner.data.row_columns import check_names, describe_span, group_codes, time_order, time_values
+from tuner.data.row_columns import check_names, describe_span, group_codes, time_order, time_values, weight_values
 from tuner.data.schema import (
     MAX_ONEHOT_CATEGORIES,
     TASKS,
@@ -58,6 +58,9 @@ class Dataset:
     groups: np.ndarray | None = None
     group_column: str = ""
     time_column: str = ""
+    # --weights: how much each row counts in every fit and metric (None: every row the same)
+    weights: np.ndarray | None = None
+    weight_column: str = ""
 
     @property
     def n_groups(self) -> int:
@@ -70,7 +73,7 @@ class Dataset:
 
 def prepare(
     df: pd.DataFrame, target: str, task: str = "auto", *, source: str = "", min_rows: int = 10,
-    pos_label=None, groups: str | None = None, time_column: str | None = None,
+    pos_label=None, groups: str | None = None, time_column: str | None = None, weights: str | None = None,
 ) -> Dataset:
     """Split off the target, infer task and schema, drop what cannot help.
 
@@ -78,7 +81,8 @@ def prepare(
     (code 1); default: the second of the sorted labels. ``groups`` / ``time_column``: the
     columns that say which rows belong together / in which order they came
     (``tuner.data.row_columns``); neither becomes a feature, and with a time column the
-    rows come back sorted by it.
+    rows come back sorted by it. ``weights``: the column of row weights (finite, ≥ 0, not all 0);
+    not a feature either.
     """
     notes: list[str] = list(df.attrs.get(NOTES_ATTR, []))
     if df.columns.duplicated().any():
@@ -89,7 +93,7 @@ def prepare(
         close = [c for c in df.columns if str(c).lower() == target.lower()]
         hint = f" (did you mean {close[0]!r}?)" if close else f"; columns are: {', '.join(map(str, df.columns[:20]))}"
         raise TunerError(f"target column {target!r} is not in the data{hint}")
-    check_names(df, target, groups, time_column)
+    check_names(df, target, groups, time_column, weights)
     fp = fingerprint(df)
     _, numbers, words, _ = text_as_numbers(df[target])
     if numbers is not None:  # numbers with a few stray words ('?', 'unknown'): those rows have no target
@@ -115,6 +119,12 @@ def prepare(
         notes.append(f"{len(sizes)} groups in {groups!r} ({int(np.median(sizes))} rows per group at the median, "
                      f"{int(sizes.max())} at most): folds and a held-out test set keep each group on one side; "
                      "the column is not a feature")
+    row_weights = weight_values(df[weights]) if weights else None
+    if row_weights is not None:
+        zero = int((row_weights == 0).sum())
+        notes.append(f"row weights from {weights!r} (from {row_weights.min():g} to {row_weights.max():g}, median "
+                     f"{np.median(row_weights):g}{f'; {zero} row(s) of weight 0 count in nothing' if zero else ''}): "
+                     "used in every fit and every metric; the column is not a feature")
     y_raw = df[target]
     inferred, reason = infer_task(y_raw)
     if task == "auto":
@@ -137,7 +147,7 @@ def prepare(
                              "at least 2 rows of every class (and --cv at most the rarest class's count): "
                              "remove those rows or merge them into another class")
 
-    X = df.drop(columns=[c for c in (target, groups, time_column) if c])
+    X = df.drop(columns=[c for c in (target, groups, time_column, weights) if c])
     X, text_notes, missing_words = numbers_in_text(X)
     dropped, dates, texts = {}, [], {}
     for name in X.columns:
@@ -200,6 +210,7 @@ def prepare(
         X=X.reset_index(drop=True), y=y, target=target, task=task, task_reason=reason, schema=schema,
         classes=classes, source=source, fingerprint=fp, notes=notes,
         groups=codes, group_column=groups or "", time_column=time_column or "",
+        weights=row_weights, weight_column=weights or "",
     )
 
 
@@ -235,7 +246,9 @@ def split_holdout(ds: Dataset, test_size: float, seed: int, gap: int = 0) -> tup
 
     def part(rows: np.ndarray, notes: list[str]) -> Dataset:
         groups = ds.groups[rows] if ds.groups is not None else None
-        return replace(ds, X=ds.X.iloc[rows].reset_index(drop=True), y=ds.y[rows], notes=notes, groups=groups)
+        weights = ds.weights[rows] if ds.weights is not None else None
+        return replace(ds, X=ds.X.iloc[rows].reset_index(drop=True), y=ds.y[rows], notes=notes, groups=groups,
+                       weights=weights)
 
     return part(train, list(ds.notes) + [note]), part(test, [note])
 
@@ -308,6 +321,7 @@ def _load_full_for_run(config) -> Dataset:
 
 
 def prepare_for_run(frame: pd.DataFrame, config) -> Dataset:
-    """``prepare`` a run's table as the run did: its target, task, positive class, groups and time column."""
+    """``prepare`` a run's table as the run did: its target, task, positive class, groups, time and weight columns."""
     return prepare(frame, config.target, config.task, source=config.source, pos_label=run_pos_label(config),
-                   groups=config.groups or None, time_column=config.time_column or None)
+                   groups=config.groups or None, time_column=config.time_column or None,
+                   weights=config.weights or None)

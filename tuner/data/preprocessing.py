@@ -45,8 +45,12 @@ def high_cardinality(schema: Schema) -> list[str]:
     return [c for c in schema.encoded if len(schema.categories.get(c, ())) > MAX_ONEHOT_CATEGORIES]
 
 
-def _choices(ctx: SpaceContext, spec: Preprocessing, schema: Schema, y_min: float) -> dict[str, list]:
-    """The searchable preprocessing dimensions that apply to this family and data."""
+def _choices(ctx: SpaceContext, spec: Preprocessing, schema: Schema, y_min: float,
+             weighted: bool = False) -> dict[str, list]:
+    """The searchable preprocessing dimensions that apply to this family and data.
+
+    ``weighted`` (a run with ``--weights``): no resampling, which would make rows the weights do
+    not describe; the weights (times the family's class weights) balance the classes instead."""
     choices: dict[str, list] = {}
     # free text becomes up to ~100 word columns each: degree 2 of those would be thousands
     if spec.poly and len(schema.columns) <= MAX_FEATURES_FOR_POLY and not schema.text:
@@ -55,7 +59,7 @@ def _choices(ctx: SpaceContext, spec: Preprocessing, schema: Schema, y_min: floa
         choices["prep_select"] = ["none", "univariate", "model"]
     if spec.encoding in ("onehot", "ordinal") and high_cardinality(schema):
         choices["prep_high_cardinality"] = [spec.encoding, "target"]
-    if ctx.is_classification and ctx.class_imbalance >= IMBALANCE_FOR_RESAMPLING:
+    if ctx.is_classification and ctx.class_imbalance >= IMBALANCE_FOR_RESAMPLING and not weighted:
         # SMOTE would interpolate between category codes of native categorical columns
         choices["prep_resample"] = ["none", "oversample"] if spec.encoding == "native" else ["none", "smote", "oversample"]
     if not ctx.is_classification:
@@ -63,17 +67,19 @@ def _choices(ctx: SpaceContext, spec: Preprocessing, schema: Schema, y_min: floa
     return choices
 
 
-def suggest(trial, ctx: SpaceContext, spec: Preprocessing, schema: Schema, y_min: float = 0.0) -> dict:
+def suggest(trial, ctx: SpaceContext, spec: Preprocessing, schema: Schema, y_min: float = 0.0,
+            weighted: bool = False) -> dict:
     params = {}
-    for name, options in _choices(ctx, spec, schema, y_min).items():
+    for name, options in _choices(ctx, spec, schema, y_min, weighted).items():
         params[name] = trial.suggest_categorical(name, options)
     if params.get("prep_select") == "univariate":
         params["prep_select_percentile"] = trial.suggest_int("prep_select_percentile", 10, 90, step=10)
     return params
 
 
-def defaults(ctx: SpaceContext, spec: Preprocessing, schema: Schema, y_min: float = 0.0) -> dict:
-    return {name: options[0] for name, options in _choices(ctx, spec, schema, y_min).items()}
+def defaults(ctx: SpaceContext, spec: Preprocessing, schema: Schema, y_min: float = 0.0,
+             weighted: bool = False) -> dict:
+    return {name: options[0] for name, options in _choices(ctx, spec, schema, y_min, weighted).items()}
 
 
 def split_params(params: dict) -> tuple[dict, dict]:
@@ -219,5 +225,5 @@ def describe(task: str) -> dict[str, str]:
         out["prep_target"] = "none | yeo_johnson | log (log only for targets ≥ 0)"
     else:
         out["prep_resample"] = (f"none | smote | oversample (imbalance ≥ {IMBALANCE_FOR_RESAMPLING:g}:1; "
-                                "no smote for native categories)")
+                                "no smote for native categories; none with --weights)")
     return out

@@ -1,4 +1,4 @@
-"""Columns that describe how rows relate rather than what they hold: ``--groups`` and ``--time-column``.
+"""Columns that describe the rows rather than feature them: ``--groups``, ``--time-column`` and ``--weights``.
 
 Neither is a feature. The group column says which rows belong together (a patient, a customer,
 a store): folds and the held-out test set then keep each group on one side
@@ -7,7 +7,9 @@ rows: prepared data is sorted by it (a stable sort: rows at the same time keep t
 order), folds go forward in time and the held-out test set is the latest rows. Because the
 time column is not a feature, ``tuner predict`` and ``tuner serve`` never need it; a table
 whose dates carry signal (season, weekday) can keep a copy of the column under another name,
-which becomes calendar features like any other date column.
+which becomes calendar features like any other date column. The weight column says how much
+each row counts, in every fit and every metric (``tuner.evaluation.weights``); a weight of 0
+leaves a row out of both.
 """
 
 from __future__ import annotations
@@ -19,9 +21,16 @@ from tuner.data.columns import listing
 from tuner.errors import TunerError
 
 
-def check_names(df: pd.DataFrame, target: str, groups: str | None, time_column: str | None) -> None:
-    """Exit-2 errors for a group / time column that is absent, is the target, or is the other one."""
-    for flag, name in (("--groups", groups), ("--time-column", time_column)):
+def check_names(df: pd.DataFrame, target: str, groups: str | None, time_column: str | None,
+                weights: str | None = None) -> None:
+    """Exit-2 errors for a group / time / weight column that is absent, is the target, or is another one."""
+    named = [(flag, name) for flag, name in (("--groups", groups), ("--time-column", time_column),
+                                              ("--weights", weights)) if name]
+    for i, (flag, name) in enumerate(named):
+        for other, same in named[:i]:
+            if same == name:
+                raise TunerError(f"{name!r} is given as both {other} and {flag}; use it for one of them")
+    for flag, name in (("--groups", groups), ("--time-column", time_column), ("--weights", weights)):
         if not name:
             continue
         if name == target:
@@ -30,8 +39,6 @@ def check_names(df: pd.DataFrame, target: str, groups: str | None, time_column: 
             close = [c for c in df.columns if str(c).lower() == str(name).lower()]
             hint = f" (did you mean {close[0]!r}?)" if close else f"; columns are: {', '.join(map(str, df.columns[:20]))}"
             raise TunerError(f"{flag} column {name!r} is not in the data{hint}")
-    if groups and groups == time_column:
-        raise TunerError(f"{groups!r} is given as both --groups and --time-column; use it for one of them")
     if groups and time_column:
         raise TunerError("--groups and --time-column together are not supported: forward folds would split "
                          "groups; use --time-column for data whose future is predicted, --groups otherwise")
@@ -72,6 +79,27 @@ def time_values(col: pd.Series) -> pd.Series:
     return parsed
 
 
+def weight_values(col: pd.Series) -> np.ndarray:
+    """The weight of each row: finite numbers ≥ 0, not all 0; anything else is refused."""
+    numbers = pd.to_numeric(col, errors="coerce") if not pd.api.types.is_bool_dtype(col) else col.astype(float)
+    values = numbers.to_numpy(dtype=float, na_value=np.nan)
+    empty, unreadable = int(col.isna().sum()), int((numbers.isna() & col.notna()).sum())
+    if unreadable:
+        examples = listing([repr(v) for v in dict.fromkeys(col[numbers.isna() & col.notna()].astype(str).head(3))])
+        raise TunerError(f"weight column {col.name!r} has {unreadable} value(s) that are not numbers (e.g. {examples}); "
+                         "fix them, or choose another --weights")
+    if empty:
+        raise TunerError(f"weight column {col.name!r} is empty in {empty} row(s); give those rows a weight "
+                         "(0 leaves a row out) or drop them")
+    bad = ~np.isfinite(values) | (values < 0)
+    if bad.any():
+        raise TunerError(f"weight column {col.name!r} has {int(bad.sum())} negative or infinite value(s) "
+                         f"(e.g. {values[bad][0]:g}); weights must be finite numbers ≥ 0")
+    if not (values > 0).any():
+        raise TunerError(f"every weight in {col.name!r} is 0: no row would count; check the column")
+    return values
+
+
 def time_order(values: pd.Series) -> np.ndarray:
     """Row positions sorted by time; rows with equal times keep their order (stable)."""
     return np.argsort(values.to_numpy(), kind="stable")
@@ -87,4 +115,4 @@ def describe_span(values: pd.Series) -> str:
     return f"from {first:g} to {last:g}"
 
 
-__all__ = ["check_names", "group_codes", "time_values", "time_order", "describe_span"]
+__all__ = ["check_names", "group_codes", "time_values", "weight_values", "time_order", "describe_span"]

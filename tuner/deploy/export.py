@@ -67,13 +67,14 @@ def refit(config, family: str, params: dict, *, n_jobs: int = 1):
     from tuner.data.dataset import load_for_run
     from tuner.evaluation.estimator import build_estimator, space_context
     from tuner.evaluation.cross_validation import fit_quietly
+    from tuner.evaluation.weights import fit_params
 
     ds = load_for_run(config)
     ctx = space_context(config, n_jobs, n_rows=len(ds.X))
     estimator = build_estimator(config, family, params, ctx)
     start = time.perf_counter()
     try:
-        fit_quietly(estimator, ds.X, ds.y)
+        fit_quietly(estimator, ds.X, ds.y, **fit_params(estimator, ds.weights))
     except TunerError:
         raise
     except Exception as exc:
@@ -129,6 +130,7 @@ def export_model(
             "n_groups": config.n_groups or None,
             "time_column": config.time_column or None,
             "gap": config.gap,
+            "weights": config.weights or None,  # used in the refit; not needed to predict
         },
         "refit_seconds": round(seconds, 3),
         "versions": artifact.installed_versions(artifact.libraries_for(family)),

@@ -18,6 +18,7 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
 from tuner.evaluation.metrics import score_splits
+from tuner.evaluation.weights import fit_params as weight_params
 
 
 @dataclass
@@ -80,7 +81,7 @@ def fit_quietly(estimator, X, y, **fit_params):
 def evaluate_fold(
     estimator, X: pd.DataFrame, y: np.ndarray, fold: tuple[np.ndarray, np.ndarray], index: int,
     task: str, n_classes: int, fit_params: dict | None = None, *, score_train: bool = True,
-    headline: str | None = None,
+    headline: str | None = None, weights: np.ndarray | None = None,
 ) -> tuple[FoldResult, list[str]]:
     """Fit ``estimator`` on the fold's training rows and score its test rows.
 
@@ -91,12 +92,13 @@ def evaluate_fold(
     ``score_train``: also score (a sample of) the training rows, for the overfitting gap.
     ``headline``: score only this metric now and keep the predictions, for :func:`score_folds`
     to score every metric of all the trial's folds at once (the driver: a pruned trial needs
-    only its headline).
+    only its headline). ``weights``: every row's weight (``--weights``), in the fit and the scores.
     """
     train, test = fold
     est = clone(estimator) if hasattr(estimator, "fit") else estimator()
+    w_train, w_test = (None, None) if weights is None else (weights[train], weights[test])
     start = time.perf_counter()
-    notes = fit_quietly(est, X.iloc[train], y[train], **(fit_params or {}))
+    notes = fit_quietly(est, X.iloc[train], y[train], **(fit_params or {}), **weight_params(est, w_train))
     fit_time = time.perf_counter() - start
     start = time.perf_counter()
     with warnings.catch_warnings():  # e.g. an inverse target transform overflowing: the fold fails below, quietly
@@ -106,7 +108,7 @@ def evaluate_fold(
     predict_time = time.perf_counter() - start
     if task == "regression" and not np.isfinite(pred).all():
         raise ValueError("the model predicted non-finite values")
-    result = FoldResult(index, {}, fit_time, predict_time, len(test), outputs=(y[test], pred, proba))
+    result = FoldResult(index, {}, fit_time, predict_time, len(test), outputs=(y[test], pred, proba, w_test))
     if score_train:
         seen = _train_sample(train, index)
         start = time.perf_counter()
@@ -118,7 +120,7 @@ def evaluate_fold(
         if task == "regression" and not np.isfinite(train_pred).all():
             train_pred = np.nan_to_num(train_pred, nan=float(np.mean(y[seen])), posinf=float(np.max(y[seen])),
                                        neginf=float(np.min(y[seen])))
-        result.train_outputs = (y[seen], train_pred, train_proba)
+        result.train_outputs = (y[seen], train_pred, train_proba, None if weights is None else weights[seen])
     if headline is None:
         score_folds([result], task, n_classes)
     else:
@@ -149,11 +151,13 @@ def _train_sample(train: np.ndarray, index: int) -> np.ndarray:
 def cross_validate(
     estimator, X: pd.DataFrame, y: np.ndarray, folds, task: str, n_classes: int,
     on_fold: Callable[[FoldResult], None] | None = None, fit_params_for: Callable[[int], dict] | None = None,
+    weights: np.ndarray | None = None,
 ) -> list[FoldResult]:
     """Score ``estimator`` on every fold; ``on_fold`` sees each result as it comes (and may stop the loop)."""
     results = []
     for i, fold in enumerate(folds):
-        result, _ = evaluate_fold(estimator, X, y, fold, i, task, n_classes, fit_params_for(i) if fit_params_for else None)
+        result, _ = evaluate_fold(estimator, X, y, fold, i, task, n_classes, fit_params_for(i) if fit_params_for else None,
+                                  weights=weights)
         results.append(result)
         if on_fold is not None:
             on_fold(result)

@@ -1,5 +1,10 @@
 """Metric registry: name -> how to compute it, its direction, and the tasks it fits.
 
+With row weights (``--weights``) every metric is its weighted form, as scikit-learn's
+``sample_weight`` defines it: weighted means (accuracy, log-loss, MSE, MAE), a weighted
+confusion matrix (precision, recall, F1), weighted sums of squares around the weighted mean
+(R²), and ROC-AUC over weighted pairs (scikit-learn's own, per split).
+
 Multiclass averaging: precision / recall / F1 are macro averages (every class
 counts the same); ROC-AUC is one-vs-rest, macro averaged; top-k accuracy uses
 k = min(3, n_classes - 1). For binary problems the positive class is the second of
@@ -21,7 +26,8 @@ class Splits:
     metric is computed for all of them in a few NumPy calls: a call costs about the same for
     one small split as for twenty, and every fold of every trial is scored.
 
-    ``y``, ``pred`` and ``proba`` hold the splits one after another; ``group`` numbers each row's
+    A split is ``(y, pred, proba)`` or ``(y, pred, proba, weights)``; ``w`` is None when no split
+    has weights. ``y``, ``pred`` and ``proba`` hold the splits one after another; ``group`` numbers each row's
     split (non-decreasing), ``sizes`` and ``starts`` give each split's rows. Every per-split
     sum adds the same rows in the same order whether a split is scored alone or with others,
     so the scores are bit-identical either way.
@@ -31,11 +37,17 @@ class Splits:
     every trial is scored (tests/test_metrics.py checks that the values agree).
     """
 
-    def __init__(self, splits: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]], n_classes: int):
+    def __init__(self, splits: list[tuple], n_classes: int):
         self.k = n_classes
         self.n = len(splits)
         self._confusion = None
         self._prf = None
+        weights = [split[3] if len(split) > 3 else None for split in splits]
+        self.w = None
+        if any(w is not None for w in weights):
+            self.w = np.concatenate([np.ones(len(split[0])) if w is None else np.asarray(w, dtype=float)
+                                     for split, w in zip(splits, weights)])
+        splits = [split[:3] for split in splits]
         if self.n == 1:  # a fold's headline, after every fold: the same arrays without the stacking
             y, pred, proba = splits[0]
             self.y, self.pred = np.asarray(y), np.asarray(pred)
@@ -57,15 +69,23 @@ class Splits:
         """Sum of ``values`` (one per row) over each split's rows."""
         return np.bincount(self.group, weights=values, minlength=self.n)
 
+    def weigh(self, values: np.ndarray) -> np.ndarray:
+        """``values`` times each row's weight (unchanged without weights)."""
+        return values if self.w is None else values * self.w
+
     def mean(self, values: np.ndarray) -> np.ndarray:
-        return self.per_split(values) / np.maximum(self.sizes, 1)
+        """Mean of ``values`` over each split's rows (weighted: NaN where a split's weights are all 0)."""
+        if self.w is None:
+            return self.per_split(values) / np.maximum(self.sizes, 1)
+        total = self.per_split(self.w)
+        return np.divide(self.per_split(values * self.w), total, out=np.full(self.n, np.nan), where=total > 0)
 
     def confusion(self) -> np.ndarray:
         """(splits, true class, predicted class) counts, shared by the label metrics."""
         if self._confusion is None:
             k = max(self.k, 2)
             y, p = self.y.astype(np.int64), self.pred.astype(np.int64)
-            cells = np.bincount((self.group * k + y) * k + p, minlength=self.n * k * k)
+            cells = np.bincount((self.group * k + y) * k + p, weights=self.w, minlength=self.n * k * k)
             self._confusion = cells.reshape(self.n, k, k)
         return self._confusion
 
@@ -139,6 +159,8 @@ def split_ranks(x: np.ndarray, group: np.ndarray, starts: np.ndarray) -> np.ndar
 def _roc_auc(s: Splits) -> np.ndarray:
     """Mann-Whitney U / (n+ n-), ties counted half; multiclass: one-vs-rest, macro over the
     classes; NaN on a split without some class (undefined there)."""
+    if s.w is not None:
+        return _weighted_roc_auc(s)
     if s.k == 2:
         scores, positive = s.proba[:, 1:2], (s.y == 1)[:, None]
     else:
@@ -152,6 +174,25 @@ def _roc_auc(s: Splits) -> np.ndarray:
     pairs = n_pos * n_neg  # 0 on a split without some class: NaN there, and in the split's mean
     auc = np.divide(rank_sums - n_pos * (n_pos + 1) / 2, pairs, out=np.full_like(pairs, np.nan), where=pairs > 0)
     return auc.mean(axis=1)
+
+
+def _weighted_roc_auc(s: Splits) -> np.ndarray:
+    """scikit-learn's ROC-AUC with ``sample_weight``, split by split (weighted runs only)."""
+    from sklearn.metrics import roc_auc_score
+
+    out = np.full(s.n, np.nan)
+    for i, (start, size) in enumerate(zip(s.starts, s.sizes)):
+        rows = slice(start, start + size)
+        y, proba, w = s.y[rows], s.proba[rows], s.w[rows]
+        try:
+            if s.k == 2:
+                out[i] = roc_auc_score(y, proba[:, 1], sample_weight=w)
+            else:
+                out[i] = roc_auc_score(y, proba, sample_weight=w, multi_class="ovr", average="macro",
+                                       labels=np.arange(s.k))
+        except ValueError:  # a class missing (or weighing nothing) on this split: undefined, as unweighted
+            pass
+    return out
 
 
 def _log_loss(s: Splits) -> np.ndarray:
@@ -170,8 +211,8 @@ def _squared(s: Splits) -> np.ndarray:
 
 def _r2(s: Splits) -> np.ndarray:
     y = s.y.astype(float)
-    residual = s.per_split(_squared(s))
-    total = s.per_split((y - s.mean(y)[s.group]) ** 2)
+    residual = s.per_split(s.weigh(_squared(s)))
+    total = s.per_split(s.weigh((y - s.mean(y)[s.group]) ** 2))
     # a constant target on a split: 1 for a perfect prediction, else 0, as scikit-learn (force_finite)
     r2 = np.where(residual == 0, 1.0, 0.0)
     np.subtract(1.0, np.divide(residual, total, out=np.zeros_like(total), where=total > 0), out=r2, where=total > 0)
@@ -242,10 +283,11 @@ def check_metric(name: str | None, task: str) -> Metric:
     return metric
 
 
-def score_splits(task: str, splits: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]], n_classes: int,
+def score_splits(task: str, splits: list[tuple], n_classes: int,
                  names: list[str] | None = None) -> list[dict[str, float]]:
-    """Every metric of ``task`` (or just ``names``) on each split ``(y_true, y_pred, proba)``:
-    one dict per split, computed for all splits together (a trial's folds at its end)."""
+    """Every metric of ``task`` (or just ``names``) on each split ``(y_true, y_pred, proba)`` or
+    ``(y_true, y_pred, proba, weights)``: one dict per split, computed for all splits together
+    (a trial's folds at its end)."""
     if not splits:
         return []
     s = Splits(splits, n_classes)
@@ -265,6 +307,7 @@ def score_splits(task: str, splits: list[tuple[np.ndarray, np.ndarray, np.ndarra
     return out
 
 
-def score_all(task: str, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None, n_classes: int) -> dict[str, float]:
-    """Every metric of ``task`` on one evaluation split."""
-    return score_splits(task, [(y_true, y_pred, proba)], n_classes)[0]
+def score_all(task: str, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None, n_classes: int,
+              weights: np.ndarray | None = None) -> dict[str, float]:
+    """Every metric of ``task`` on one evaluation split (weighted when ``weights`` is given)."""
+    return score_splits(task, [(y_true, y_pred, proba, weights)], n_classes)[0]

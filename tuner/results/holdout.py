@@ -53,15 +53,16 @@ def refit_and_score(config: RunConfig, family: str, params: dict, train: Dataset
     from tuner.evaluation.estimator import build_estimator, space_context
     from tuner.evaluation.cross_validation import fit_quietly, predict_outputs
     from tuner.evaluation.metrics import score_all
+    from tuner.evaluation.weights import fit_params
 
     k = len(config.classes)
     estimator = build_estimator(config, family, params, space_context(config, n_jobs))
-    fit_quietly(estimator, train.X, train.y)
+    fit_quietly(estimator, train.X, train.y, **fit_params(estimator, train.weights))
 
     def score(ds: Dataset) -> dict:
         pred, proba = predict_outputs(estimator, ds.X, config.task, k)
         return {m: (None if v is None or not math.isfinite(v) else float(v))
-                for m, v in score_all(config.task, ds.y, pred, proba, k).items()}
+                for m, v in score_all(config.task, ds.y, pred, proba, k, ds.weights).items()}
 
     return {
         "train": score(train),

@@ -133,11 +133,12 @@ def _winner_predictions(config: RunConfig, row: dict, train, test, n_jobs: int):
     from tuner.evaluation.estimator import build_estimator, space_context
     from tuner.evaluation.cross_validation import fit_quietly, predict_outputs
     from tuner.evaluation.folds import folds_for_run
+    from tuner.evaluation.weights import fit_params
 
     k = len(config.classes)
     estimator = build_estimator(config, row["model"], row["params"], space_context(config, n_jobs))
     if test is not None:
-        fit_quietly(estimator, train.X, train.y)
+        fit_quietly(estimator, train.X, train.y, **fit_params(estimator, train.weights))
         pred, proba = predict_outputs(estimator, test.X, config.task, k)
         return test.y, pred, proba, (f"held-out test set ({len(test.y)} rows), the winner refit on the "
                                      f"{len(train.y)} training rows")
@@ -147,7 +148,8 @@ def _winner_predictions(config: RunConfig, row: dict, train, test, n_jobs: int):
     tested = np.zeros(len(train.y), dtype=bool)  # forward folds never test the earliest rows
     for tr, te in folds:
         est = clone(estimator)
-        fit_quietly(est, train.X.iloc[tr], train.y[tr])
+        fit_quietly(est, train.X.iloc[tr], train.y[tr],
+                    **fit_params(est, None if train.weights is None else train.weights[tr]))
         p, pr = predict_outputs(est, train.X.iloc[te], config.task, k)
         pred[te] = p
         tested[te] = True

@@ -136,7 +136,7 @@ def make_config(ds: Dataset, *, run: str, metric: str | None, models: list[str] 
         class_imbalance=float(counts.max() / max(1, counts.min())),
         y_min=float(ds.y.min()) if ds.task == "regression" else 0.0,
         created_at=existing.created_at if existing else now_iso(), tuner_version=_version(),
-        groups=ds.group_column, time_column=ds.time_column, n_groups=ds.n_groups,
+        groups=ds.group_column, time_column=ds.time_column, n_groups=ds.n_groups, weights=ds.weight_column,
         gap=gap if gap is not None else (existing.gap if existing else 0),
     )
     folds_for_run(config, ds)  # fold errors before writing
@@ -203,7 +203,7 @@ def _create_family_study(storage, config: RunConfig, family: str, ctx: SpaceCont
     if n_existing == 0:
         space = search_spaces.get_space(family)
         schema = _schema(config)
-        prep = preprocessing.defaults(ctx, space.preprocessing, schema, config.y_min)
+        prep = preprocessing.defaults(ctx, space.preprocessing, schema, config.y_min, bool(config.weights))
         # the defaults first, then the family's learned portfolio (search_spaces._portfolio), then TPE
         for start in [space.defaults(ctx), *portfolio(family, config.task)]:
             study.enqueue_trial({**start, **prep}, skip_if_exists=True)
@@ -267,7 +267,7 @@ class Driver:
 
         try:
             with trial_writes.params_held(trial):
-                preprocessing.suggest(trial, self.ctx, space.preprocessing, self.schema, cfg.y_min)
+                preprocessing.suggest(trial, self.ctx, space.preprocessing, self.schema, cfg.y_min, bool(cfg.weights))
                 space.suggest(trial, self.ctx)
             params = trial.params
 
@@ -300,7 +300,8 @@ class Driver:
                     # the training rows' scores (overfitting gap) from the first K folds, not every repeat
                     result, notes = call_with_limit(
                         lambda: evaluate_fold(lambda: estimator, self.ds.X, self.ds.y, fold, i, cfg.task, len(cfg.classes),
-                                              fit_params, score_train=i < cfg.cv, headline=cfg.metric), until,
+                                              fit_params, score_train=i < cfg.cv, headline=cfg.metric,
+                                              weights=self.ds.weights), until,
                         expected_s=per_fold)
                 except FitTimeLimit:
                     model_s += time.monotonic() - fold_start  # all of it inside the model

@@ -298,7 +298,7 @@ def check_compatible(existing: RunConfig, new: RunConfig) -> None:
                 f"run {existing.run!r} uses {flag} {getattr(existing, attr)} but this call asks for "
                 f"{getattr(new, attr)}; drop {flag} to continue the run, or use a new --run name"
             )
-    for attr, flag in (("groups", "--groups"), ("time_column", "--time-column")):
+    for attr, flag in (("groups", "--groups"), ("time_column", "--time-column"), ("weights", "--weights")):
         was, now = getattr(existing, attr), getattr(new, attr)
         if was != now:  # the data is read before the run is known: the column must be named again
             fix = f"pass {flag} {shlex.quote(was)} to continue the run" if was else f"drop {flag} to continue the run"

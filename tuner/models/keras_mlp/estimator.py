@@ -131,18 +131,22 @@ class KerasMLPBase(KerasPersistenceMixin, BaseEstimator):
         return None
 
     # ---- fit / forward ----------------------------------------------------
-    def _fit(self, X, y, epoch_callback=None):
+    def _fit(self, X, y, epoch_callback=None, sample_weight=None):
         self._check_params()
         X, y = validate_data(
             self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2, y_numeric=False
         )
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=np.float32).ravel()
+            if sample_weight.shape[0] != X.shape[0]:
+                raise ValueError(f"sample_weight has {sample_weight.shape[0]} values for {X.shape[0]} rows")
         y_enc = self._encode_targets(y)
         X = np.ascontiguousarray(X, dtype=np.float32)
 
         keras, tf = configure_tensorflow(self.n_jobs)
         seed = self._seed()
         self.__dict__.pop("model_", None)  # a failed refit leaves no stale network behind
-        result = training.train(self, keras, tf, X, y_enc, seed, epoch_callback)
+        result = training.train(self, keras, tf, X, y_enc, seed, epoch_callback, sample_weight)
         self.model_ = result.model
         self.history_ = result.history
         self.n_epochs_ = result.n_epochs

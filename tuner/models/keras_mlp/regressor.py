@@ -86,9 +86,10 @@ class KerasMLPRegressor(RegressorMixin, KerasMLPBase):
         self.huber_delta = huber_delta
         self.scale_target = scale_target
 
-    def fit(self, X, y, epoch_callback: Callable[[int, dict], Any] | None = None):
-        """Fit the network; ``epoch_callback(epoch, logs)`` as described in :mod:`tuner.models.keras_mlp`."""
-        return self._fit(X, y, epoch_callback=epoch_callback)
+    def fit(self, X, y, epoch_callback: Callable[[int, dict], Any] | None = None, sample_weight=None):
+        """Fit the network; ``epoch_callback(epoch, logs)`` as described in :mod:`tuner.models.keras_mlp`;
+        ``sample_weight``: each row's weight in the loss (and in the validation loss)."""
+        return self._fit(X, y, epoch_callback=epoch_callback, sample_weight=sample_weight)
 
     def _encode_targets(self, y):
         if self.loss not in REGRESSION_LOSSES:

@@ -31,21 +31,25 @@ class TrainingResult:
     best_score: float  # its best value (NaN when never finite)
 
 
-def validation_split(X, y_enc, fraction: float, seed: int, stratify):
-    """``(X_train, y_train, X_val, y_val)``; no validation part (None, None) when the data
-    are too few for one or ``fraction`` is 0. Stratified on ``stratify`` when it can be."""
+def validation_split(X, y_enc, fraction: float, seed: int, stratify, sample_weight=None):
+    """``(X_train, y_train, X_val, y_val)``, and the two parts' weights after them when
+    ``sample_weight`` is given; no validation part (None, None) when the data are too few for
+    one or ``fraction`` is 0. Stratified on ``stratify`` when it can be."""
     n = X.shape[0]
     frac = float(fraction)
     n_val = int(round(n * frac))
+    weighted = sample_weight is not None
     if frac <= 0 or n_val < 1 or n - n_val < 2 or n < 10:
-        return X, y_enc, None, None
+        return (X, y_enc, None, None, sample_weight, None) if weighted else (X, y_enc, None, None)
     from sklearn.model_selection import train_test_split
 
+    rows = np.arange(n)
     try:
-        Xtr, Xva, ytr, yva = train_test_split(X, y_enc, test_size=n_val, random_state=seed, stratify=stratify)
+        tr, va = train_test_split(rows, test_size=n_val, random_state=seed, stratify=stratify)
     except ValueError:  # a class too small to stratify
-        Xtr, Xva, ytr, yva = train_test_split(X, y_enc, test_size=n_val, random_state=seed)
-    return Xtr, ytr, Xva, yva
+        tr, va = train_test_split(rows, test_size=n_val, random_state=seed)
+    parts = (X[tr], y_enc[tr], X[va], y_enc[va])
+    return (*parts, sample_weight[tr], sample_weight[va]) if weighted else parts
 
 
 def epoch_hook(keras, user_callback: Callable[[int, dict], Any], pruning_metric: str):
@@ -78,15 +82,28 @@ def caller_rng_preserved():
         np.random.set_state(np_state)
 
 
-def train(est, keras, tf, X, y_enc, seed: int, epoch_callback=None) -> TrainingResult:
+def train(est, keras, tf, X, y_enc, seed: int, epoch_callback=None, sample_weight=None) -> TrainingResult:
     """Build, compile and fit the network of ``est`` on ``(X, y_enc)`` (float32, encoded).
 
     ``est`` supplies the hyperparameters and the task hooks (``_output_spec``,
     ``_loss_and_metrics``, ``_class_weight``, ``_stratify``, ``_metric_name``). When the
     fit raises (pruned, interrupted, failed), the half-trained model and the Keras session
-    are freed before the exception goes on unchanged.
+    are freed before the exception goes on unchanged. ``sample_weight``: each row's weight in
+    the training and validation losses; the estimator's class weights multiply it (Keras takes
+    one or the other).
     """
-    Xtr, ytr, Xva, yva = validation_split(X, y_enc, est.validation_fraction, seed, est._stratify(y_enc))
+    if sample_weight is None:
+        Xtr, ytr, Xva, yva = validation_split(X, y_enc, est.validation_fraction, seed, est._stratify(y_enc))
+        wtr = wva = None
+    else:
+        Xtr, ytr, Xva, yva, wtr, wva = validation_split(X, y_enc, est.validation_fraction, seed,
+                                                        est._stratify(y_enc), sample_weight)
+    class_weight = est._class_weight(ytr)
+    if wtr is not None and class_weight is not None:  # fold the class weights into the row weights
+        codes = np.asarray(ytr).ravel().astype(np.int64)
+        wtr = wtr * np.asarray([class_weight.get(int(c), 1.0) for c in range(int(codes.max()) + 1)],
+                               dtype=np.float32)[codes]
+        class_weight = None
     has_val = Xva is not None
     monitor = ("val_" if has_val else "") + est._metric_name
 
@@ -110,12 +127,13 @@ def train(est, keras, tf, X, y_enc, seed: int, epoch_callback=None) -> TrainingR
             )
             bs = int(est.batch_size)
             train_data = (
-                tf.data.Dataset.from_tensor_slices((Xtr, ytr))
+                tf.data.Dataset.from_tensor_slices((Xtr, ytr) if wtr is None else (Xtr, ytr, wtr))
                 .shuffle(len(Xtr), seed=seed, reshuffle_each_iteration=True)
                 .batch(bs)
                 .prefetch(2)
             )
-            val_data = tf.data.Dataset.from_tensor_slices((Xva, yva)).batch(max(bs, 1024)) if has_val else None
+            val_data = tf.data.Dataset.from_tensor_slices((Xva, yva) if wva is None else (Xva, yva, wva)).batch(
+                max(bs, 1024)) if has_val else None
             stopper = keras.callbacks.EarlyStopping(
                 monitor=monitor,
                 mode="min",
@@ -131,7 +149,7 @@ def train(est, keras, tf, X, y_enc, seed: int, epoch_callback=None) -> TrainingR
                 validation_data=val_data,
                 epochs=int(est.epochs),
                 callbacks=callbacks,
-                class_weight=est._class_weight(ytr),
+                class_weight=class_weight,
                 shuffle=False,  # the tf.data pipeline shuffles (seeded)
                 verbose=est.verbose,
             )
