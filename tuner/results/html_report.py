@@ -264,7 +264,11 @@ def build_report(storage, config: RunConfig, *, data=None, n_jobs: int = 1) -> s
         "target": f"{config.target} ({config.task}: {config.task_reason})",
         "metric": f"{metric} ({'higher' if config.direction == 'maximize' else 'lower'} is better)",
         "cross-validation": f"{config.describe_folds()}, seed {config.seed}, the same folds for every family",
-        "held-out test set": (f"{config.test_size:g} of the rows, split off before tuning, looked at once"
+        "row weights": (f"{config.weights!r}, in every fit and metric (the charts below are unweighted)"
+                        if config.weights else "none"),
+        "held-out test set": (f"{config.test_size:g} of the rows"
+                              + (" (whole groups)" if config.groups else " (the latest)" if config.time_column else "")
+                              + ", split off before tuning, looked at once"
                               if config.test_size else "none (run with --test-size F to hold one out)"),
         "families": ", ".join(config.families),
         "report made": now_iso(),
