@@ -207,3 +207,28 @@ def test_cli_time_column_banner_and_errors(tmp_path, storage_url):
                            (["--gap", "3"], "needs --time-column")):
         res = runner.invoke(app, base + ["--run", "other"] + extra)
         assert res.exit_code == 2 and message in res.output, res.output
+
+
+def test_a_worker_and_the_report_use_the_runs_groups_and_weights(tmp_path, storage_url):
+    """A run recorded with --create-only and worked on by `tuner worker` scores the same default
+    trial as the run made directly: same group folds, same weights; the report says which."""
+    df = grouped_frame(n_groups=30, per_group=5)
+    df["w"] = np.random.default_rng(0).integers(0, 4, size=len(df)).astype(float)
+    path = tmp_path / "visits.csv"
+    df.to_csv(path, index=False)
+    common = [str(path), "--target", "y", "--models", "logistic_regression", "--trials", "1", "--cv", "3",
+              "--groups", "patient", "--weights", "w", "--storage", storage_url]
+    assert runner.invoke(app, ["run", *common, "--run", "direct"]).exit_code == 0
+    assert runner.invoke(app, ["run", *common, "--run", "queued", "--create-only"]).exit_code == 0
+    res = runner.invoke(app, ["worker", "--storage", storage_url, "--run", "queued", "--n-jobs", "1"])
+    assert res.exit_code == 0, res.output
+    boards = {run: json.loads(runner.invoke(app, ["leaderboard", "--storage", storage_url, "--run", run,
+                                                  "--format", "json"]).stdout) for run in ("direct", "queued")}
+    assert boards["queued"][0]["fold_scores"]["roc_auc"] == pytest.approx(
+        boards["direct"][0]["fold_scores"]["roc_auc"])
+    report = tmp_path / "r.html"
+    res = runner.invoke(app, ["report", "--storage", storage_url, "--run", "queued", "--out", str(report)])
+    assert res.exit_code == 0, res.output
+    page = report.read_text()
+    assert "3-fold group CV over 30 groups of &#x27;patient&#x27;" in page or "group CV over 30 groups" in page
+    assert "in every fit and metric" in page
