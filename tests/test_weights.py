@@ -142,7 +142,7 @@ def test_bad_weights_are_refused(bad, message):
     df["w"] = pd.Series([1.0] * 39 + [bad], dtype=object)
     with pytest.raises(TunerError, match=message):
         prepare(df, "y", weights="w")
-    with pytest.raises(TunerError, match="every weight in 'w' is 0"):
+    with pytest.raises(TunerError, match="every weight in 'w' is zero"):
         prepare(flipped_frame(n=40).assign(w=0.0), "y", weights="w")
     with pytest.raises(TunerError, match="--weights 'y' is the target column"):
         prepare(flipped_frame(n=40), "y", weights="y")

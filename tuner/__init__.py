@@ -8,15 +8,27 @@ Public API (nothing heavy is imported until used)::
     tuner.report(run="churn", out="report.html")
     model = tuner.load("model/")          # a folder written by `tuner export`
     model.predict(new_rows); model.predict_proba(new_rows)
+    tuner.export("model/", run="churn")   # `tuner export` from Python; returns the loaded model
+    tuner.best_model(run="churn")         # the winner refit in memory, no folder written
+    clf = tuner.TunerClassifier(trials=20).fit(X, y)   # a scikit-learn estimator (also TunerRegressor)
 """
 
 from __future__ import annotations
 
-__all__ = ["tune", "leaderboard", "runs", "report", "load", "TunerError"]
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # what type checkers see; at run time __getattr__ imports each on first use
+    from tuner.api import best_model, export, leaderboard, report, runs, tune
+    from tuner.deploy.artifact import load
+    from tuner.errors import TunerError
+    from tuner.estimators import TunerClassifier, TunerRegressor
+
+__all__ = ["tune", "leaderboard", "runs", "report", "export", "best_model", "load", "TunerClassifier",
+           "TunerRegressor", "TunerError"]
 
 
 def __getattr__(name: str):
-    if name in {"tune", "leaderboard", "runs", "report"}:
+    if name in {"tune", "leaderboard", "runs", "report", "export", "best_model"}:
         from tuner import api
 
         return getattr(api, name)
@@ -24,6 +36,10 @@ def __getattr__(name: str):
         from tuner.deploy.artifact import load
 
         return load
+    if name in {"TunerClassifier", "TunerRegressor"}:
+        from tuner import estimators
+
+        return getattr(estimators, name)
     if name == "TunerError":
         from tuner.errors import TunerError
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from tuner.config import validate_budget
 from tuner.data.dataset import check_test_size, prepare, read_table
+from tuner.data.frames import as_pandas
 from tuner.errors import TunerError
 from tuner.execution import cores
 from tuner.results import holdout
@@ -81,6 +82,7 @@ def tune(
     if cv_repeats is not None and cv_repeats < 1:
         raise TunerError(f"cv_repeats must be at least 1 (got {cv_repeats})")
     check_test_size(test_size)
+    data = as_pandas(data)  # polars / pyarrow tables: converted once, here
     source = data if isinstance(data, str) else "<DataFrame>"
     frame = read_table(data) if isinstance(data, str) else data
     if isinstance(models, str):
@@ -162,9 +164,39 @@ def report(out: str, *, run: str | None = None, storage: str | None = None, data
     return str(write_report(store, config, out, data=data, n_jobs=cores.refit_threads(n_jobs)))
 
 
+def export(out: str, *, run: str | None = None, storage: str | None = None, model: str | None = None,
+           onnx: bool = False, data=None, n_jobs: int | None = None):
+    """``tuner export`` from Python: refit the run's winner (or family ``model``'s best) on all its
+    training rows, write the artifact folder ``out`` and return it loaded (``tuner.load(out)``).
+
+    ``data``: the run's table, for a run made from an in-memory DataFrame (its rows cannot be
+    reloaded from the storage); ``n_jobs``: threads of the refit (default every core).
+    """
+    from tuner.deploy.artifact import load
+    from tuner.deploy.export import export_model
+
+    export_model(out, run=run, storage=storage, family=model, onnx=onnx, n_jobs=cores.refit_threads(n_jobs),
+                 data=as_pandas(data))
+    return load(out)
+
+
+def best_model(*, run: str | None = None, storage: str | None = None, model: str | None = None, data=None,
+               n_jobs: int | None = None):
+    """The fitted winner of a stored run (or family ``model``'s best) in one call, refit in memory
+    on all its training rows: a ``LoadedModel`` like ``tuner.load`` gives (``predict``,
+    ``predict_proba``, ``card``, ``pipeline``), without writing a folder. ``data`` as for ``export``.
+    """
+    from tuner.deploy.artifact.loaded_model import LoadedModel
+    from tuner.deploy.export import refit_best
+
+    result = refit_best(run=run, storage=storage, family=model, n_jobs=cores.refit_threads(n_jobs),
+                        data=as_pandas(data))
+    return LoadedModel(None, result.card, result.fitted)
+
+
 def runs(*, storage: str | None = None) -> list[str]:
     """Names of the runs in ``storage``, oldest first."""
     return [c.run for c in list_runs(open_storage(storage, create=False))]
 
 
-__all__ = ["tune", "leaderboard", "report", "runs", "TunerError"]
+__all__ = ["tune", "leaderboard", "report", "runs", "export", "best_model", "TunerError"]

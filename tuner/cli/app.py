@@ -21,7 +21,7 @@ from tuner.errors import TunerError
 from tuner.execution.cores import refit_threads  # light: os and dataclasses
 
 app = typer.Typer(
-    name="tuner", add_completion=False, pretty_exceptions_enable=False,
+    name="tuner", add_completion=True, pretty_exceptions_enable=False,  # tuner --install-completion
     rich_markup_mode=None,  # help texts say "[default: ...]": not markup
     help="Tune and compare machine-learning model families on tabular data.",
 )

@@ -36,6 +36,7 @@ from tuner.errors import TunerError
 __all__ = [
     "Dataset", "Schema", "prepare", "read_table", "fingerprint", "infer_task", "coerce_features",
     "run_pos_label", "check_test_size", "split_holdout", "load_for_run", "load_split_for_run", "prepare_for_run",
+    "split_for_run", "training_part",
 ]
 
 
@@ -137,6 +138,13 @@ def prepare(
     y, classes, positive = positive_class(y, classes, task, target, pos_label)
     if len(df) < min_rows:
         raise TunerError(f"only {len(df)} row(s) with a target; at least {min_rows} are needed to cross-validate")
+    if task != "regression" and row_weights is not None:
+        weighed = np.bincount(y, weights=row_weights, minlength=len(classes))
+        weightless = [repr(classes[i]) for i in np.flatnonzero(weighed == 0)]
+        if weightless and (task == "binary" or len(weightless) > len(classes) - 2):
+            raise TunerError(f"class(es) {listing(weightless)} of target {target!r} have weight 0 in every row, so "
+                             f"{'a binary metric' if task == 'binary' else 'a classifier'} has too few classes to "
+                             "score; give those rows a weight, or drop the class")
     if task != "regression":
         counts = np.bincount(y, minlength=len(classes))
         lonely = [repr(classes[i]) for i in np.flatnonzero(counts < 2)]
@@ -325,3 +333,18 @@ def prepare_for_run(frame: pd.DataFrame, config) -> Dataset:
     return prepare(frame, config.target, config.task, source=config.source, pos_label=run_pos_label(config),
                    groups=config.groups or None, time_column=config.time_column or None,
                    weights=config.weights or None)
+
+
+def split_for_run(frame: pd.DataFrame, config) -> tuple[Dataset, Dataset | None]:
+    """(training part, held-out part or None) of ``frame``, a run's table given as a DataFrame
+    (a run made from one cannot reload it); a different table is refused by its fingerprint."""
+    ds = prepare_for_run(frame, config)
+    if ds.fingerprint != config.fingerprint:
+        raise TunerError(f"the DataFrame given is not the data of run {config.run!r} (fingerprint "
+                         f"{ds.fingerprint[:12]} vs {config.fingerprint[:12]})")
+    return split_holdout(ds, config.test_size, config.seed, config.gap) if config.test_size else (ds, None)
+
+
+def training_part(frame: pd.DataFrame, config) -> Dataset:
+    """The rows of ``frame`` (a run's table) that the run tuned on: ``split_for_run``'s first part."""
+    return split_for_run(frame, config)[0]

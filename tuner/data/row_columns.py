@@ -96,7 +96,7 @@ def weight_values(col: pd.Series) -> np.ndarray:
         raise TunerError(f"weight column {col.name!r} has {int(bad.sum())} negative or infinite value(s) "
                          f"(e.g. {values[bad][0]:g}); weights must be finite numbers ≥ 0")
     if not (values > 0).any():
-        raise TunerError(f"every weight in {col.name!r} is 0: no row would count; check the column")
+        raise TunerError(f"every weight in {col.name!r} is zero: no row would count; check the column")
     return values
 
 

@@ -2,7 +2,8 @@
 
 The refit goes through :func:`tuner.evaluation.estimator.build_estimator`, the same builder the
 driver cross-validated, on the rows :func:`tuner.data.dataset.load_for_run` gives back (the
-training part of the run's data, checked against the run's fingerprint).
+training part of the run's data, checked against the run's fingerprint), or on the training part
+of ``data`` for a run made from an in-memory DataFrame (checked the same way).
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from tuner.errors import TunerError
 
 @dataclass
 class ExportResult:
-    out: Path
+    out: Path | None  # the artifact folder (None: refit in memory, not written)
     card: dict
     fitted: object  # the in-memory refit pipeline (what the artifact holds)
     fit_seconds: float
+    data: object = None  # the training Dataset the refit used
 
 
 def choose_row(rows: list[dict], family: str | None, run: str) -> dict:
@@ -62,14 +64,15 @@ def schema_card(schema: dict) -> dict:
     return {**schema, "columns": columns}
 
 
-def refit(config, family: str, params: dict, *, n_jobs: int = 1):
-    """(fitted pipeline, training Dataset, seconds) for ``family`` with ``params`` on all training rows."""
-    from tuner.data.dataset import load_for_run
+def refit(config, family: str, params: dict, *, n_jobs: int = 1, data=None):
+    """(fitted pipeline, training Dataset, seconds) for ``family`` with ``params`` on all training rows
+    (of the run's source, or of ``data``: the run's table as a DataFrame)."""
+    from tuner.data.dataset import load_for_run, training_part
     from tuner.evaluation.estimator import build_estimator, space_context
     from tuner.evaluation.cross_validation import fit_quietly
     from tuner.evaluation.weights import fit_params
 
-    ds = load_for_run(config)
+    ds = load_for_run(config) if data is None else training_part(data, config)
     ctx = space_context(config, n_jobs, n_rows=len(ds.X))
     estimator = build_estimator(config, family, params, ctx)
     start = time.perf_counter()
@@ -83,31 +86,28 @@ def refit(config, family: str, params: dict, *, n_jobs: int = 1):
     return estimator, ds, time.perf_counter() - start
 
 
-def export_model(
-    out: str | Path, *, run: str | None = None, storage: str | None = None, family: str | None = None,
-    onnx: bool = False, n_jobs: int = 1,
-) -> ExportResult:
-    """Refit the run's winner (or ``family``'s best) and write the artifact folder ``out``."""
+def refit_best(*, run: str | None = None, storage: str | None = None, family: str | None = None,
+               n_jobs: int = 1, data=None) -> ExportResult:
+    """Refit the run's winner (or ``family``'s best) on all training rows, in memory: an
+    ``ExportResult`` whose ``out`` is None until written (``export_model``)."""
     from tuner.results import leaderboard as lb
     from tuner.storage.runs import DEFAULT_STORAGE, open_storage, require_config
 
     store = open_storage(storage, create=False)
     config = require_config(store, run)
-    rows = lb.build(store, config)
-    row = choose_row(rows, family, config.run)
+    row = choose_row(lb.build(store, config), family, config.run)
+    fitted, ds, seconds = refit(config, row["model"], row["params"], n_jobs=n_jobs, data=data)
+    return ExportResult(None, _card(config, row, storage or DEFAULT_STORAGE, ds, seconds), fitted, seconds, ds)
+
+
+def _card(config, row: dict, storage: str, ds, seconds: float) -> dict:
     family = row["model"]
-    if onnx:  # fail before the (possibly long) refit when the extra is missing
-        from tuner.deploy.onnx_export import require_onnx
-
-        require_onnx()
-    fitted, ds, seconds = refit(config, family, row["params"], n_jobs=n_jobs)
-
-    card = {
+    return {
         "format": artifact.FORMAT,
         "format_version": artifact.FORMAT_VERSION,
         "created_at": now_iso(),
         "run": config.run,
-        "storage": _redact(storage or DEFAULT_STORAGE),
+        "storage": _redact(storage),
         "family": family,
         "task": config.task,
         "target": config.target,
@@ -136,6 +136,20 @@ def export_model(
         "versions": artifact.installed_versions(artifact.libraries_for(family)),
     }
 
+
+def export_model(
+    out: str | Path, *, run: str | None = None, storage: str | None = None, family: str | None = None,
+    onnx: bool = False, n_jobs: int = 1, data=None,
+) -> ExportResult:
+    """Refit the run's winner (or ``family``'s best) and write the artifact folder ``out``
+    (``data``: the run's table, for a run made from an in-memory DataFrame)."""
+    if onnx:  # fail before the (possibly long) refit when the extra is missing
+        from tuner.deploy.onnx_export import require_onnx
+
+        require_onnx()
+    result = refit_best(run=run, storage=storage, family=family, n_jobs=n_jobs, data=data)
+    fitted, ds, card = result.fitted, result.data, result.card
+
     extra = None
     if onnx:
         from tuner.deploy import onnx_export
@@ -144,7 +158,7 @@ def export_model(
             card_["onnx"] = onnx_export.write_onnx(fitted, card_, ds.X, folder)
 
     card = artifact.write(fitted, card, Path(out), extra=extra)
-    return ExportResult(Path(out), card, fitted, seconds)
+    return ExportResult(Path(out), card, fitted, result.fit_seconds)
 
 
-__all__ = ["export_model", "ExportResult", "refit", "choose_row"]
+__all__ = ["export_model", "refit_best", "ExportResult", "refit", "choose_row"]

@@ -34,6 +34,8 @@ Fold = tuple[np.ndarray, np.ndarray]
 def make_folds(y: np.ndarray, task: str, cv: int, seed: int, repeats: int = 1, *, groups: np.ndarray | None = None,
                time_ordered: bool = False, gap: int = 0) -> list[Fold]:
     """The (training rows, test rows) of every fold, repeats one after the other."""
+    if isinstance(cv, bool) or not isinstance(cv, (int, np.integer)):
+        raise TunerError(f"--cv must be a whole number of folds (got {cv!r})")
     if cv < 2:
         raise TunerError(f"--cv must be at least 2 (got {cv})")
     if cv > len(y):

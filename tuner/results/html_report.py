@@ -228,15 +228,9 @@ def _winner(page: _Page, go, config: RunConfig, rows: list[dict], data, n_jobs: 
 
 
 def _load_data(config: RunConfig, data):
-    from tuner.data.dataset import load_split_for_run, prepare_for_run, split_holdout
+    from tuner.data.dataset import load_split_for_run, split_for_run
 
-    if data is None:
-        return load_split_for_run(config)
-    ds = prepare_for_run(data, config)
-    if ds.fingerprint != config.fingerprint:
-        raise TunerError(f"the DataFrame given is not the data of run {config.run!r} (fingerprint "
-                         f"{ds.fingerprint[:12]} vs {config.fingerprint[:12]})")
-    return split_holdout(ds, config.test_size, config.seed, config.gap) if config.test_size else (ds, None)
+    return load_split_for_run(config) if data is None else split_for_run(data, config)
 
 
 # -- the page ------------------------------------------------------------------------------

@@ -33,8 +33,8 @@ class LoadedModel:
     Input is checked against the schema of the training data (see :mod:`tuner.data.inputs`).
     """
 
-    def __init__(self, path: Path, card: dict, pipeline, version_notes: list[str] | None = None):
-        self.path = Path(path)
+    def __init__(self, path: Path | None, card: dict, pipeline, version_notes: list[str] | None = None):
+        self.path = Path(path) if path is not None else None  # None: refit in memory (tuner.best_model)
         self.card = card
         self.pipeline = pipeline
         self.task: str = card["task"]
@@ -44,7 +44,29 @@ class LoadedModel:
         self.version_notes = version_notes or []
 
     def __repr__(self) -> str:
-        return f"<tuner model {self.family} ({self.task}, target {self.card['target']!r}) from {self.path}>"
+        where = f"from {self.path}" if self.path is not None else "in memory"
+        return f"<tuner model {self.family} ({self.task}, target {self.card['target']!r}) {where}>"
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: family, task and metric, when it was trained, and the input columns."""
+        import html
+
+        card, esc = self.card, html.escape
+        row = card.get("leaderboard_row") or {}
+        score = ((row.get("metrics") or {}).get(card.get("metric")) or {}).get("mean")
+        columns = card.get("schema", {}).get("columns") or []
+        rows = [
+            ("family", card.get("family")), ("task", f"{card.get('task')} (target {card.get('target')!r})"),
+            ("CV " + str(card.get("metric")), "—" if score is None else f"{score:.4f}"),
+            ("trained", card.get("created_at")), ("run", card.get("run")),
+            ("rows refit", (card.get("data") or {}).get("rows_refit")),
+            ("classes", ", ".join(map(str, self.classes)) if self.classes else None),
+            ("input columns", ", ".join(f"{c['name']} ({c['type']})" for c in columns)),
+            ("from", str(self.path) if self.path is not None else "memory"),
+        ]
+        body = "".join(f"<tr><th style='text-align:left'>{esc(k)}</th><td style='text-align:left'>{esc(str(v))}</td></tr>"
+                       for k, v in rows if v not in (None, ""))
+        return f"<table><caption>tuner model</caption>{body}</table>"
 
     @property
     def is_classifier(self) -> bool:
@@ -63,6 +85,9 @@ class LoadedModel:
         return inputs.coerce(self._frame(data), self.schema, row_offset=row_offset)
 
     def _frame(self, data) -> pd.DataFrame:
+        from tuner.data.frames import as_pandas
+
+        data = as_pandas(data)
         if isinstance(data, pd.DataFrame):
             frame = data
         elif isinstance(data, (list, tuple)) and all(isinstance(r, dict) for r in data):
