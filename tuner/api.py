@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -21,6 +22,9 @@ from tuner.results import holdout
 from tuner.results import leaderboard as lb
 from tuner.search.driver import Driver, make_config, start_run
 from tuner.storage.runs import DEFAULT_STORAGE, default_run_name, list_runs, load_sql_layer, open_storage, require_config
+
+if TYPE_CHECKING:
+    from tuner.deploy.artifact.loaded_model import LoadedModel
 
 load_sql_layer()  # imported with the API, not inside the first tune()'s clock
 
@@ -165,7 +169,7 @@ def report(out: str, *, run: str | None = None, storage: str | None = None, data
 
 
 def export(out: str, *, run: str | None = None, storage: str | None = None, model: str | None = None,
-           onnx: bool = False, data=None, n_jobs: int | None = None):
+           onnx: bool = False, data: object = None, n_jobs: int | None = None) -> LoadedModel:
     """``tuner export`` from Python: refit the run's winner (or family ``model``'s best) on all its
     training rows, write the artifact folder ``out`` and return it loaded (``tuner.load(out)``).
 
@@ -180,8 +184,8 @@ def export(out: str, *, run: str | None = None, storage: str | None = None, mode
     return load(out)
 
 
-def best_model(*, run: str | None = None, storage: str | None = None, model: str | None = None, data=None,
-               n_jobs: int | None = None):
+def best_model(*, run: str | None = None, storage: str | None = None, model: str | None = None,
+               data: object = None, n_jobs: int | None = None) -> LoadedModel:
     """The fitted winner of a stored run (or family ``model``'s best) in one call, refit in memory
     on all its training rows: a ``LoadedModel`` like ``tuner.load`` gives (``predict``,
     ``predict_proba``, ``card``, ``pipeline``), without writing a folder. ``data`` as for ``export``.

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,7 @@ from tuner.data.frames import as_pandas
 from tuner.errors import TunerError
 
 TARGET, GROUPS, WEIGHTS = "__tuner_target__", "__tuner_groups__", "__tuner_weight__"
+_Self = TypeVar("_Self", bound="_TunerEstimator")
 
 
 class _TunerEstimator(BaseEstimator):
@@ -58,7 +60,7 @@ class _TunerEstimator(BaseEstimator):
         return tags
 
     # -- fit ---------------------------------------------------------------------------------
-    def fit(self, X, y, *, groups=None, sample_weight=None):
+    def fit(self: _Self, X: object, y: object, *, groups: object = None, sample_weight: object = None) -> _Self:
         """Tune every family (or ``models``) on (X, y) and refit the winner on all rows.
 
         ``groups``: each row's group (folds keep groups apart, as ``--groups``);
@@ -162,7 +164,7 @@ class _TunerEstimator(BaseEstimator):
         return column_or_1d(y, warn=True)
 
     # -- predict ---------------------------------------------------------------------------------
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: object) -> np.ndarray:
         """Predicted labels (classification) or values (regression)."""
         check_is_fitted(self, "model_")
         return np.asarray(self.model_.predict(self._features(X)))
@@ -189,7 +191,8 @@ class TunerClassifier(ClassifierMixin, _TunerEstimator):
         check_classification_targets(y)
         return y
 
-    def fit(self, X, y, *, groups=None, sample_weight=None):
+    def fit(self, X: object, y: object, *, groups: object = None,
+            sample_weight: object = None) -> TunerClassifier:
         self._features(X, fitting=True)  # X's own errors first (empty, 1-D, ...)
         y_checked = self._target(y)
         classes = np.unique(y_checked)
@@ -202,7 +205,7 @@ class TunerClassifier(ClassifierMixin, _TunerEstimator):
         self.classes_ = np.asarray(self.model_.classes) if len(self.model_.classes) else classes
         return self
 
-    def predict_proba(self, X) -> np.ndarray:
+    def predict_proba(self, X: object) -> np.ndarray:
         """Class probabilities, one column per class of ``classes_``."""
         check_is_fitted(self, "model_")
         return self.model_.predict_proba(self._features(X)).to_numpy()
@@ -212,7 +215,7 @@ class TunerClassifier(ClassifierMixin, _TunerEstimator):
         return hasattr(self.best_estimator_, "decision_function")
 
     @available_if(_winner_has_decision_function)
-    def decision_function(self, X) -> np.ndarray:
+    def decision_function(self, X: object) -> np.ndarray:
         """The winner's decision function, where it has one (linear models, SVMs)."""
         prepared, _ = self.model_.prepare(self._features(X))
         return self.best_estimator_.decision_function(prepared)
