@@ -146,3 +146,10 @@ def test_a_family_whose_optional_dependency_is_missing_names_the_extra(tmp_path,
     db = tmp_path / "store.db"
     result = invoke("run", csv_path, "--target", "churned", "--models", "keras_mlp", "--storage", f"sqlite:///{db}")
     _assert_user_error(result, "pip install 'tuner[keras]'", storage_file=db)
+
+
+def test_python_dash_m_tuner_and_shell_completion():
+    res = subprocess.run([sys.executable, "-m", "tuner", "--help"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "Usage: python -m tuner" in res.stdout and "--install-completion" in res.stdout
+    assert "run " in res.stdout and "export " in res.stdout
