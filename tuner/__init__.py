@@ -18,17 +18,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # what type checkers see; at run time __getattr__ imports each on first use
-    from tuner.api import best_model, export, leaderboard, report, runs, tune
+    from tuner.api import best_model, export, importance, leaderboard, report, runs, tune
     from tuner.deploy.artifact import load
     from tuner.errors import TunerError
     from tuner.estimators import TunerClassifier, TunerRegressor
 
-__all__ = ["tune", "leaderboard", "runs", "report", "export", "best_model", "load", "TunerClassifier",
+__all__ = ["tune", "leaderboard", "runs", "report", "export", "best_model", "importance", "load", "TunerClassifier",
            "TunerRegressor", "TunerError"]
 
 
 def __getattr__(name: str):
-    if name in {"tune", "leaderboard", "runs", "report", "export", "best_model"}:
+    if name in {"tune", "leaderboard", "runs", "report", "export", "best_model", "importance"}:
         from tuner import api
 
         return getattr(api, name)

@@ -198,9 +198,29 @@ def best_model(*, run: str | None = None, storage: str | None = None, model: str
     return LoadedModel(None, result.card, result.fitted)
 
 
+def importance(*, run: str | None = None, storage: str | None = None, model: str | None = None,
+               data: object = None, repeats: int = 5, n_jobs: int | None = None) -> pd.DataFrame:
+    """Permutation importance of each column for the run's winner (or family ``model``'s best):
+    ``column``, ``mean``, ``std`` (how much worse the run's metric gets when the column is
+    shuffled on held-out rows), most important first; ``attrs`` say where it was measured.
+    ``data`` as for ``export``."""
+    from tuner.deploy.export import choose_row, run_data
+    from tuner.results.importance import permutation_importances
+
+    store = open_storage(storage, create=False)
+    config = require_config(store, run)
+    row = choose_row(lb.build(store, config), model, config.run)
+    train, test = run_data(config, as_pandas(data))
+    found = permutation_importances(config, row["model"], row["params"], train, test,
+                                    n_jobs=cores.refit_threads(n_jobs), repeats=repeats)
+    frame = pd.DataFrame(found["columns"], columns=["column", "mean", "std"])
+    frame.attrs.update({k: v for k, v in found.items() if k != "columns"})
+    return frame
+
+
 def runs(*, storage: str | None = None) -> list[str]:
     """Names of the runs in ``storage``, oldest first."""
     return [c.run for c in list_runs(open_storage(storage, create=False))]
 
 
-__all__ = ["tune", "leaderboard", "report", "runs", "export", "best_model", "TunerError"]
+__all__ = ["tune", "leaderboard", "report", "runs", "export", "best_model", "importance", "TunerError"]

@@ -16,6 +16,7 @@ import typer
 from tuner.cli.common import (RunOpt, StorageOpt, TrialTimeoutOpt, WideOpt, choose_run, err, out, print_fitted,
                               table_width, user_errors)
 from tuner.cli.common import quiet_libraries as _quiet_libraries
+from tuner.cli.importance import importance as _importance
 from tuner.cli.run import run as _run
 from tuner.errors import TunerError
 from tuner.execution.cores import refit_threads  # light: os and dataclasses
@@ -27,6 +28,7 @@ app = typer.Typer(
 )
 _user_errors = user_errors
 app.command(name="run")(_run)
+app.command(name="importance")(_importance)
 
 SHORT_HELP = """\
 tuner: tune and compare machine-learning model families on tabular data.
@@ -248,6 +250,9 @@ def export(
     model: Annotated[Optional[str], typer.Option("--model", help="Family to export [default: the run's winner].")] = None,
     onnx: Annotated[bool, typer.Option("--onnx", help="Also write model.onnx, verified against the native model (needs the onnx extra).")] = False,
     n_jobs: Annotated[Optional[int], typer.Option("--n-jobs", help="Threads the refit may use [default: every core].")] = None,
+    importance: Annotated[bool, typer.Option(
+        "--importance/--no-importance", help="Record the columns' permutation importances in the card "
+                                             "(refits on up to 3 CV folds, or on the --test-size split).")] = True,
 ) -> None:
     """Refit the winner (or --model's best) on all training rows and write a model folder."""
     from tuner.deploy.export import export_model
@@ -258,7 +263,7 @@ def export(
     if run_name is None:  # the same choice as every command taking --run, said the same way
         run_name = choose_run(open_storage(storage, create=False), None, storage).run
     result = export_model(out_dir, run=run_name, storage=storage, family=model, onnx=onnx,
-                          n_jobs=refit_threads(n_jobs))
+                          n_jobs=refit_threads(n_jobs), importance=importance)
     card = result.card
     row = card["leaderboard_row"]
     m = row["metrics"][card["metric"]]
@@ -270,6 +275,13 @@ def export(
     out.print(f"  {out_dir}/: {', '.join(card['files'])}, model_card.json (model format: {fmt})", markup=False)
     if pipeline["format"] != "skops":
         out.print(f"  note: {pipeline.get('why_not_skops')}; the pickle must be loaded with --trust-pickle", markup=False)
+    found = card.get("feature_importance")
+    if found and "error" not in found:
+        top = ", ".join(f"{c['column']} {c['mean']:+.3f}" for c in found["columns"][:5])
+        out.print(f"  importance ({found['metric']} worse when shuffled): {top}"
+                  f"{' …' if len(found['columns']) > 5 else ''}; all: tuner importance {out_dir}", markup=False)
+    elif found:
+        out.print(f"  importance: not computed ({found['error']})", markup=False)
     onnx_info = card.get("onnx")
     if onnx_info:
         if onnx_info["status"] == "verified":

@@ -64,15 +64,22 @@ def schema_card(schema: dict) -> dict:
     return {**schema, "columns": columns}
 
 
-def refit(config, family: str, params: dict, *, n_jobs: int = 1, data=None):
+def run_data(config, data=None):
+    """(training part, held-out part or None) of the run's rows: reloaded from its source, or
+    ``data`` (the run's table as a DataFrame), checked against the run's fingerprint either way."""
+    from tuner.data.dataset import load_split_for_run, split_for_run
+
+    return load_split_for_run(config) if data is None else split_for_run(data, config)
+
+
+def refit(config, family: str, params: dict, *, n_jobs: int = 1, data=None, ds=None):
     """(fitted pipeline, training Dataset, seconds) for ``family`` with ``params`` on all training rows
-    (of the run's source, or of ``data``: the run's table as a DataFrame)."""
-    from tuner.data.dataset import load_for_run, training_part
+    (``ds``, or those of the run's source, or of ``data``: the run's table as a DataFrame)."""
     from tuner.evaluation.estimator import build_estimator, space_context
     from tuner.evaluation.cross_validation import fit_quietly
     from tuner.evaluation.weights import fit_params
 
-    ds = load_for_run(config) if data is None else training_part(data, config)
+    ds = ds if ds is not None else run_data(config, data)[0]
     ctx = space_context(config, n_jobs, n_rows=len(ds.X))
     estimator = build_estimator(config, family, params, ctx)
     start = time.perf_counter()
@@ -87,17 +94,33 @@ def refit(config, family: str, params: dict, *, n_jobs: int = 1, data=None):
 
 
 def refit_best(*, run: str | None = None, storage: str | None = None, family: str | None = None,
-               n_jobs: int = 1, data=None) -> ExportResult:
+               n_jobs: int = 1, data=None, importance: bool = False) -> ExportResult:
     """Refit the run's winner (or ``family``'s best) on all training rows, in memory: an
-    ``ExportResult`` whose ``out`` is None until written (``export_model``)."""
+    ``ExportResult`` whose ``out`` is None until written (``export_model``). ``importance``: the
+    card also gets the model's permutation importances (``tuner.results.importance``)."""
     from tuner.results import leaderboard as lb
     from tuner.storage.runs import DEFAULT_STORAGE, open_storage, require_config
 
     store = open_storage(storage, create=False)
     config = require_config(store, run)
     row = choose_row(lb.build(store, config), family, config.run)
-    fitted, ds, seconds = refit(config, row["model"], row["params"], n_jobs=n_jobs, data=data)
-    return ExportResult(None, _card(config, row, storage or DEFAULT_STORAGE, ds, seconds), fitted, seconds, ds)
+    train, test = run_data(config, data)
+    fitted, ds, seconds = refit(config, row["model"], row["params"], n_jobs=n_jobs, ds=train)
+    card = _card(config, row, storage or DEFAULT_STORAGE, ds, seconds)
+    if importance:
+        card["feature_importance"] = _importances(config, row, train, test, n_jobs)
+    return ExportResult(None, card, fitted, seconds, ds)
+
+
+def _importances(config, row: dict, train, test, n_jobs: int) -> dict:
+    """The card's permutation importances, or why there are none (never a failed export)."""
+    from tuner.results.importance import permutation_importances
+
+    try:
+        return permutation_importances(config, row["model"], row["params"], train, test, n_jobs=n_jobs)
+    except Exception as exc:  # e.g. a fold refit that runs out of memory: the model itself is fine
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return {"error": f"{type(exc).__name__}: {first}"[:300]}
 
 
 def _card(config, row: dict, storage: str, ds, seconds: float) -> dict:
@@ -139,15 +162,16 @@ def _card(config, row: dict, storage: str, ds, seconds: float) -> dict:
 
 def export_model(
     out: str | Path, *, run: str | None = None, storage: str | None = None, family: str | None = None,
-    onnx: bool = False, n_jobs: int = 1, data=None,
+    onnx: bool = False, n_jobs: int = 1, data=None, importance: bool = True,
 ) -> ExportResult:
     """Refit the run's winner (or ``family``'s best) and write the artifact folder ``out``
-    (``data``: the run's table, for a run made from an in-memory DataFrame)."""
+    (``data``: the run's table, for a run made from an in-memory DataFrame); the card holds its
+    permutation importances unless ``importance=False``."""
     if onnx:  # fail before the (possibly long) refit when the extra is missing
         from tuner.deploy.onnx_export import require_onnx
 
         require_onnx()
-    result = refit_best(run=run, storage=storage, family=family, n_jobs=n_jobs, data=data)
+    result = refit_best(run=run, storage=storage, family=family, n_jobs=n_jobs, data=data, importance=importance)
     fitted, ds, card = result.fitted, result.data, result.card
 
     extra = None
@@ -161,4 +185,4 @@ def export_model(
     return ExportResult(Path(out), card, fitted, result.fit_seconds)
 
 
-__all__ = ["export_model", "refit_best", "ExportResult", "refit", "choose_row"]
+__all__ = ["export_model", "refit_best", "ExportResult", "refit", "run_data", "choose_row"]

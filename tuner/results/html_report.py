@@ -34,7 +34,9 @@ TITLES = {
     "confusion": "Confusion matrix: {family}",
     "pred_actual": "Predicted vs actual: {family}",
     "residuals": "Residuals: {family}",
+    "columns": "Column importances: {family}",
 }
+MAX_COLUMNS_SHOWN = 25  # bars in the column-importance chart
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 
 
@@ -225,6 +227,27 @@ def _winner(page: _Page, go, config: RunConfig, rows: list[dict], data, n_jobs: 
         _regression_charts(page, go, config, row["model"], np.asarray(y, dtype=float), np.asarray(pred, dtype=float))
     else:
         _classification_charts(page, go, config, row["model"], np.asarray(y), np.asarray(pred), proba)
+    _column_importances(page, go, config, row, train, test, n_jobs)
+
+
+def _column_importances(page: _Page, go, config: RunConfig, row: dict, train, test, n_jobs: int) -> None:
+    from tuner.results.importance import permutation_importances
+
+    try:
+        found = permutation_importances(config, row["model"], row["params"], train, test, n_jobs=n_jobs)
+    except Exception as exc:  # a refit that fails here must not lose the rest of the report
+        page.para(f"Column importances not available: {type(exc).__name__}: {exc}", "note")
+        return
+    shown = found["columns"][:MAX_COLUMNS_SHOWN][::-1]  # most important at the top
+    fig = go.Figure(go.Bar(x=[c["mean"] for c in shown], y=[c["column"] for c in shown], orientation="h",
+                           error_x={"type": "data", "array": [c["std"] for c in shown]}))
+    fig.update_layout(xaxis_title=f"how much worse {config.metric} gets when the column is shuffled",
+                      yaxis={"automargin": True})
+    more = len(found["columns"]) - MAX_COLUMNS_SHOWN
+    page.para(f"Permutation importance of each column on {found['where']}: mean ± std over {found['repeats']} "
+              f"shuffles per fold" + (f"; the {more} least important columns are not shown" if more > 0 else "")
+              + ". Near 0 or below: the model does not need the column, or a correlated column stands in for it.")
+    page.figure(_title(fig, TITLES["columns"].format(family=row["model"])), height=max(300, 22 * len(shown) + 120))
 
 
 def _load_data(config: RunConfig, data):
