@@ -19,7 +19,9 @@ The layers, bottom first (a module may import its own package and anything lower
     tuner.search, tuner.results, tuner.deploy
                                    not each other, except deploy -> results (export takes
                                    the winner and its leaderboard row from the leaderboard)
-    entry points                   tuner/__init__, tuner.api, tuner.cli.*, tuner._helper_process
+    entry points                   tuner/__init__, tuner/__main__, tuner.api, tuner.cli.*,
+                                   tuner.estimators.* (the scikit-learn estimators, over tuner.api),
+                                   tuner._helper_process
 
 The re-export shims for old skops type paths (``tuner.features``, ``tuner.target_transforms``,
 ``search_spaces._keras_estimator``) may import what they re-export, and nothing imports them.
@@ -259,7 +261,8 @@ def test_no_import_cycles():
 def unit(module: str) -> str:
     """The layer unit of a module: a sub-package of tuner, a top-level module, search_spaces
     or the entry points."""
-    if module in ("tuner", "tuner.api", "tuner._helper_process") or module.startswith("tuner.cli"):
+    if module in ("tuner", "tuner.api", "tuner._helper_process", "tuner.__main__") or module.startswith(
+            ("tuner.cli", "tuner.estimators")):
         return ENTRY
     if module.split(".")[0] == "search_spaces":
         return "search_spaces"

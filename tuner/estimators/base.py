@@ -70,7 +70,7 @@ class _TunerEstimator(BaseEstimator):
         from tuner.storage.runs import open_storage, require_config
 
         frame = self._features(X, fitting=True)
-        y = self._target(y)
+        y = self._check_target(y)
         check_consistent_length(frame, y)
         frame[TARGET] = y
         options = {}
@@ -157,7 +157,7 @@ class _TunerEstimator(BaseEstimator):
                              f"{self.n_features_in_} features as input")
         return frame.reset_index(drop=True)
 
-    def _target(self, y) -> np.ndarray:
+    def _check_target(self, y) -> np.ndarray:
         y = as_pandas(y)
         if isinstance(y, pd.DataFrame):
             y = y.to_numpy()
@@ -186,15 +186,15 @@ class TunerClassifier(ClassifierMixin, _TunerEstimator):
 
     _task = "auto"
 
-    def _target(self, y) -> np.ndarray:
-        y = super()._target(y)
+    def _check_target(self, y) -> np.ndarray:
+        y = super()._check_target(y)
         check_classification_targets(y)
         return y
 
     def fit(self, X: object, y: object, *, groups: object = None,
             sample_weight: object = None) -> TunerClassifier:
         self._features(X, fitting=True)  # X's own errors first (empty, 1-D, ...)
-        y_checked = self._target(y)
+        y_checked = self._check_target(y)
         classes = np.unique(y_checked)
         if len(classes) == 0:
             raise ValueError("y is empty")
@@ -229,8 +229,8 @@ class TunerRegressor(RegressorMixin, _TunerEstimator):
 
     _task = "regression"
 
-    def _target(self, y) -> np.ndarray:
-        y = super()._target(y)
+    def _check_target(self, y) -> np.ndarray:
+        y = super()._check_target(y)
         try:
             return np.asarray(y, dtype=float)
         except (TypeError, ValueError):
