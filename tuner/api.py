@@ -52,6 +52,7 @@ def tune(
     time_column: str | None = None,
     gap: int | None = None,
     weights: str | None = None,
+    space: str | dict | None = None,
 ) -> pd.DataFrame:
     """Tune every family on ``data`` and return the leaderboard (best first).
 
@@ -73,7 +74,8 @@ def tune(
     one side); ``time_column``: a column that orders the rows (forward folds, the latest rows
     held out, ``gap`` rows left out between past and future); ``weights``: a column of row
     weights (≥ 0) used in every fit and every metric. None of these columns is a feature; a run
-    keeps them, so pass the same values to continue it.
+    keeps them, so pass the same values to continue it. ``space``: a ``--space`` TOML file (path)
+    or the same overrides as a dict, e.g. ``{"xgboost": {"max_depth": 6}}``; stored with the run.
 
     Quiet by default: nothing is printed and none of Optuna's INFO logs show. ``progress=True``
     shows the live per-family progress (trials done, best so far, time left) on stderr, as
@@ -95,13 +97,13 @@ def tune(
                    weights=weights)
     run = run or (default_run_name(source) if isinstance(data, str) else "dataframe")
     make_config(full, run=run, metric=metric, models=models, cv=cv, seed=seed, cv_repeats=cv_repeats,
-                gap=gap)  # validate before writing
+                gap=gap, space=space)  # validate before writing
     store = open_storage(storage or DEFAULT_STORAGE, create=True)
     ds, test_ds, fraction = holdout.resolve_split(store, full, run=run, test_size=test_size, seed=seed, gap=gap)
     with _optuna_quiet():  # Optuna's own INFO lines ("A new study created ...") are noise here
         clocked = timeout is not None and trials is None
         config = start_run(store, ds, run=run, metric=metric, models=models, cv=cv, seed=seed,
-                           cv_repeats=cv_repeats, test_size=fraction, clocked=clocked, gap=gap)
+                           cv_repeats=cv_repeats, test_size=fraction, clocked=clocked, gap=gap, space=space)
         split = cores.plan(n_jobs, clocked=clocked, n_families=len(config.families))
         with _progress(progress, config, trials, timeout) as shown:
             families = Driver(store, config, ds, n_jobs=split.workers, threads=split.threads, progress=shown,

@@ -39,6 +39,7 @@ class RunConfig:
     gap: int = 0  # --gap: rows left out between past and future (time column only)
     n_groups: int = 0  # groups in the rows tuned on
     weights: str = ""  # --weights: the column of row weights, used in every fit and metric
+    space: dict = field(default_factory=dict)  # --space: checked per-family overrides (tuner.search.space_file)
     source: str = ""
     fingerprint: str = ""
     task_reason: str = ""

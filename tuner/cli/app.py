@@ -152,7 +152,9 @@ def runs(storage: StorageOpt = None, wide: WideOpt = False) -> None:
 
 @app.command()
 @_user_errors
-def spaces(task: Annotated[Optional[str], typer.Option(help="binary, multiclass or regression.")] = None) -> None:
+def spaces(task: Annotated[Optional[str], typer.Option(help="binary, multiclass or regression.")] = None,
+           space_path: Annotated[Optional[Path], typer.Option(
+               "--space", help="A --space TOML file: show what each family it names searches with it.")] = None) -> None:
     """List the model families and the hyperparameters each one searches."""
     from rich.table import Table
 
@@ -162,6 +164,11 @@ def spaces(task: Annotated[Optional[str], typer.Option(help="binary, multiclass 
 
     if task is not None and task not in search_spaces.TASKS:
         raise TunerError(f"unknown task {task!r}; use binary, multiclass or regression")
+    if space_path is not None:
+        from tuner.cli.space_table import print_space_file
+
+        print_space_file(space_path, task)
+        return
     for space in search_spaces.available_spaces(task):
         table = Table(title=f"{space.name} — {space.summary} [tasks: {', '.join(space.tasks)}]",
                       title_justify="left", show_header=True)

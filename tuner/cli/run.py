@@ -57,6 +57,9 @@ def run(
     weights: Annotated[Optional[str], typer.Option(
         "--weights", help="Column of row weights (numbers ≥ 0): used in every fit and every metric, the final "
                           "refit included; not a feature.")] = None,
+    space: Annotated[Optional[Path], typer.Option(
+        "--space", help="TOML file narrowing, fixing or restricting what each family searches "
+                        "(`tuner spaces --space FILE` shows the result); stored with the run.")] = None,
     trial_timeout: TrialTimeoutOpt = None,
     wide: WideOpt = False,
     next_steps: Annotated[Optional[bool], typer.Option(
@@ -88,7 +91,7 @@ def run(
                    time_column=time_column, weights=weights)
     name = run_name or default_run_name(data)
     make_config(full, run=name, metric=metric, models=model_list, cv=cv, seed=seed, cv_repeats=cv_repeats,
-                gap=gap)  # validate before writing
+                gap=gap, space=space)  # validate before writing
     url = storage or DEFAULT_STORAGE
     store = open_storage(url, create=True)
     # Tuning sees the training part only; the held-out rows are scored once, after tuning.
@@ -96,7 +99,7 @@ def run(
     existed = load_config(store, name) is not None
     config = start_run(store, ds, run=name, metric=metric, models=model_list, cv=cv, seed=seed,
                        cv_repeats=cv_repeats, test_size=fraction, clocked=timeout is not None and trials is None,
-                       gap=gap)
+                       gap=gap, space=space)
 
     n_num, n_cat, n_date = len(ds.schema.numeric), len(ds.schema.encoded), len(ds.schema.datetime)
     n_text = len(ds.schema.text)
@@ -110,6 +113,11 @@ def run(
         out.print(f"  note: {rare}")
     out.print(f"Run {config.run!r} in {url} ({'continuing' if existed else 'new'}): {', '.join(config.families)}; "
               f"optimising {config.metric} with {config.describe_folds()} (seed {config.seed})", soft_wrap=True)
+    if config.space:
+        out.print("Search space overrides (--space): " + "; ".join(
+            f"{family} " + ", ".join(f"{k}={_override_text(v)}" for k, v in table["params"].items())
+            + (f" (defaults {table['defaults']})" if table["defaults"] else "")
+            for family, table in config.space.items()), soft_wrap=True, markup=False)
     before = standing(store, config) if existed else []
     for line in plan_lines(config, before, trials, timeout, existed):
         out.print(line, soft_wrap=True, markup=False)
@@ -173,6 +181,14 @@ def _create_only(store, url: str, config, ds, trials: Optional[int], timeout: Op
     out.print("Start workers (any number, on any machine that can reach the storage and the data):")
     out.print(f"  tuner worker --storage {url} --run {config.run}", soft_wrap=True)
     out.print(f"Watch: tuner leaderboard --storage {url} --run {config.run}", soft_wrap=True)
+
+
+def _override_text(spec: dict) -> str:
+    if "fixed" in spec:
+        return repr(spec["fixed"])
+    if "choices" in spec:
+        return "|".join(map(str, spec["choices"]))
+    return f"{spec['low']}–{spec['high']}"
 
 
 def _source(data: str) -> str:

@@ -32,6 +32,7 @@ from tuner.errors import TunerError
 from tuner.evaluation.cross_validation import evaluate_fold, score_folds, summarise
 from tuner.evaluation.folds import folds_for_run
 from tuner.evaluation.metrics import check_metric
+from tuner.search import space_file
 from tuner.storage import trial_writes
 from tuner.storage.runs import check_compatible, family_study_name, load_config, save_config
 
@@ -109,12 +110,14 @@ class FamilyState:
 
 def make_config(ds: Dataset, *, run: str, metric: str | None, models: list[str] | None, cv: int | None,
                 seed: int | None, cv_repeats: int | None = None, existing: RunConfig | None = None,
-                test_size: float | None = None, clocked: bool = False, gap: int | None = None) -> RunConfig:
+                test_size: float | None = None, clocked: bool = False, gap: int | None = None,
+                space=None) -> RunConfig:
     """Validate the options against the data; options left as None inherit from an existing run.
 
     ``clocked``: the run starts with a timeout and no trial count (``default_cv_repeats``).
     Groups and the time column come with ``ds`` (``tuner.data.dataset.prepare``); without
-    ``cv``, a grouped run has at most as many folds as groups."""
+    ``cv``, a grouped run has at most as many folds as groups. ``space``: a ``--space`` file or
+    dict of overrides (``tuner.search.space_file``), checked against the families here."""
     metric_obj = check_metric(metric or (existing.metric if existing and existing.task == ds.task else None), ds.task)
     families = resolve_families(models, ds.task)
     if existing is not None and models is None:
@@ -140,7 +143,24 @@ def make_config(ds: Dataset, *, run: str, metric: str | None, models: list[str] 
         gap=gap if gap is not None else (existing.gap if existing else 0),
     )
     folds_for_run(config, ds)  # fold errors before writing
+    if space is not None:
+        config.space = check_space(config, space_file.read(space))
+    elif existing is not None:
+        config.space = dict(existing.space)
     return config
+
+
+def check_space(config: RunConfig, overrides: dict) -> dict:
+    """``overrides`` checked against what each family of the run (and its preprocessing) searches."""
+    ctx = space_context(config)
+    schema = _schema(config)
+
+    def of(family: str) -> dict:
+        spec = search_spaces.get_space(family).preprocessing
+        return space_file.distributions(family, ctx, lambda trial: preprocessing.suggest(
+            trial, ctx, spec, schema, config.y_min, bool(config.weights)))
+
+    return space_file.check(overrides, config.families, of)
 
 
 def _default_cv(ds: Dataset) -> int:
@@ -205,8 +225,9 @@ def _create_family_study(storage, config: RunConfig, family: str, ctx: SpaceCont
         schema = _schema(config)
         prep = preprocessing.defaults(ctx, space.preprocessing, schema, config.y_min, bool(config.weights))
         # the defaults first, then the family's learned portfolio (search_spaces._portfolio), then TPE
+        overrides = config.space.get(family)
         for start in [space.defaults(ctx), *portfolio(family, config.task)]:
-            study.enqueue_trial({**start, **prep}, skip_if_exists=True)
+            study.enqueue_trial(space_file.project({**start, **prep}, overrides), skip_if_exists=True)
         study.set_user_attr("family", family)
         study.set_user_attr("run", config.run)
     return study
@@ -267,8 +288,9 @@ class Driver:
 
         try:
             with trial_writes.params_held(trial):
-                preprocessing.suggest(trial, self.ctx, space.preprocessing, self.schema, cfg.y_min, bool(cfg.weights))
-                space.suggest(trial, self.ctx)
+                asked = space_file.wrap(trial, cfg.space.get(fam.name))  # --space overrides, if any
+                preprocessing.suggest(asked, self.ctx, space.preprocessing, self.schema, cfg.y_min, bool(cfg.weights))
+                space.suggest(asked, self.ctx)
             params = trial.params
 
             # one pipeline a trial, refitted fold after fold: fitting forgets the previous fold
@@ -434,7 +456,8 @@ class Driver:
 
 
 def start_run(storage, ds: Dataset, *, run: str, metric=None, models=None, cv=None, seed=None,
-              cv_repeats=None, test_size=None, clocked: bool = False, gap: int | None = None) -> RunConfig:
+              cv_repeats=None, test_size=None, clocked: bool = False, gap: int | None = None,
+              space=None) -> RunConfig:
     """Create the run, or check that this call may continue it; returns the stored config.
 
     With a held-out test set, ``ds`` is the training part (``holdout.resolve_split``) and
@@ -443,7 +466,8 @@ def start_run(storage, ds: Dataset, *, run: str, metric=None, models=None, cv=No
     """
     existing = load_config(storage, run)
     config = make_config(ds, run=run, metric=metric, models=models, cv=cv, seed=seed,
-                         cv_repeats=cv_repeats, existing=existing, test_size=test_size, clocked=clocked, gap=gap)
+                         cv_repeats=cv_repeats, existing=existing, test_size=test_size, clocked=clocked, gap=gap,
+                         space=space)
     if existing is not None:
         check_compatible(existing, config)
     save_config(storage, config)

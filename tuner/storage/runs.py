@@ -298,6 +298,9 @@ def check_compatible(existing: RunConfig, new: RunConfig) -> None:
                 f"run {existing.run!r} uses {flag} {getattr(existing, attr)} but this call asks for "
                 f"{getattr(new, attr)}; drop {flag} to continue the run, or use a new --run name"
             )
+    if existing.space != new.space:
+        raise TunerError(f"run {existing.run!r} searches {'other --space overrides' if existing.space else 'without --space'}"
+                         f" than this call asks for; drop --space to continue the run as it was, or use a new --run name")
     for attr, flag in (("groups", "--groups"), ("time_column", "--time-column"), ("weights", "--weights")):
         was, now = getattr(existing, attr), getattr(new, attr)
         if was != now:  # the data is read before the run is known: the column must be named again
