@@ -39,6 +39,9 @@ def read(space) -> dict:
         return {}
     if isinstance(space, dict):
         return space
+    if not isinstance(space, (str, Path)):
+        raise TunerError(f"space must be a path to a TOML file or a dict of per-family overrides "
+                         f"(got a {type(space).__name__})")
     path = Path(space)
     if not path.is_file():
         raise TunerError(f"--space {space}: no such file; give a TOML file of per-family overrides")
