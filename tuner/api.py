@@ -206,13 +206,14 @@ def importance(*, run: str | None = None, storage: str | None = None, model: str
     ``column``, ``mean``, ``std`` (how much worse the run's metric gets when the column is
     shuffled on held-out rows), most important first; ``attrs`` say where it was measured.
     ``data`` as for ``export``."""
-    from tuner.deploy.export import choose_row, run_data
+    from tuner.data.dataset import load_split_for_run
+    from tuner.deploy.export import choose_row
     from tuner.results.importance import permutation_importances
 
     store = open_storage(storage, create=False)
     config = require_config(store, run)
     row = choose_row(lb.build(store, config), model, config.run)
-    train, test = run_data(config, as_pandas(data))
+    train, test = load_split_for_run(config, as_pandas(data))
     found = permutation_importances(config, row["model"], row["params"], train, test,
                                     n_jobs=cores.refit_threads(n_jobs), repeats=repeats)
     frame = pd.DataFrame(found["columns"], columns=["column", "mean", "std"])

@@ -32,7 +32,8 @@ def importance(
         result = _from_card(model_dir)
     else:
         quiet_libraries()
-        from tuner.deploy.export import choose_row, run_data
+        from tuner.data.dataset import load_split_for_run
+        from tuner.deploy.export import choose_row
         from tuner.execution.cores import refit_threads
         from tuner.results import leaderboard as lb
         from tuner.results.importance import permutation_importances
@@ -43,7 +44,7 @@ def importance(
         store = open_storage(storage, create=False)
         config = choose_run(store, run_name, storage)
         row = choose_row(lb.build(store, config), model, config.run)
-        train, test = run_data(config)
+        train, test = load_split_for_run(config)
         result = permutation_importances(config, row["model"], row["params"], train, test,
                                          n_jobs=refit_threads(n_jobs), repeats=repeats)
     if as_json:

@@ -295,8 +295,11 @@ def _shuffled_split(ds: Dataset, test_size: float, seed: int) -> tuple[np.ndarra
     return np.sort(train), np.sort(test), how
 
 
-def load_split_for_run(config) -> tuple[Dataset, Dataset | None]:
-    """(training part, held-out test part or None) of a run's data, reloaded and checked."""
+def load_split_for_run(config, data: pd.DataFrame | None = None) -> tuple[Dataset, Dataset | None]:
+    """(training part, held-out test part or None) of a run's data, reloaded from its source, or
+    taken from ``data`` (the run's table as a DataFrame: ``split_for_run``); checked either way."""
+    if data is not None:
+        return split_for_run(data, config)
     ds = _load_full_for_run(config)
     test_size = config.test_size or 0.0
     if not test_size:

@@ -64,22 +64,15 @@ def schema_card(schema: dict) -> dict:
     return {**schema, "columns": columns}
 
 
-def run_data(config, data=None):
-    """(training part, held-out part or None) of the run's rows: reloaded from its source, or
-    ``data`` (the run's table as a DataFrame), checked against the run's fingerprint either way."""
-    from tuner.data.dataset import load_split_for_run, split_for_run
-
-    return load_split_for_run(config) if data is None else split_for_run(data, config)
-
-
 def refit(config, family: str, params: dict, *, n_jobs: int = 1, data=None, ds=None):
     """(fitted pipeline, training Dataset, seconds) for ``family`` with ``params`` on all training rows
     (``ds``, or those of the run's source, or of ``data``: the run's table as a DataFrame)."""
+    from tuner.data.dataset import load_split_for_run
     from tuner.evaluation.estimator import build_estimator, space_context
     from tuner.evaluation.cross_validation import fit_quietly
     from tuner.evaluation.weights import fit_params
 
-    ds = ds if ds is not None else run_data(config, data)[0]
+    ds = ds if ds is not None else load_split_for_run(config, data)[0]
     ctx = space_context(config, n_jobs, n_rows=len(ds.X))
     estimator = build_estimator(config, family, params, ctx)
     start = time.perf_counter()
@@ -104,7 +97,9 @@ def refit_best(*, run: str | None = None, storage: str | None = None, family: st
     store = open_storage(storage, create=False)
     config = require_config(store, run)
     row = choose_row(lb.build(store, config), family, config.run)
-    train, test = run_data(config, data)
+    from tuner.data.dataset import load_split_for_run
+
+    train, test = load_split_for_run(config, data)
     fitted, ds, seconds = refit(config, row["model"], row["params"], n_jobs=n_jobs, ds=train)
     card = _card(config, row, storage or DEFAULT_STORAGE, ds, seconds)
     if importance:
@@ -185,4 +180,4 @@ def export_model(
     return ExportResult(Path(out), card, fitted, result.fit_seconds)
 
 
-__all__ = ["export_model", "refit_best", "ExportResult", "refit", "run_data", "choose_row"]
+__all__ = ["export_model", "refit_best", "ExportResult", "refit", "choose_row"]

@@ -217,7 +217,9 @@ def _winner(page: _Page, go, config: RunConfig, rows: list[dict], data, n_jobs: 
         return
     row = rows[0]
     try:
-        train, test = _load_data(config, data)
+        from tuner.data.dataset import load_split_for_run
+
+        train, test = load_split_for_run(config, data)
         y, pred, proba, where = _winner_predictions(config, row, train, test, n_jobs)
     except TunerError as exc:
         page.para(f"Charts of the winner need the run's data: {exc}", "note")
@@ -248,12 +250,6 @@ def _column_importances(page: _Page, go, config: RunConfig, row: dict, train, te
               f"shuffles per fold" + (f"; the {more} least important columns are not shown" if more > 0 else "")
               + ". Near 0 or below: the model does not need the column, or a correlated column stands in for it.")
     page.figure(_title(fig, TITLES["columns"].format(family=row["model"])), height=max(300, 22 * len(shown) + 120))
-
-
-def _load_data(config: RunConfig, data):
-    from tuner.data.dataset import load_split_for_run, split_for_run
-
-    return load_split_for_run(config) if data is None else split_for_run(data, config)
 
 
 # -- the page ------------------------------------------------------------------------------
