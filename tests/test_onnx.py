@@ -157,3 +157,13 @@ def test_the_keras_network_is_named_as_not_convertible():
 
     with pytest.raises(onnx_export.NotConvertible, match="KerasMLPClassifier network has no converter"):
         convertible_pipeline(Pipeline([("model", KerasMLPClassifier())]))
+
+
+def test_columns_with_spaces_and_symbols_keep_their_names_in_onnx(tmp_path):
+    """skl2onnx makes input names identifiers ('mean radius' -> 'mean_radius'); the ONNX model
+    contract names inputs as the columns, so a table with such headers must still convert."""
+    frame = binary_frame().rename(columns=lambda c: c if c == "churned" else f"{c} (x/y)")
+    est, ds, card = fit_pipeline(frame, "churned", "logistic_regression", {"C": 1.0})
+    info = onnx_export.write_onnx(est, card, ds.X, tmp_path)
+    assert info["status"] == "verified", info
+    assert [i["name"] for i in info["inputs"]] == list(card["schema"]["numeric"]) + list(card["schema"]["categorical"])

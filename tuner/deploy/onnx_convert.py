@@ -126,7 +126,20 @@ def convert(fitted, card: dict):
             first = f"{first.split(' with ')[0]} ({type(root).__name__}: {str(root).strip()[:200]})"
         model = type(pipe.steps[-1][1]).__name__
         raise NotConvertible(f"skl2onnx cannot convert this pipeline ({model}): {first}") from exc
+    restore_input_names(onx, [name for name, _ in types])
     return name_outputs(onx, classification, inverse)
+
+
+def restore_input_names(onx, names: list[str]) -> None:
+    """Give the graph's inputs the column names again: skl2onnx makes them identifiers
+    ('mean radius' -> 'mean_radius'), and the ONNX model contract names inputs as the columns."""
+    rename = {i.name: name for i, name in zip(onx.graph.input, names) if i.name != name}
+    if not rename:
+        return
+    for i in onx.graph.input:
+        i.name = rename.get(i.name, i.name)
+    for node in onx.graph.node:
+        node.input[:] = [rename.get(x, x) for x in node.input]
 
 
 def name_outputs(onx, classification: bool, inverse):
