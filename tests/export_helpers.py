@@ -148,3 +148,4 @@ def fit_pipeline(frame, target, family, params):
     fit_quietly(est, ds.X, ds.y)
     card = {"schema": config.schema, "task": config.task, "classes": config.classes, "family": family}
     return est, ds, card
+

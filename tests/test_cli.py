@@ -57,7 +57,8 @@ def test_leaderboard_formats_to_file(finished_run, storage_url, tmp_path, fmt):
         assert rows[0]["rank"] == 1 and "f1" in rows[0]["metrics"]
     elif fmt == "csv":
         frame = pd.read_csv(out)
-        assert list(frame["rank"]) == [1, 2] and "f1_mean" in frame.columns
+        assert list(frame["rank"]) == list(range(1, len(frame) + 1)) and "f1_mean" in frame.columns
+        assert set(frame["model"]) - {"ensemble"} == {"logistic_regression", "random_forest"}
     elif fmt == "markdown":
         assert text.startswith("| rank | model | f1")
     else:

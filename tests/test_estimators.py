@@ -56,8 +56,10 @@ def test_fitted_attributes_describe_the_search():
     assert clf.best_model_name_ == clf.leaderboard_["model"][0]
     assert clf.best_params_ == json.loads(clf.leaderboard_["params"][0])  # the winner's own parameters
     results = clf.cv_results_
-    assert sum(results["state"] == "complete") == 4  # two complete trials per family (+ any pruned)
-    assert set(results["model"]) == {"logistic_regression", "random_forest"}
+    trials = results["trial_number"] >= 0  # the run's ensemble is one more entry (trial number -1)
+    assert sum(results["state"][trials] == "complete") == 4  # two complete trials per family (+ any pruned)
+    assert set(results["model"][trials]) == {"logistic_regression", "random_forest"}
+    assert set(results["model"][~trials]) <= {"ensemble"}
     assert results["rank_test_score"][clf.best_index_] == 1
     assert clf.best_score_ == pytest.approx(clf.leaderboard_["roc_auc_mean"][0])
     assert results["params"][clf.best_index_] == {"model": clf.best_model_name_, **clf.best_params_}

@@ -74,8 +74,7 @@ def test_the_leaderboard_fits_each_width_and_keeps_its_columns_whole(store_url, 
         m = r["metrics"][config.metric]
         assert f"{m['mean']:.4f} ± {m['std']:.4f}" in line  # the headline, whole
         assert r["model"] in line and stats_verdict(r) in line
-        t = r["trials"]
-        assert f"{t['complete']}/{t['pruned']}/{t['failed']}" in line
+        assert lb.trial_counts(r) in line
     shown = [c.header for c in lb.terminal_columns(rows, config) if c.header not in fitted.hidden]
     if fitted.hidden:
         assert f"hidden at {width} columns: {', '.join(fitted.hidden)}" in " ".join(text.split())

@@ -109,7 +109,7 @@ def test_reranking_a_real_run_sorts_by_the_chosen_metric(mixed_frame, storage_ur
         means = list(board[f"{metric}_mean"])
         assert means == sorted(means, reverse=greater)
         store = open_storage(storage_url, create=False)
-        for row in lb.build(store, require_config(store, "r"), metric):
+        for row in lb.build(store, require_config(store, "r"), metric, ensemble=False):
             study = optuna.load_study(study_name=family_study_name("r", row["model"]), storage=storage_url)
             values = [t.user_attrs["metrics"][metric]["mean"] for t in study.trials if t.state.is_finished()
                       and "metrics" in t.user_attrs]

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 
@@ -20,16 +16,10 @@ import tuner
 from tuner.cli import app
 from tuner.deploy.export import export_model
 
-from export_helpers import stop_process, binary_frame, make_run
+from export_helpers import binary_frame, make_run, serving
 
 TOKEN = "test-token-123"
 MAX_BODY = 20_000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _call(url, method="GET", body=None, token=TOKEN, raw: bytes | None = None):
@@ -50,29 +40,9 @@ def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("serve")
     storage, csv = make_run(folder, binary_frame(), "churned", ["logistic_regression"], "s")
     export_model(folder / "model", run="s", storage=storage)
-    port = _free_port()
     env = dict(os.environ, TUNER_SERVE_TOKEN=TOKEN)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tuner.cli", "serve", str(folder / "model"), "--port", str(port),
-         "--max-body-bytes", str(MAX_BODY)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited early: {proc.stdout.read()}")
-            try:
-                with urllib.request.urlopen(base + "/health", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("server did not start within 60 s")
-                time.sleep(0.2)
+    with serving(folder / "model", folder / "serve.log", "--max-body-bytes", str(MAX_BODY), env=env) as (base, _):
         yield base, folder / "model", csv
-    finally:
-        stop_process(proc)
 
 
 def _records(csv, n=5):

@@ -277,11 +277,17 @@ def export(
     out.print(f"Exported {card['family']} (rank {row.get('rank')}, {card['metric']} {m['mean']:.4f} ± {m['std'] or 0:.4f}) "
               f"from run {card['run']!r}, refit on {card['data']['rows_refit']} rows in {result.fit_seconds:.1f}s")
     pipeline = card["pipeline"]
-    native = pipeline.get("native_model")
-    fmt = pipeline["format"] + (f" + {native['file']} ({native['format']})" if native else "")
+    members = pipeline.get("members") or [pipeline]  # an ensemble: every member's own files
+    if pipeline["format"] == "ensemble":
+        weights = ", ".join(f"{m['model']} #{m['trial_number']} {m['weight']:.2f}" for m in card["params"]["members"])
+        fmt = f"ensemble of {len(members)}: {weights}"
+    else:
+        native = pipeline.get("native_model")
+        fmt = pipeline["format"] + (f" + {native['file']} ({native['format']})" if native else "")
     out.print(f"  {out_dir}/: {', '.join(card['files'])}, model_card.json (model format: {fmt})", markup=False)
-    if pipeline["format"] != "skops":
-        out.print(f"  note: {pipeline.get('why_not_skops')}; the pickle must be loaded with --trust-pickle", markup=False)
+    for member in members:
+        if member["format"] != "skops":
+            out.print(f"  note: {member.get('why_not_skops')}; the pickle must be loaded with --trust-pickle", markup=False)
     found = card.get("feature_importance")
     if found and "error" not in found:
         top = ", ".join(f"{c['column']} {c['mean']:+.3f}" for c in found["columns"][:5])

@@ -15,6 +15,7 @@ from pathlib import Path
 from tuner.deploy import artifact
 from tuner.config import now_iso
 from tuner.errors import TunerError
+from tuner.models.ensemble import NAME as ENSEMBLE
 
 
 @dataclass
@@ -151,8 +152,14 @@ def _card(config, row: dict, storage: str, ds, seconds: float) -> dict:
             "weights": config.weights or None,  # used in the refit; not needed to predict
         },
         "refit_seconds": round(seconds, 3),
-        "versions": artifact.installed_versions(artifact.libraries_for(family)),
+        "versions": artifact.installed_versions(tuple(dict.fromkeys(
+            lib for f in _families(family, row["params"]) for lib in artifact.libraries_for(f)))),
     }
+
+
+def _families(family: str, params: dict) -> list[str]:
+    """The family, or an ensemble's members' families."""
+    return [m["model"] for m in params["members"]] if family == ENSEMBLE else [family]
 
 
 def export_model(

@@ -24,6 +24,8 @@ import pandas as pd
 from tuner.deploy.artifact.layout import ONNX_FILE, installed_versions, missing_extra
 from tuner.deploy.onnx_convert import OPSET, convert, input_spec, onnx_feeds
 from tuner.deploy.onnx_custom import NotConvertible
+from tuner.deploy.onnx_ensemble import convert_ensemble
+from tuner.models.ensemble import WeightedEnsemble
 from tuner.errors import TunerError
 
 # The ONNX model must reproduce the native predictions on this many training rows ...
@@ -97,7 +99,7 @@ def write_onnx(fitted, card: dict, X_train: pd.DataFrame, folder) -> dict:
     require_onnx()
     versions = installed_versions(("onnx", "skl2onnx", "onnxmltools", "onnxruntime"))
     try:
-        onx = convert(fitted, card)
+        onx = convert_ensemble(fitted, card) if isinstance(fitted, WeightedEnsemble) else convert(fitted, card)
     except NotConvertible as exc:
         return {"status": "not converted", "reason": f"{card['family']}: {exc}", "versions": versions}
     data = onx.SerializeToString()

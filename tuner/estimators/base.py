@@ -112,9 +112,13 @@ class _TunerEstimator(BaseEstimator):
         self.best_model_name_ = card["family"]
         self.best_params_ = dict(card["params"])
         self.metric_ = config.metric
-        self.cv_results_ = cv_results(store, config)
+        from tuner.results import leaderboard as lb
+
+        blended = [r for r in lb.build(store, config) if "members" in r]
+        self.cv_results_ = cv_results(store, config, blended[0] if blended else None)
+        number = card["leaderboard_row"]["trial_number"]
         winner = (self.cv_results_["model"] == self.best_model_name_) & (
-            self.cv_results_["trial_number"] == card["leaderboard_row"]["trial_number"])
+            self.cv_results_["trial_number"] == (-1 if number is None else number))
         self.best_index_ = int(np.flatnonzero(winner)[0])
         self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
         self.greater_is_better_ = get_metric(config.metric).greater_is_better

@@ -1,7 +1,7 @@
 """``cv_results_`` in scikit-learn's shape (GridSearchCV / RandomizedSearchCV) from a run's trials.
 
 One entry per trial of every family (complete, pruned or failed), in family order then trial
-order. Scores follow scikit-learn's "greater is better" convention, as its ``neg_*`` scorers do:
+order, then the run's ensemble (``tuner.results.ensemble``) when it has one. Scores follow scikit-learn's "greater is better" convention, as its ``neg_*`` scorers do:
 a metric to minimise (rmse, log_loss, ...) is stored negated. A pruned trial has the folds it ran
 and NaN for the others, a failed one NaN everywhere; NaN scores rank last.
 """
@@ -17,8 +17,9 @@ from tuner.storage.runs import load_family_study
 _STATES = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed"}
 
 
-def cv_results(storage, config) -> dict:
-    """The run's trials as scikit-learn's ``cv_results_`` dict (plus ``model``, ``trial_number``, ``state``)."""
+def cv_results(storage, config, ensemble: dict | None = None) -> dict:
+    """The run's trials as scikit-learn's ``cv_results_`` dict (plus ``model``, ``trial_number``, ``state``);
+    ``ensemble``: the run's ensemble row of the leaderboard, one more candidate (trial number -1)."""
     metric = config.metric
     sign = 1.0 if get_metric(metric).greater_is_better else -1.0
     n_folds = config.cv * config.cv_repeats
@@ -40,6 +41,14 @@ def cv_results(storage, config) -> dict:
                 "std": np.nan if stored.get("std") is None else float(stored["std"]),
                 "fit_time": float(t.user_attrs.get("fit_time_s") or np.nan),
             })
+    if ensemble is not None:
+        folds = [np.nan if v is None else sign * float(v) for v in ensemble["fold_scores"][metric]]
+        entries.append({
+            "model": ensemble["model"], "trial_number": -1, "state": "complete",
+            "params": {"model": ensemble["model"], **ensemble["params"]}, "folds": folds,
+            "mean": sign * float(ensemble["metrics"][metric]["mean"]),
+            "std": float(ensemble["metrics"][metric]["std"] or 0.0), "fit_time": float(ensemble["fit_time_s"] or np.nan),
+        })
     out: dict = {}
     out["mean_fit_time"] = np.array([e["fit_time"] for e in entries], dtype=float)
     out["std_fit_time"] = np.full(len(entries), np.nan)  # per-fold fit times are not stored

@@ -12,6 +12,7 @@ import search_spaces
 from search_spaces import SpaceContext
 
 from tuner.data import preprocessing
+from tuner.models import ensemble
 from tuner.config import RunConfig
 from tuner.data.dataset import Schema
 
@@ -29,7 +30,13 @@ def space_context(config: RunConfig, n_jobs: int = 1, *, n_rows: int | None = No
 def build_estimator(config: RunConfig, family: str, params: Mapping[str, Any], ctx: SpaceContext,
                     schema: Schema | None = None):
     """An unfitted pipeline for ``family`` with a trial's ``params`` (model + ``prep_*`` keys);
-    ``schema``: the run's, when the caller already holds it (the driver builds one per fold)."""
+    ``schema``: the run's, when the caller already holds it (the driver builds one per fold).
+    The ensemble's ``params`` are its members: ``{"members": [{"model", "params", "weight"}, ...]}``
+    (``tuner.results.ensemble``)."""
+    if family == ensemble.NAME:
+        members = params["members"]
+        return ensemble.WeightedEnsemble([build_estimator(config, m["model"], m["params"], ctx, schema) for m in members],
+                                         [float(m["weight"]) for m in members], config.task)
     space = search_spaces.get_space(family)
     prep, model_params = preprocessing.split_params(dict(params))
     model = space.build(model_params, ctx)

@@ -14,12 +14,16 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.validation import has_fit_parameter
 
+from tuner.models.ensemble import WeightedEnsemble
+
 
 def fit_params(estimator, weights: np.ndarray | None) -> dict:
     """The keyword arguments that give ``weights`` to ``estimator``'s model in ``estimator.fit``
     ({} without weights); raises ValueError for a model that takes no ``sample_weight``."""
     if weights is None:
         return {}
+    if isinstance(estimator, WeightedEnsemble):  # each member's model gets them its own way
+        return {"member_fit_params": [fit_params(m, weights) for m in estimator.members]}
     return {key: weights for key in _keys(estimator)}
 
 

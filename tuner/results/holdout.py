@@ -26,7 +26,7 @@ from tuner.config import RunConfig, now_iso
 from tuner.data.dataset import Dataset, check_test_size, load_split_for_run, split_holdout
 from tuner.errors import TunerError
 from tuner.results import leaderboard as lb
-from tuner.storage.runs import load_config, load_family_study
+from tuner.storage.runs import load_config
 
 
 def resolve_split(storage, ds: Dataset, *, run: str, test_size: float | None, seed: int | None,
@@ -84,8 +84,8 @@ def score_best(storage, config: RunConfig, train: Dataset, test: Dataset | None,
     for row in lb.build(storage, config, metric):
         if row["status"] != "ok":
             continue
-        study = load_family_study(storage, config.run, row["model"])
-        if not force and lb.stored_refit_scores(study, row["trial_number"]) is not None:
+        study, key = lb.refit_scores_place(storage, config, row)
+        if not force and lb.stored_refit_scores(study, key) is not None:
             continue
         try:
             entry = refit_and_score(config, row["model"], row["params"], train, test, n_jobs)
@@ -96,7 +96,7 @@ def score_best(storage, config: RunConfig, train: Dataset, test: Dataset | None,
             entry = {"error": f"{type(exc).__name__}: {first}"[:300], "train": None, "test": None,
                      "scored_at": now_iso()}
         entries = dict(study.user_attrs.get(lb.REFIT_ATTR) or {})
-        entries[str(row["trial_number"])] = entry
+        entries[key] = entry
         study.set_user_attr(lb.REFIT_ATTR, entries)
         done[row["model"]] = entry
     return done
@@ -106,10 +106,8 @@ def missing(storage, config: RunConfig, metric: str | None = None) -> list[str]:
     """Families whose current best trial (by ``metric``) has no stored refit scores."""
     out = []
     for row in lb.build(storage, config, metric):
-        if row["status"] == "ok":
-            study = load_family_study(storage, config.run, row["model"])
-            if lb.stored_refit_scores(study, row["trial_number"]) is None:
-                out.append(row["model"])
+        if row["status"] == "ok" and lb.stored_refit_scores(*lb.refit_scores_place(storage, config, row)) is None:
+            out.append(row["model"])
     return out
 
 

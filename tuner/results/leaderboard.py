@@ -18,6 +18,8 @@ from optuna.trial import TrialState
 from tuner.config import RunConfig
 from tuner.evaluation import stats
 from tuner.evaluation.metrics import get_metric, metrics_for
+from tuner.models.ensemble import NAME as ENSEMBLE
+from tuner.results.ensemble import current as current_ensemble, row as ensemble_row
 from tuner.storage.runs import load_family_study
 
 # The family study's user attribute holding refit scores ({trial number: entry}), written by
@@ -25,11 +27,23 @@ from tuner.storage.runs import load_family_study
 REFIT_ATTR = "holdout"
 
 
-def stored_refit_scores(study, trial_number: int) -> dict | None:
-    """The refit scores stored for ``trial_number`` of this family study, if any."""
+def stored_refit_scores(study, trial_number) -> dict | None:
+    """The refit scores stored for ``trial_number`` of this family study (or a key of
+    :func:`refit_scores_place`), if any."""
     if study is None:
         return None
     return (study.user_attrs.get(REFIT_ATTR) or {}).get(str(trial_number))
+
+
+def refit_scores_place(storage, config: RunConfig, row: dict):
+    """(study, key) where a row's refit scores are stored: its family study under its trial
+    number; the ensemble's on the run's study under its members and weights."""
+    if row["model"] != ENSEMBLE:
+        return load_family_study(storage, config.run, row["model"]), str(row["trial_number"])
+    import optuna
+
+    members = ",".join(f"{m['model']}#{m['trial_number']}@{m['weight']:.4f}" for m in row["members"])
+    return optuna.load_study(study_name=config.run, storage=storage), f"{ENSEMBLE}:{members}"
 
 
 def attach_refit_scores(row: dict, entry: dict | None) -> None:
@@ -94,7 +108,8 @@ def family_row(config: RunConfig, family: str, trials, metric: str) -> dict:
     return row
 
 
-def build(storage, config: RunConfig, metric: str | None = None, *, studies: dict | None = None) -> list[dict]:
+def build(storage, config: RunConfig, metric: str | None = None, *, studies: dict | None = None,
+          ensemble: bool = True) -> list[dict]:
     """One row per family (its best trial), best first on ``metric`` (default: the run's).
 
     ``studies``: family → its study as the driver holds it (its cache already has the trials,
@@ -104,17 +119,24 @@ def build(storage, config: RunConfig, metric: str | None = None, *, studies: dic
     (``p_value_vs_leader``, ``tied_with_leader``; see ``stats``), the training-fold scores
     and their gap to CV (``train_scores``, ``overfitting``) and, for a run with a held-out
     test set, the test scores of its best trial refit on the training part (``test_scores``).
+    With ``ensemble``, the run's ensemble is a row too when it keeps two models or more
+    (``tuner.results.ensemble``; built and stored first when the best trials changed).
     """
     metric = metric or config.metric
     greater = get_metric(metric).greater_is_better
-    rows = []
+    rows, trials_by_family = [], {}
     for family in config.families:
         study = (studies or {}).get(family) or load_family_study(storage, config.run, family)
-        trials = study.get_trials(deepcopy=False) if study is not None else []
+        trials = trials_by_family[family] = study.get_trials(deepcopy=False) if study is not None else []
         row = family_row(config, family, trials, metric)
         if row.get("trial_number") is not None:
             attach_refit_scores(row, stored_refit_scores(study, row["trial_number"]))
         rows.append(row)
+    if ensemble:
+        blended = ensemble_row(config, current_ensemble(storage, config, trials_by_family))
+        if blended is not None:
+            attach_refit_scores(blended, stored_refit_scores(*refit_scores_place(storage, config, blended)))
+            rows.append(blended)
     ranked = [r for r in rows if r["status"] == "ok"]
     ranked.sort(key=lambda r: r["metrics"][metric]["mean"], reverse=greater)
     for i, r in enumerate(ranked, 1):
@@ -171,6 +193,14 @@ def _fmt_gap(value) -> str:
     return "—" if value is None else f"{value:+.4f}"
 
 
+def trial_counts(row: dict) -> str:
+    """complete/pruned/failed; for the ensemble, how many models it averages (it runs no trial)."""
+    if "members" in row:
+        return f"{len(row['members'])} models"
+    t = row["trials"]
+    return f"{t['complete']}/{t['pruned']}/{t['failed']}"
+
+
 def notes(rows: list[dict], config: RunConfig, metric: str | None = None) -> list[str]:
     """What the columns mean: ranking by CV, the paired test, the test set looked at once."""
     metric = metric or config.metric
@@ -182,6 +212,12 @@ def notes(rows: list[dict], config: RunConfig, metric: str | None = None) -> lis
         out.append(f"vs leader: corrected resampled t-test (Nadeau & Bengio 2003) on the paired fold scores, "
                    f"α = {stats.ALPHA}; 'tied' = cannot be told apart from the leader"
                    + (f" (tied group: {', '.join([rows[0]['model']] + tied)})." if tied else "."))
+    for r in rows:
+        if r["model"] == ENSEMBLE:
+            parts = ", ".join(f"{m['model']} #{m['trial_number']} ({m['weight']:.2f})" for m in r["members"])
+            out.append(f"ensemble: weighted average of {parts}; the weights scoring each fold were chosen on the "
+                       "other folds, so its CV score is as honest as a family's. Export it with "
+                       "`tuner export --model ensemble`.")
     if any("test_scores" in r for r in rows):
         out.append(f"test: each family's best refit on the training part and scored on the held-out "
                    f"{config.test_size:g} of the rows, looked at once after tuning; it does not change the ranking.")
@@ -203,7 +239,6 @@ def display_rows(rows: list[dict], config: RunConfig, metric: str | None = None)
               + ["fit s/fold", "trials c/p/f"] + (["status"] if with_status else []))
     body = []
     for r in rows:
-        t = r["trials"]
         body.append(
             [str(r["rank"] or "—"), r["model"], format_score(r["metrics"][metric]["mean"], r["metrics"][metric]["std"]),
              stats.verdict(r)]
@@ -211,7 +246,7 @@ def display_rows(rows: list[dict], config: RunConfig, metric: str | None = None)
             + ([_fmt_gap((r.get("overfitting") or {}).get(metric))] if with_gap else [])
             + [format_score(r["metrics"][n]["mean"], r["metrics"][n]["std"]) for n in names[1:]]
             + [f"{r['fit_time_s']:.2f}" if r.get("fit_time_s") is not None else "—",
-               f"{t['complete']}/{t['pruned']}/{t['failed']}"]
+               trial_counts(r)]
             + (["" if r["status"] == "ok" else r["status"]] if with_status else [])
         )
     return header, body
@@ -273,8 +308,7 @@ def terminal_columns(rows: list[dict], config: RunConfig, metric: str | None = N
             Column("vs leader", [stats.verdict(r) for r in rows], kept=True, justify="left")]
     if any("overfitting" in r for r in rows):
         cols.append(Column("train−CV", [_fmt_gap((r.get("overfitting") or {}).get(metric)) for r in rows], kept=True))
-    cols.append(Column("trials c/p/f", [f"{r['trials']['complete']}/{r['trials']['pruned']}/{r['trials']['failed']}"
-                                        for r in rows], kept=True, short_header="trials"))
+    cols.append(Column("trials c/p/f", [trial_counts(r) for r in rows], kept=True, short_header="trials"))
     if any("test_scores" in r for r in rows):
         cols.append(Column(f"{metric} (test)", [format_score((r.get("test_scores") or {}).get(metric), None)
                                                 for r in rows]))

@@ -33,7 +33,7 @@ from tuner.evaluation.cross_validation import evaluate_fold, score_folds, summar
 from tuner.evaluation.folds import folds_for_run
 from tuner.evaluation.metrics import check_metric
 from tuner.search import space_file
-from tuner.storage import trial_writes
+from tuner.storage import out_of_fold, trial_writes
 from tuner.storage.runs import check_compatible, family_study_name, load_config, save_config
 
 DEFAULT_TRIALS = 20
@@ -97,12 +97,18 @@ class FamilyState:
     finished: bool = False  # the family has its target of complete trials (tuner.execution.budget)
     target: int | None = None
     last_value: float | None = None  # the score of this invocation's last complete trial
+    top: list[float] = field(default_factory=list)  # the best complete scores seen (tuner.storage.out_of_fold.KEEP)
 
     def has_result(self) -> bool:
         return self.completed > 0
 
     def aside_reason(self) -> str:
         return self.aside or f"{self.failures_in_a_row} failed trials in a row"
+
+    def keeps(self, value: float, greater: bool) -> bool:
+        """Whether a complete trial scoring ``value`` is among the family's best so far (noted if so)."""
+        self.top = sorted([*self.top, value], reverse=greater)[:out_of_fold.KEEP]
+        return value in self.top
 
     def expected_duration(self) -> float:
         return float(np.median(self.durations[-5:])) if self.durations else 0.0
@@ -348,12 +354,15 @@ class Driver:
                 # a finished trial is kept; FoldPruner (_pruner) reads the scores from memory
                 if i < len(self.folds) - 1 and study.pruner.prune_values(study, trial.number, scores):
                     raise optuna.TrialPruned()
+            kept = self._kept_predictions(fam, results)  # before score_folds lets them go
             score_folds(results, cfg.task, len(cfg.classes))  # every metric, all folds at once
             summary = summarise(results)
             summary["duration_s"] = time.monotonic() - start
             summary["model_time_s"] = model_s
             fam.last_value = summary["metrics"][cfg.metric]["mean"]
             study.pruner.note_complete(study, fam.last_value, scores)
+            if kept is not None and fam.keeps(fam.last_value, cfg.direction == "maximize"):
+                summary[out_of_fold.TRIAL_ATTR] = out_of_fold.pack(kept)
             trial_writes.finish(study, trial, TrialState.COMPLETE, fam.last_value, {**noted, **summary}, scores)
             state = "complete"
         except optuna.TrialPruned:
@@ -392,6 +401,14 @@ class Driver:
                 fam.gave_up = True
         return state
 
+    def _kept_predictions(self, fam: FamilyState, results) -> np.ndarray | None:
+        """The trial's out-of-fold predictions for the ensemble, when it ran every fold and they fit."""
+        if len(results) != len(self.folds):
+            return None
+        column = 1 if self.config.task == "regression" else 2  # FoldResult.outputs: (y, pred, proba, w)
+        kept = out_of_fold.trial_predictions([r.outputs[column] for r in results], self.config.task)
+        return kept if out_of_fold.fits(kept.size) else None
+
     def memory_sampler(self, family: str, n_stored: int) -> optuna.samplers.BaseSampler:
         """A sampler for a worker's in-memory study of ``family`` (``tuner.execution.write_behind``)."""
         return _sampler(self.config, family, n_stored, f"{self.salt}:memory")
@@ -419,9 +436,10 @@ class Driver:
         families = []
         for name in self.config.families:
             study = open_family_study(self.storage, self.config, name, self.ctx, salt=self.salt)
-            completed = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+            done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             families.append(FamilyState(name, study, search_spaces.get_space(name), remaining=math.inf,
-                                        completed=completed, target=budget.target(study)))
+                                        completed=len(done), target=budget.target(study),
+                                        top=[t.value for t in done if t.value is not None]))
         return families
 
     def work(self, families: list[FamilyState], *, deadline_epoch: float | None = None,
@@ -471,6 +489,8 @@ def start_run(storage, ds: Dataset, *, run: str, metric=None, models=None, cv=No
     if existing is not None:
         check_compatible(existing, config)
     save_config(storage, config)
+    out_of_fold.save_layout(optuna.load_study(study_name=config.run, storage=storage), ds.y, ds.weights,
+                            folds_for_run(config, ds))
     return config
 
 

@@ -17,6 +17,9 @@ from tuner.errors import TunerError
 CARD = "model_card.json"
 FORMAT = "tuner-model"
 FORMAT_VERSION = 1
+# An ensemble's card (its members' files side by side, ``pipeline.format == "ensemble"``): a
+# tuner that reads only version 1 says to upgrade instead of failing on it.
+ENSEMBLE_FORMAT_VERSION = 2
 PIPELINE_SKOPS = "pipeline.skops"
 PIPELINE_PICKLE = "pipeline.joblib"
 XGBOOST_FILE = "model.ubj"

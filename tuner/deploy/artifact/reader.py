@@ -14,7 +14,7 @@ from pathlib import Path
 from tuner.deploy.artifact.layout import (
     CARD,
     FORMAT,
-    FORMAT_VERSION,
+    ENSEMBLE_FORMAT_VERSION,
     ArtifactError,
     VersionWarning,
     installed_versions,
@@ -24,6 +24,7 @@ from tuner.deploy.artifact.layout import (
 from tuner.deploy.artifact.loaded_model import LoadedModel
 from tuner.deploy.artifact.trust import is_trusted_type, skops_io
 from tuner.errors import TunerError
+from tuner.models.ensemble import WeightedEnsemble
 
 
 def read_card(path: Path) -> dict:
@@ -42,7 +43,7 @@ def read_card(path: Path) -> dict:
         raise ArtifactError(f"{card_path} is damaged (not valid JSON: {exc}); export the model again") from None
     if not isinstance(card, dict) or card.get("format") != FORMAT:
         raise ArtifactError(f"{card_path} is not a tuner model card; export the model again")
-    if int(card.get("format_version", 0)) > FORMAT_VERSION:
+    if int(card.get("format_version", 0)) > ENSEMBLE_FORMAT_VERSION:
         raise ArtifactError(f"{path} was written by a newer tuner (format {card['format_version']}); upgrade tuner")
     return card
 
@@ -50,7 +51,8 @@ def read_card(path: Path) -> dict:
 def verify_files(path: Path, card: dict) -> None:
     """Every file the card lists exists with its recorded size and SHA-256."""
     files = card.get("files") or {}
-    if card.get("pipeline", {}).get("file") not in files:
+    pipeline = card.get("pipeline") or {}
+    if any(p.get("file") not in files for p in pipeline.get("members") or [pipeline]):
         raise ArtifactError(f"{path / CARD} lists no checksum for the model file; export the model again")
     for name, meta in files.items():
         f = Path(path) / name
@@ -163,6 +165,17 @@ def load(path, *, trust_pickle: bool = False) -> LoadedModel:
             + ". Predictions may differ; re-export in this environment to be sure.",
             VersionWarning, stacklevel=2,
         )
+    pipeline = card["pipeline"]
+    if pipeline.get("format") == "ensemble":  # every member as a model of its own (writer.write)
+        members = [load_member(path, {"pipeline": info}, trust_pickle) for info in pipeline["members"]]
+        fitted = WeightedEnsemble.from_fitted(members, pipeline["weights"], card["task"], pipeline.get("classes"))
+    else:
+        fitted = load_member(path, card, trust_pickle)
+    return LoadedModel(path, card, fitted, version_notes=diffs)
+
+
+def load_member(path: Path, card: dict, trust_pickle: bool):
+    """The fitted pipeline ``card["pipeline"]`` describes, its native model attached."""
     fitted = load_pipeline(path, card, trust_pickle)
     attach_native(fitted, path, card)
-    return LoadedModel(path, card, fitted, version_notes=diffs)
+    return fitted

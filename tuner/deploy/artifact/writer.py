@@ -18,6 +18,7 @@ import numpy as np
 
 from tuner.deploy.artifact.layout import (
     CARD,
+    ENSEMBLE_FORMAT_VERSION,
     KERAS_FILE,
     PIPELINE_PICKLE,
     PIPELINE_SKOPS,
@@ -28,6 +29,7 @@ from tuner.deploy.artifact.layout import (
     sha256_file,
 )
 from tuner.deploy.artifact.trust import is_trusted_type, skops_io
+from tuner.models.ensemble import WeightedEnsemble
 
 
 def write(fitted, card: dict, out: Path, *, extra=None) -> dict:
@@ -44,7 +46,15 @@ def write(fitted, card: dict, out: Path, *, extra=None) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         card = dict(card)
-        card["pipeline"] = write_pipeline(fitted, tmp)
+        if isinstance(fitted, WeightedEnsemble):  # each member as a model of its own, then the weights
+            card["format_version"] = ENSEMBLE_FORMAT_VERSION
+            card["pipeline"] = {
+                "format": "ensemble", "weights": [float(w) for w in fitted.weights],
+                "classes": None if not fitted.is_classifier else [int(c) for c in fitted.classes_],
+                "members": [write_pipeline(m, tmp, prefix=f"member{i}_") for i, m in enumerate(fitted.members_)],
+            }
+        else:
+            card["pipeline"] = write_pipeline(fitted, tmp)
         if extra is not None:
             extra(tmp, card)
         card["files"] = {
@@ -70,8 +80,9 @@ def _replace_dir(new: Path, out: Path) -> None:
     os.chmod(out, 0o755)
 
 
-def write_pipeline(fitted, folder: Path) -> dict:
-    """Write the pipeline (native model split off where the family has a native format)."""
+def write_pipeline(fitted, folder: Path, *, prefix: str = "") -> dict:
+    """Write the pipeline (native model split off where the family has a native format);
+    ``prefix``: before every file name (an ensemble's members share the folder)."""
     from sklearn.base import clone
 
     holder = model_holder(fitted)
@@ -80,17 +91,17 @@ def write_pipeline(fitted, folder: Path) -> dict:
     info: dict[str, Any] = {}
     placeholder = model
     if kind == "xgboost":
-        model.save_model(str(folder / XGBOOST_FILE))
+        model.save_model(str(folder / f"{prefix}{XGBOOST_FILE}"))
         placeholder = clone(model)  # same class and hyperparameters, no booster
-        info["native_model"] = {"file": XGBOOST_FILE, "format": "xgboost-ubj"}
+        info["native_model"] = {"file": f"{prefix}{XGBOOST_FILE}", "format": "xgboost-ubj"}
     elif kind == "keras":
-        model.save_keras(str(folder / KERAS_FILE))
+        model.save_keras(str(folder / f"{prefix}{KERAS_FILE}"))
         placeholder = _without_network(model)
-        info["native_model"] = {"file": KERAS_FILE, "format": "keras"}
+        info["native_model"] = {"file": f"{prefix}{KERAS_FILE}", "format": "keras"}
     holder.steps[-1] = (name, placeholder)
     try:
         sio = skops_io()
-        path = folder / PIPELINE_SKOPS
+        path = folder / f"{prefix}{PIPELINE_SKOPS}"
         try:
             import zipfile
 
@@ -100,13 +111,13 @@ def write_pipeline(fitted, folder: Path) -> dict:
         except Exception as exc:  # skops cannot represent some object: fall back, and say so
             refused = [f"{type(exc).__name__}: {exc}"]
         if not refused:
-            info.update(file=PIPELINE_SKOPS, format="skops", trusted_types=untrusted)
+            info.update(file=path.name, format="skops", trusted_types=untrusted)
         else:
             import joblib
 
             path.unlink(missing_ok=True)
-            joblib.dump(fitted, folder / PIPELINE_PICKLE)
-            info.update(file=PIPELINE_PICKLE, format="joblib-pickle",
+            joblib.dump(fitted, folder / f"{prefix}{PIPELINE_PICKLE}")
+            info.update(file=f"{prefix}{PIPELINE_PICKLE}", format="joblib-pickle",
                         why_not_skops=f"types outside the skops allow-list: {', '.join(refused)[:500]}")
     finally:
         holder.steps[-1] = (name, model)
