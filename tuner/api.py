@@ -171,19 +171,21 @@ def report(out: str, *, run: str | None = None, storage: str | None = None, data
 
 
 def export(out: str, *, run: str | None = None, storage: str | None = None, model: str | None = None,
-           onnx: bool = False, data: object = None, n_jobs: int | None = None) -> LoadedModel:
+           onnx: bool = False, data: object = None, n_jobs: int | None = None,
+           trust_modules: tuple[str, ...] = ()) -> LoadedModel:
     """``tuner export`` from Python: refit the run's winner (or family ``model``'s best) on all its
     training rows, write the artifact folder ``out`` and return it loaded (``tuner.load(out)``).
 
     ``data``: the run's table, for a run made from an in-memory DataFrame (its rows cannot be
-    reloaded from the storage); ``n_jobs``: threads of the refit (default every core).
+    reloaded from the storage); ``n_jobs``: threads of the refit (default every core);
+    ``trust_modules``: packages of a plug-in family whose classes the model file may hold.
     """
     from tuner.deploy.artifact import load
     from tuner.deploy.export import export_model
 
     export_model(out, run=run, storage=storage, family=model, onnx=onnx, n_jobs=cores.refit_threads(n_jobs),
-                 data=as_pandas(data))
-    return load(out)
+                 data=as_pandas(data), trust_modules=trust_modules)
+    return load(out, trust_modules=trust_modules)
 
 
 def best_model(*, run: str | None = None, storage: str | None = None, model: str | None = None,

@@ -40,6 +40,7 @@ class RunConfig:
     n_groups: int = 0  # groups in the rows tuned on
     weights: str = ""  # --weights: the column of row weights, used in every fit and metric
     space: dict = field(default_factory=dict)  # --space: checked per-family overrides (tuner.search.space_file)
+    plugins: dict = field(default_factory=dict)  # plug-in families of the run: name -> "module:ATTRIBUTE"
     source: str = ""
     fingerprint: str = ""
     task_reason: str = ""
@@ -51,6 +52,11 @@ class RunConfig:
     y_min: float = 0.0
     created_at: str = ""
     tuner_version: str = ""
+
+    def __post_init__(self) -> None:
+        # a stored run's plug-in families are known to every process that reads its config
+        # (workers, export, leaderboard); imported only when used
+        search_spaces.add_families(self.plugins)
 
     def describe_folds(self) -> str:
         """'5-fold CV × 2 repeats', "5-fold group CV over 40 groups of 'patient'", "5 forward folds by 'date' ..."."""
@@ -84,9 +90,13 @@ def resolve_families(models: list[str] | None, task: str) -> list[str]:
     names = []
     for name in models:
         try:
+            if ":" in name:  # a plug-in given as module:ATTRIBUTE
+                name = search_spaces.register(name)
             space = search_spaces.get_space(name)
         except KeyError as exc:
             raise TunerError(str(exc.args[0])) from None
+        except search_spaces.PluginError as exc:
+            raise TunerError(str(exc)) from None
         missing = [m for m in space.requires if importlib.util.find_spec(m) is None]
         if missing:
             raise TunerError(f"model family {name!r} needs {', '.join(missing)}: pip install 'tuner[{space.extra}]'")
@@ -96,6 +106,11 @@ def resolve_families(models: list[str] | None, task: str) -> list[str]:
         if name not in names:
             names.append(name)
     return names
+
+
+def plugin_refs(families: list[str]) -> dict[str, str]:
+    """The run's plug-in families and where they come from (stored with the run)."""
+    return {name: search_spaces.FAMILIES[name] for name in families if search_spaces.is_plugin(name)}
 
 
 def parse_models(text: str | None) -> list[str] | None:

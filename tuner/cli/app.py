@@ -228,7 +228,7 @@ def dashboard(
     serve(storage, host=host, port=port, announce=announce)
 
 
-def _load_model(model_dir: Path, trust_pickle: bool = False):
+def _load_model(model_dir: Path, trust_pickle: bool = False, trust_modules: list[str] | None = None):
     """Load an artifact, printing version-mismatch warnings as one line each."""
     import warnings
 
@@ -238,7 +238,7 @@ def _load_model(model_dir: Path, trust_pickle: bool = False):
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", VersionWarning)
-        model = load(model_dir, trust_pickle=trust_pickle)
+        model = load(model_dir, trust_pickle=trust_pickle, trust_modules=trust_modules or ())
     for w in caught:
         if issubclass(w.category, VersionWarning):
             err.print(f"[yellow]warning:[/] {escape(str(w.message))}", markup=True)
@@ -246,6 +246,8 @@ def _load_model(model_dir: Path, trust_pickle: bool = False):
 
 
 TrustPickleOpt = Annotated[bool, typer.Option("--trust-pickle", help="Allow a pickled model (runs code when loaded): only for files from a source you trust.")]
+TrustModuleOpt = Annotated[Optional[list[str]], typer.Option(
+    "--trust-module", help="Allow the classes of this package in the model file (a plug-in family's; repeatable).")]
 
 
 @app.command()
@@ -260,6 +262,7 @@ def export(
     importance: Annotated[bool, typer.Option(
         "--importance/--no-importance", help="Record the columns' permutation importances in the card "
                                              "(refits on up to 3 CV folds, or on the --test-size split).")] = True,
+    trust_module: TrustModuleOpt = None,
 ) -> None:
     """Refit the winner (or --model's best) on all training rows and write a model folder."""
     from tuner.deploy.export import export_model
@@ -270,7 +273,7 @@ def export(
     if run_name is None:  # the same choice as every command taking --run, said the same way
         run_name = choose_run(open_storage(storage, create=False), None, storage).run
     result = export_model(out_dir, run=run_name, storage=storage, family=model, onnx=onnx,
-                          n_jobs=refit_threads(n_jobs), importance=importance)
+                          n_jobs=refit_threads(n_jobs), importance=importance, trust_modules=trust_module or ())
     card = result.card
     row = card["leaderboard_row"]
     m = row["metrics"][card["metric"]]
@@ -288,6 +291,10 @@ def export(
     for member in members:
         if member["format"] != "skops":
             out.print(f"  note: {member.get('why_not_skops')}; the pickle must be loaded with --trust-pickle", markup=False)
+    for name, ref in (card.get("plugins") or {}).items():
+        out.print(f"  plug-in family {name} ({ref}): loading this model needs its package installed"
+                  + (f" and --trust-module {ref.split('.')[0].split(':')[0]}" if any(
+                      m.get("trusted_modules") for m in members) else ""), markup=False)
     found = card.get("feature_importance")
     if found and "error" not in found:
         top = ", ".join(f"{c['column']} {c['mean']:+.3f}" for c in found["columns"][:5])
@@ -315,11 +322,12 @@ def predict(
     proba: Annotated[bool, typer.Option("--proba", help="Add one proba_<class> column per class.")] = False,
     chunk_rows: Annotated[int, typer.Option("--chunk-rows", help="Rows read and predicted at a time.")] = 50_000,
     trust_pickle: TrustPickleOpt = False,
+    trust_module: TrustModuleOpt = None,
 ) -> None:
     """Predict every row of DATA; CSV with `prediction` (+ probabilities), rows in input order."""
     from tuner.deploy.predict import predict_file
 
-    model = _load_model(model_dir, trust_pickle)
+    model = _load_model(model_dir, trust_pickle, trust_module)
     stats = predict_file(model, data, out_file, proba=proba, chunk_rows=chunk_rows,
                          on_note=lambda text: err.print(f"note: {text}", markup=False))
     if out_file is not None:
@@ -337,6 +345,7 @@ def serve(
     max_body_bytes: Annotated[int, typer.Option("--max-body-bytes", help="Largest request body accepted (413 beyond).")] = 10 * 1024 * 1024,
     allow_unauthenticated: Annotated[bool, typer.Option("--allow-unauthenticated", help="Serve a non-loopback address without a token.")] = False,
     trust_pickle: TrustPickleOpt = False,
+    trust_module: TrustModuleOpt = None,
 ) -> None:
     """Serve the model over HTTP: GET /health, GET /model, POST /predict, /openapi.json (needs the serve extra)."""
     from tuner.deploy.serve import serve as run_server
@@ -350,7 +359,8 @@ def serve(
         sys.stdout.flush()
 
     run_server(model_dir, host=host, port=port, token=token, max_body_bytes=max_body_bytes,
-               allow_unauthenticated=allow_unauthenticated, trust_pickle=trust_pickle, on_start=announce)
+               allow_unauthenticated=allow_unauthenticated, trust_pickle=trust_pickle, trust_modules=trust_module or (),
+               on_start=announce)
 
 
 @app.command()

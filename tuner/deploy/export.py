@@ -152,6 +152,8 @@ def _card(config, row: dict, storage: str, ds, seconds: float) -> dict:
             "weights": config.weights or None,  # used in the refit; not needed to predict
         },
         "refit_seconds": round(seconds, 3),
+        # a plug-in family's model needs its module wherever it is loaded (and --trust-module)
+        "plugins": {f: config.plugins[f] for f in _families(family, row["params"]) if f in config.plugins} or None,
         "versions": artifact.installed_versions(tuple(dict.fromkeys(
             lib for f in _families(family, row["params"]) for lib in artifact.libraries_for(f)))),
     }
@@ -164,11 +166,12 @@ def _families(family: str, params: dict) -> list[str]:
 
 def export_model(
     out: str | Path, *, run: str | None = None, storage: str | None = None, family: str | None = None,
-    onnx: bool = False, n_jobs: int = 1, data=None, importance: bool = True,
+    onnx: bool = False, n_jobs: int = 1, data=None, importance: bool = True, trust_modules=(),
 ) -> ExportResult:
     """Refit the run's winner (or ``family``'s best) and write the artifact folder ``out``
     (``data``: the run's table, for a run made from an in-memory DataFrame); the card holds its
-    permutation importances unless ``importance=False``."""
+    permutation importances unless ``importance=False``. ``trust_modules``: packages whose classes
+    (a plug-in family's) may go in the skops file; loading needs the same permission."""
     if onnx:  # fail before the (possibly long) refit when the extra is missing
         from tuner.deploy.onnx_export import require_onnx
 
@@ -183,7 +186,7 @@ def export_model(
         def extra(folder: Path, card_: dict) -> None:
             card_["onnx"] = onnx_export.write_onnx(fitted, card_, ds.X, folder)
 
-    card = artifact.write(fitted, card, Path(out), extra=extra)
+    card = artifact.write(fitted, card, Path(out), extra=extra, trust_modules=tuple(trust_modules or ()))
     return ExportResult(Path(out), card, fitted, result.fit_seconds)
 
 

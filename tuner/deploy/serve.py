@@ -387,7 +387,7 @@ def resolve_token(token: str | None) -> str | None:
 
 def serve(model_dir, *, host: str = "127.0.0.1", port: int = 8000, token: str | None = None,
           max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, allow_unauthenticated: bool = False,
-          trust_pickle: bool = False, log_level: str = "info", on_start=None) -> None:
+          trust_pickle: bool = False, log_level: str = "info", on_start=None, trust_modules=()) -> None:
     """Load the artifact and serve it until interrupted."""
     _require()
     import uvicorn
@@ -404,7 +404,7 @@ def serve(model_dir, *, host: str = "127.0.0.1", port: int = 8000, token: str | 
         raise TunerError(f"--max-body-bytes must be positive (got {max_body_bytes})")
     if not 0 <= port <= 65535:
         raise TunerError(f"--port must be between 0 and 65535 (got {port})")
-    model = load(model_dir, trust_pickle=trust_pickle)
+    model = load(model_dir, trust_pickle=trust_pickle, trust_modules=trust_modules)
     app = create_app(model, token=token, max_body_bytes=max_body_bytes)
     if on_start is not None:
         on_start(model, token)

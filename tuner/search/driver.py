@@ -22,7 +22,7 @@ from search_spaces._portfolio import portfolio
 from tuner.execution import budget
 from tuner.data import preprocessing
 from tuner.execution import cores, worker
-from tuner.config import RunConfig, now_iso, resolve_families
+from tuner.config import RunConfig, now_iso, plugin_refs, resolve_families
 from tuner.data.dataset import Dataset
 from tuner.evaluation.epoch_pruning import EpochPruner, accepts_epoch_callback
 from tuner.evaluation.pruning import FoldPruner
@@ -133,7 +133,7 @@ def make_config(ds: Dataset, *, run: str, metric: str | None, models: list[str] 
     counts = np.bincount(ds.y) if ds.task != "regression" else np.array([1])
     config = RunConfig(
         run=run, target=ds.target, task=ds.task, metric=metric_obj.name, direction=metric_obj.direction,
-        families=families,
+        families=families, plugins=plugin_refs(families),
         cv=cv if cv is not None else (existing.cv if existing else _default_cv(ds)),
         cv_repeats=cv_repeats if cv_repeats is not None else (
             existing.cv_repeats if existing else

@@ -89,8 +89,9 @@ def check_versions(card: dict) -> list[str]:
     return diffs
 
 
-def load_pipeline(path: Path, card: dict, trust_pickle: bool):
-    """The fitted pipeline from its skops file (allow-listed types only) or, with ``trust_pickle``, its pickle."""
+def load_pipeline(path: Path, card: dict, trust_pickle: bool, trust_modules: tuple[str, ...] = ()):
+    """The fitted pipeline from its skops file (allow-listed types, and those of the packages in
+    ``trust_modules``) or, with ``trust_pickle``, its pickle."""
     info = card["pipeline"]
     f = path / info["file"]
     if info.get("format") == "skops":
@@ -99,11 +100,15 @@ def load_pipeline(path: Path, card: dict, trust_pickle: bool):
             untrusted = sio.get_untrusted_types(file=f)
         except Exception as exc:
             raise ArtifactError(f"model file {f} cannot be read ({type(exc).__name__}: {exc}); export the model again") from None
-        refused = [t for t in untrusted if not is_trusted_type(t)]
+        refused = [t for t in untrusted if not is_trusted_type(t, trust_modules)]
         if refused:
+            named = info.get("trusted_modules") or []
+            hint = (f"; they come from the plug-in package(s) {', '.join(named)} it was exported with: if you "
+                    f"installed and trust them, allow them with --trust-module {' --trust-module '.join(named)} "
+                    "(tuner.load(..., trust_modules=[...]))" if named else "")
             raise ArtifactError(
                 f"model file {f} holds object types tuner does not trust: {', '.join(refused[:5])}; "
-                "refusing to load it"
+                f"refusing to load it{hint}"
             )
         try:
             return sio.load(f, trusted=untrusted)
@@ -153,8 +158,10 @@ def attach_native(fitted, path: Path, card: dict) -> None:
     holder.steps[-1] = (name, placeholder)
 
 
-def load(path, *, trust_pickle: bool = False) -> LoadedModel:
-    """Load an artifact written by ``tuner export``; see :class:`LoadedModel`."""
+def load(path, *, trust_pickle: bool = False, trust_modules=()) -> LoadedModel:
+    """Load an artifact written by ``tuner export``; see :class:`LoadedModel`. ``trust_modules``:
+    packages whose classes may be loaded beyond the allow-list (a plug-in family's)."""
+    trust_modules = tuple(trust_modules or ())
     path = Path(path)
     card = read_card(path)
     verify_files(path, card)
@@ -167,15 +174,15 @@ def load(path, *, trust_pickle: bool = False) -> LoadedModel:
         )
     pipeline = card["pipeline"]
     if pipeline.get("format") == "ensemble":  # every member as a model of its own (writer.write)
-        members = [load_member(path, {"pipeline": info}, trust_pickle) for info in pipeline["members"]]
+        members = [load_member(path, {"pipeline": info}, trust_pickle, trust_modules) for info in pipeline["members"]]
         fitted = WeightedEnsemble.from_fitted(members, pipeline["weights"], card["task"], pipeline.get("classes"))
     else:
-        fitted = load_member(path, card, trust_pickle)
+        fitted = load_member(path, card, trust_pickle, trust_modules)
     return LoadedModel(path, card, fitted, version_notes=diffs)
 
 
-def load_member(path: Path, card: dict, trust_pickle: bool):
+def load_member(path: Path, card: dict, trust_pickle: bool, trust_modules: tuple[str, ...] = ()):
     """The fitted pipeline ``card["pipeline"]`` describes, its native model attached."""
-    fitted = load_pipeline(path, card, trust_pickle)
+    fitted = load_pipeline(path, card, trust_pickle, trust_modules)
     attach_native(fitted, path, card)
     return fitted

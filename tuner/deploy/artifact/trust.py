@@ -6,7 +6,8 @@ functions, and its own transformers, under their current paths and the paths mod
 folders written before the package layout recorded (re-exported by the shims
 ``tuner.features``, ``tuner.target_transforms``, ``search_spaces._keras_estimator``).
 Anything else in a file is refused when it is loaded, and makes ``export`` fall back to
-a pickle it says it wrote.
+a pickle it says it wrote, unless the user allows its package explicitly, at export and again
+at load (``--trust-module PKG``: the classes of a plug-in family); the card records it.
 """
 
 from __future__ import annotations
@@ -39,12 +40,14 @@ _TRUSTED_TUNER_TYPES = frozenset({
 })
 
 
-def is_trusted_type(name: str) -> bool:
-    """Whether the dotted type name skops reports may be loaded."""
+def is_trusted_type(name: str, modules: tuple[str, ...] | list[str] = ()) -> bool:
+    """Whether the dotted type name skops reports may be loaded; ``modules``: packages the user
+    allowed explicitly (``--trust-module``: a plug-in family's classes), never widened otherwise."""
     if name in _TRUSTED_FUNCTIONS or name in _TRUSTED_TUNER_TYPES:
         return True
     module, _, attr = name.rpartition(".")
-    if not module or not (module + ".").startswith(tuple(pkg + "." for pkg in _TRUSTED_PACKAGES)):
+    packages = tuple(pkg + "." for pkg in (*_TRUSTED_PACKAGES, *modules))
+    if not module or not (module + ".").startswith(packages):
         return False
     try:
         obj = getattr(importlib.import_module(module), attr)

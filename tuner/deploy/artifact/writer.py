@@ -32,10 +32,11 @@ from tuner.deploy.artifact.trust import is_trusted_type, skops_io
 from tuner.models.ensemble import WeightedEnsemble
 
 
-def write(fitted, card: dict, out: Path, *, extra=None) -> dict:
+def write(fitted, card: dict, out: Path, *, extra=None, trust_modules: tuple[str, ...] = ()) -> dict:
     """Write ``fitted`` and ``card`` to the folder ``out`` (replaced as a whole at the end).
 
-    ``extra(tmp_dir, card)`` may add files (ONNX) before the card is written. Returns the card.
+    ``extra(tmp_dir, card)`` may add files (ONNX) before the card is written; ``trust_modules``:
+    packages whose classes the user allows in the skops file (a plug-in family's). Returns the card.
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -51,10 +52,11 @@ def write(fitted, card: dict, out: Path, *, extra=None) -> dict:
             card["pipeline"] = {
                 "format": "ensemble", "weights": [float(w) for w in fitted.weights],
                 "classes": None if not fitted.is_classifier else [int(c) for c in fitted.classes_],
-                "members": [write_pipeline(m, tmp, prefix=f"member{i}_") for i, m in enumerate(fitted.members_)],
+                "members": [write_pipeline(m, tmp, prefix=f"member{i}_", trust_modules=trust_modules)
+                            for i, m in enumerate(fitted.members_)],
             }
         else:
-            card["pipeline"] = write_pipeline(fitted, tmp)
+            card["pipeline"] = write_pipeline(fitted, tmp, trust_modules=trust_modules)
         if extra is not None:
             extra(tmp, card)
         card["files"] = {
@@ -80,7 +82,7 @@ def _replace_dir(new: Path, out: Path) -> None:
     os.chmod(out, 0o755)
 
 
-def write_pipeline(fitted, folder: Path, *, prefix: str = "") -> dict:
+def write_pipeline(fitted, folder: Path, *, prefix: str = "", trust_modules: tuple[str, ...] = ()) -> dict:
     """Write the pipeline (native model split off where the family has a native format);
     ``prefix``: before every file name (an ensemble's members share the folder)."""
     from sklearn.base import clone
@@ -107,11 +109,14 @@ def write_pipeline(fitted, folder: Path, *, prefix: str = "") -> dict:
 
             sio.dump(fitted, path, compression=zipfile.ZIP_DEFLATED)
             untrusted = sorted(sio.get_untrusted_types(file=path))
-            refused = [t for t in untrusted if not is_trusted_type(t)]
+            refused = [t for t in untrusted if not is_trusted_type(t, trust_modules)]
         except Exception as exc:  # skops cannot represent some object: fall back, and say so
             refused = [f"{type(exc).__name__}: {exc}"]
         if not refused:
             info.update(file=path.name, format="skops", trusted_types=untrusted)
+            allowed = sorted({m for m in trust_modules for t in untrusted if t.startswith(m + ".")})
+            if allowed:  # the packages a loader must allow too (--trust-module)
+                info["trusted_modules"] = allowed
         else:
             import joblib
 
