@@ -106,6 +106,15 @@ def _affordable_winner(ok: pd.DataFrame, remaining_s: float) -> tuple[pd.Series,
     return single, f"ensemble refit ~{estimate:.1f}s > {remaining_s:.1f}s left: {single['model']} instead"
 
 
+def _ensemble_lift(ok: pd.DataFrame, metric: str) -> dict:
+    """The ensemble's CV score beside the best single family's (benchmarks/RESULTS.md: its lift)."""
+    single = ok[ok["model"] != "ensemble"]
+    blended = ok[ok["model"] == "ensemble"]
+    return {"best_family": single.iloc[0]["model"] if len(single) else None,
+            "best_family_cv": float(single.iloc[0][f"{metric}_mean"]) if len(single) else None,
+            "ensemble_cv": float(blended.iloc[0][f"{metric}_mean"]) if len(blended) else None}
+
+
 def model_time(storage: str, run: str) -> float:
     """Seconds every trial of the run spent inside model fit / predict (``model_time_s``)."""
     import optuna
@@ -164,7 +173,7 @@ def run(args) -> None:
             "tuning_timeout_s": round(timeout, 2), "tune_s": round(tune_s, 2),
             "model_time_s": round(model_s, 2), "driver_overhead": round(max(0.0, 1 - model_s / tune_s), 4),
             "refit_s": round(time.monotonic() - started, 2), "leader": ok.iloc[0]["model"],
-            "leader_skipped": skipped}
+            "leader_skipped": skipped, **_ensemble_lift(ok, args.metric)}
     if args.task == "regression":
         _common.write_predictions(args, values=model.predict(X_test), info=info)
     else:
