@@ -13,8 +13,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from tuner.cli.common import (RunOpt, StorageOpt, TrialTimeoutOpt, WideOpt, choose_run, err, out, print_fitted,
-                              table_width, user_errors)
+from tuner.cli.common import (MlflowOpt, RunOpt, StorageOpt, TrialTimeoutOpt, WideOpt, choose_run, err, out,
+                              print_fitted, table_width, user_errors)
 from tuner.cli.common import quiet_libraries as _quiet_libraries
 from tuner.cli.importance import importance as _importance
 from tuner.cli.run import run as _run
@@ -263,6 +263,7 @@ def export(
         "--importance/--no-importance", help="Record the columns' permutation importances in the card "
                                              "(refits on up to 3 CV folds, or on the --test-size split).")] = True,
     trust_module: TrustModuleOpt = None,
+    mlflow: MlflowOpt = None,
 ) -> None:
     """Refit the winner (or --model's best) on all training rows and write a model folder."""
     from tuner.deploy.export import export_model
@@ -270,6 +271,10 @@ def export(
     from tuner.storage.runs import open_storage
 
     _quiet_libraries()
+    if mlflow:
+        from tuner.results.tracking import check
+
+        check(mlflow)  # before the refit
     if run_name is None:  # the same choice as every command taking --run, said the same way
         run_name = choose_run(open_storage(storage, create=False), None, storage).run
     result = export_model(out_dir, run=run_name, storage=storage, family=model, onnx=onnx,
@@ -302,6 +307,13 @@ def export(
                   f"{' …' if len(found['columns']) > 5 else ''}; all: tuner importance {out_dir}", markup=False)
     elif found:
         out.print(f"  importance: not computed ({found['error']})", markup=False)
+    if mlflow:
+        from tuner.results.tracking import log_model
+        from tuner.storage.runs import require_config
+
+        config = require_config(open_storage(storage, create=False), card["run"])
+        out.print(f"  MLflow: logged the folder as model/ of run {log_model(mlflow, config, Path(out_dir))} "
+                  f"in {mlflow}", soft_wrap=True, markup=False)
     onnx_info = card.get("onnx")
     if onnx_info:
         if onnx_info["status"] == "verified":

@@ -86,3 +86,8 @@ def choose_run(store, run_name: str | None, url: str | None, data: str | None = 
 
 __all__ = ["out", "err", "user_errors", "quiet_libraries", "StorageOpt", "RunOpt", "WideOpt", "TrialTimeoutOpt",
            "table_width", "print_fitted", "choose_run"]
+
+
+MlflowOpt = Annotated[Optional[str], typer.Option(
+    "--mlflow", envvar="MLFLOW_TRACKING_URI", show_envvar=True,
+    help="MLflow tracking URI to log to (file:, http:, ...; needs the mlflow extra).")]

@@ -11,8 +11,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from tuner.cli.common import (RunOpt, StorageOpt, TrialTimeoutOpt, WideOpt, err, out, print_fitted, quiet_libraries,
-                              table_width, user_errors)
+from tuner.cli.common import (MlflowOpt, RunOpt, StorageOpt, TrialTimeoutOpt, WideOpt, err, out, print_fitted,
+                              quiet_libraries, table_width, user_errors)
 from tuner.errors import TunerError
 
 NEXT_STEPS_ENV = "TUNER_NEXT_STEPS"
@@ -61,6 +61,7 @@ def run(
         "--space", help="TOML file narrowing, fixing or restricting what each family searches "
                         "(`tuner spaces --space FILE` shows the result); stored with the run.")] = None,
     trial_timeout: TrialTimeoutOpt = None,
+    mlflow: MlflowOpt = None,
     wide: WideOpt = False,
     next_steps: Annotated[Optional[bool], typer.Option(
         "--next-steps/--no-next-steps", envvar=NEXT_STEPS_ENV, show_envvar=True,
@@ -82,6 +83,10 @@ def run(
 
     quiet_libraries()
     validate_budget(trials, timeout, trial_timeout)
+    if mlflow:
+        from tuner.results.tracking import check
+
+        check(mlflow)  # before anything is written
     cores.requested(n_jobs)  # a bad --n-jobs / TUNER_N_JOBS fails before anything is written
     model_list = parse_models(models)
     if cv_repeats is not None and cv_repeats < 1:
@@ -157,6 +162,10 @@ def run(
         holdout.score_best(store, config, ds, test_ds, n_jobs=split.cores)
     rows = lb.build(store, config, studies={f.name: f.study for f in families})
     print_fitted(lb.fitted_table(rows, config, width=table_width(wide), wide_hint=_wide_hint(storage, config.run)), wide)
+    if mlflow:
+        from tuner.results.tracking import log_run
+
+        out.print(f"MLflow: logged to {mlflow} (run {log_run(mlflow, store, config, rows)})", soft_wrap=True, markup=False)
     if next_steps if next_steps is not None else out.is_terminal:
         for line in next_step_lines(url, config, data, storage is not None):
             out.print(line, soft_wrap=True, markup=False)

@@ -179,11 +179,13 @@ def export_model(
     result = refit_best(run=run, storage=storage, family=family, n_jobs=n_jobs, data=data, importance=importance)
     fitted, ds, card = result.fitted, result.data, result.card
 
-    extra = None
-    if onnx:
-        from tuner.deploy import onnx_export
+    from tuner.deploy import mlflow_model
 
-        def extra(folder: Path, card_: dict) -> None:
+    def extra(folder: Path, card_: dict) -> None:
+        card_["mlflow"] = mlflow_model.write(folder, card_)  # MLmodel: the folder is an MLflow model too
+        if onnx:
+            from tuner.deploy import onnx_export
+
             card_["onnx"] = onnx_export.write_onnx(fitted, card_, ds.X, folder)
 
     card = artifact.write(fitted, card, Path(out), extra=extra, trust_modules=tuple(trust_modules or ()))
