@@ -110,7 +110,8 @@ def resolve_families(models: list[str] | None, task: str) -> list[str]:
 
 def plugin_refs(families: list[str]) -> dict[str, str]:
     """The run's plug-in families and where they come from (stored with the run)."""
-    return {name: search_spaces.FAMILIES[name] for name in families if search_spaces.is_plugin(name)}
+    return {name: search_spaces.FAMILIES[name] for name in families
+            if search_spaces.is_plugin(name) and name in search_spaces.FAMILIES}
 
 
 def parse_models(text: str | None) -> list[str] | None:

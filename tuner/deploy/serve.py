@@ -372,7 +372,8 @@ def create_app(model: LoadedModel, *, token: str | None = None, max_body_bytes: 
 
         return await run_in_threadpool(answer, await request.body())
 
-    @app.post("/invocations", dependencies=[Depends(check_token)], responses=errors_doc)
+    # MLflow's protocol, for MLflow clients: left out of the OpenAPI document, whose request body is /predict's
+    @app.post("/invocations", dependencies=[Depends(check_token)], responses=errors_doc, include_in_schema=False)
     async def invocations(request: Request):
         """MLflow's scoring protocol: {"dataframe_records": [...]} or {"dataframe_split": {...}} ->
         {"predictions": [{"prediction": ..., "proba_<class>": ...}, ...]}."""
