@@ -151,3 +151,42 @@ def test_a_tracking_uri_mlflow_refuses_exits_2_before_tuning(tmp_path):
                               "--storage", f"sqlite:///{tmp_path / 't.db'}", "--mlflow", "nosuchscheme://x"])
     assert res.exit_code == 2 and "MLflow cannot use the tracking URI 'nosuchscheme://x'" in res.output
     assert not (tmp_path / "t.db").exists()
+
+
+def test_mlflow_models_serve_serves_the_exported_folder(logged, tmp_path):
+    """`mlflow models serve -m DIR --env-manager local` (MLflow's own scoring server) on a tuner folder."""
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    from export_helpers import free_port, stop_process
+
+    folder, csv, storage, _ = logged
+    out = tmp_path / "model"
+    assert runner.invoke(app, ["export", "--storage", storage, "--run", "churn", "--out", str(out),
+                               "--no-importance"]).exit_code == 0
+    cli = shutil.which("mlflow", path=os.path.dirname(sys.executable)) or "mlflow"
+    port = free_port()
+    with open(tmp_path / "mlflow.log", "w+") as log:
+        proc = subprocess.Popen([cli, "models", "serve", "-m", str(out), "--env-manager", "local", "-p", str(port)],
+                                stdout=log, stderr=subprocess.STDOUT)
+        try:
+            raw = pd.read_csv(csv).drop(columns=["churned"]).head(3)
+            body = json.dumps({"dataframe_records": json.loads(raw.to_json(orient="records"))}).encode()
+            deadline = time.monotonic() + 90
+            while True:
+                try:
+                    req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
+                                                 headers={"Content-Type": "application/json"})
+                    with urllib.request.urlopen(req, timeout=10) as reply:
+                        got = json.loads(reply.read())
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        pytest.fail(f"mlflow models serve did not answer: {(tmp_path / 'mlflow.log').read_text()}")
+                    time.sleep(0.5)
+        finally:
+            stop_process(proc)
+    expected = mlflow.pyfunc.load_model(str(out)).predict(raw)
+    assert [r["prediction"] for r in got["predictions"]] == list(expected["prediction"])
