@@ -53,7 +53,8 @@ def test_concurrent_workers_spend_the_budget_exactly(pg_url, data_csv, n_workers
     elsewhere = so.leaderboard_json(pg_url, "dist")
     here = so.cli("leaderboard", "--storage", pg_url, "--run", "dist", "--format", "json")
     assert json.loads(here.stdout) == elsewhere
-    assert len(elsewhere) == len(FAMILIES) and all(r["trials"]["complete"] == target for r in elsewhere)
+    families = [r for r in elsewhere if r["model"] != "ensemble"]  # an ensemble row when blending helps
+    assert len(families) == len(FAMILIES) and all(r["trials"]["complete"] == target for r in families)
 
     if n_workers == 2:  # a late worker finds nothing to do and exits 0 at once
         code, out, err = so.finish(so.start("worker", "--storage", pg_url, "--run", "dist"))

@@ -148,7 +148,7 @@ def test_every_command_chooses_the_same_run_and_says_which(store_url, tmp_path):
 
     board = invoke("leaderboard", "--storage", store_url, "--format", "json")
     assert board.exit_code == 0
-    assert json.loads(board.stdout)[0]["model"] in ("lasso", "random_forest")  # stdout stays pure JSON
+    assert json.loads(board.stdout)[0]["model"] in ("lasso", "random_forest", "ensemble")  # stdout stays pure JSON
     assert "run 'diabetes' (the most recent of 2 runs; `tuner runs` lists them" in board.stderr
     report = invoke("report", "--storage", store_url, "--out", tmp_path / "r.html")
     assert report.exit_code == 0 and "run 'diabetes' (the most recent of 2 runs" in report.stderr
