@@ -89,8 +89,9 @@ def log_run(uri: str, storage, config: RunConfig, rows: list[dict] | None = None
 def _log_run(client, storage, config: RunConfig, rows: list[dict] | None) -> str:
     rows = rows if rows is not None else lb.build(storage, config)
     parent = parent_run(client, config)
+    experiment = client.get_run(parent).info.experiment_id  # read once, not once per family
     children = {r.data.tags.get("tuner.family"): r for r in client.search_runs(
-        [client.get_run(parent).info.experiment_id],
+        [experiment],
         filter_string=f"tags.`mlflow.parentRunId` = '{parent}' and tags.`tuner.superseded` = 'no'")}
     total = 0
     for row in rows:
@@ -105,7 +106,7 @@ def _log_run(client, storage, config: RunConfig, rows: list[dict] | None) -> str
             client.set_terminated(child.info.run_id)
             child = None
         if child is None:
-            child_id = client.create_run(client.get_run(parent).info.experiment_id, run_name=row["model"], tags={
+            child_id = client.create_run(experiment, run_name=row["model"], tags={
                 "mlflow.parentRunId": parent, "tuner.family": row["model"], "tuner.run": config.run,
                 "tuner.role": "family", "tuner.superseded": "no"}).info.run_id
             for key, value in params.items():
