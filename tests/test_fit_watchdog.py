@@ -177,3 +177,30 @@ def test_a_program_with_a_fit_still_running_after_it_was_given_up_on_leaves_at_o
     assert done.returncode == 3, done.stderr
     assert done.stdout == "results written\n"
     assert time.monotonic() - started < 15  # did not wait for the 20 s "fit"
+
+
+def _openmp_threads() -> list[int]:
+    import threadpoolctl
+
+    return [info["num_threads"] for info in threadpoolctl.threadpool_info() if info["user_api"] == "openmp"]
+
+
+def test_the_fit_thread_gets_the_callers_openmp_threads():
+    """OpenMP's thread count is per thread: the caller's limit must be applied in the fit thread."""
+    import sklearn.ensemble  # noqa: F401 — loads scikit-learn's OpenMP runtime
+
+    assert _openmp_threads(), "no OpenMP runtime loaded"
+    seen = call_with_limit(_openmp_threads, time.monotonic() + 30, threads=1)
+    assert seen and set(seen) == {1}
+    fit_watchdog.release()
+
+
+def test_release_ends_the_fit_thread_and_the_next_fold_gets_a_new_one():
+    assert call_with_limit(lambda: 1, time.monotonic() + 30) == 1
+    runner = fit_watchdog._local.runner
+    assert runner.thread.is_alive()
+    fit_watchdog.release()
+    assert not runner.thread.is_alive()  # its OpenMP team ends with it
+    assert call_with_limit(lambda: 2, time.monotonic() + 30) == 2
+    assert fit_watchdog._local.runner is not runner
+    fit_watchdog.release()

@@ -38,3 +38,19 @@ def test_tune_with_helper_processes_returns_with_none_left(tmp_path):
     tuner.tune(df, target="target", task="regression", models=["hist_gradient_boosting", "random_forest"],
                timeout=6, seed=0, storage=f"sqlite:///{tmp_path / 'runs.db'}", run="r", n_jobs=2)
     assert set(_children()) - before == set()
+
+
+def test_tune_in_this_process_returns_with_no_fit_thread_left(tmp_path):
+    """An idle "tuner-fit" thread keeps its OpenMP team, and every later OpenMP fit of the process
+    (the refit of the winner) then ran ~10x slower (tuner.execution.fit_watchdog.release)."""
+    import threading
+
+    from tuner.execution import fit_watchdog
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 5))
+    df = pd.DataFrame(X, columns=list("abcde")).assign(target=X[:, 0] * 2 + rng.normal(size=600))
+    tuner.tune(df, target="target", task="regression", models=["hist_gradient_boosting", "xgboost"],
+               trials=6, timeout=30, seed=0, storage=f"sqlite:///{tmp_path / 'runs.db'}", run="r", n_jobs=1)
+    left = [t for t in threading.enumerate() if t.name == "tuner-fit" and t not in fit_watchdog._abandoned]
+    assert left == []

@@ -55,10 +55,15 @@ INLINE_UP_TO_S = 0.25
 INLINE_MARGIN = 10.0
 
 
-def call_with_limit(fn: Callable[[], T], until: float | None, expected_s: float | None = None) -> T:
+def call_with_limit(fn: Callable[[], T], until: float | None, expected_s: float | None = None,
+                    threads: int | None = None) -> T:
     """``fn()``, or :class:`FitTimeLimit` once ``time.monotonic()`` passes ``until``
     (None: no limit; ``fn`` then runs in this thread, as it does when ``expected_s`` says it
-    is short and ends far inside the limit)."""
+    is short and ends far inside the limit).
+
+    ``threads``: the OpenMP threads ``fn`` may use in the fit thread. OpenMP's thread count is
+    per thread, so a limit the caller set (``threadpoolctl``) does not reach the fit thread:
+    without it XGBoost's data preparation there starts a team of every core."""
     if until is None:
         return fn()
     delay = until - time.monotonic()
@@ -69,7 +74,7 @@ def call_with_limit(fn: Callable[[], T], until: float | None, expected_s: float 
     runner = _runner()
     outcome: dict = {}
     done = threading.Event()
-    runner.jobs.put((fn, outcome, done))
+    runner.jobs.put((_limited(fn, threads), outcome, done))
     try:
         finished = done.wait(delay)
     except BaseException:  # Ctrl-C / SIGTERM while waiting: the fit must not go on
@@ -98,7 +103,10 @@ class _Runner:
     def _loop(self) -> None:
         try:
             while not self.abandoned:
-                fn, outcome, done = self.jobs.get()
+                job = self.jobs.get()
+                if job is None:  # release(): the thread ends, and its OpenMP threads with it
+                    return
+                fn, outcome, done = job
                 try:
                     outcome["value"] = fn()
                 except BaseException as exc:  # noqa: BLE001 — handed to the waiting thread
@@ -116,6 +124,34 @@ class _Runner:
         self.abandoned = True
         _abandoned.append(self.thread)
         _stop(self.thread)
+
+
+def _limited(fn: Callable[[], T], threads: int | None) -> Callable[[], T]:
+    if threads is None:
+        return fn
+
+    def call() -> T:
+        import threadpoolctl
+
+        with threadpoolctl.threadpool_limits(limits=threads, user_api="openmp"):
+            return fn()
+
+    return call
+
+
+def release() -> None:
+    """End this thread's fit thread, if it has one (the next fit starts a new one).
+
+    Call it when the fits are done (``tuner.execution.worker.work`` does). An idle fit thread
+    keeps its OpenMP thread team, and libgomp, counting more threads than cores, then wakes
+    the teams of every other thread by sleeping and signalling instead of spinning: a
+    HistGradientBoosting refit with 2 threads after a run took 15 s instead of 1.5 s
+    (benchmarks/RESULTS.md, "#23: the refit after tuning")."""
+    runner = getattr(_local, "runner", None)
+    _local.runner = None
+    if runner is not None and runner.usable():
+        runner.jobs.put(None)
+        runner.thread.join(timeout=5.0)
 
 
 _abandoned: list[threading.Thread] = []  # fit threads given up on (they end when their fit returns)
@@ -157,4 +193,4 @@ def _stop(worker: threading.Thread) -> None:
         ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(worker.ident), ctypes.py_object(FitTimeLimit))
 
 
-__all__ = ["FitTimeLimit", "call_with_limit", "exit_now_if_fits_abandoned", "fits_abandoned_alive"]
+__all__ = ["FitTimeLimit", "call_with_limit", "exit_now_if_fits_abandoned", "fits_abandoned_alive", "release"]

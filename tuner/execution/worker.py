@@ -23,7 +23,7 @@ from typing import Callable
 import optuna
 from optuna.trial import TrialState
 
-from tuner.execution import budget
+from tuner.execution import budget, fit_watchdog
 from tuner.execution import heartbeat
 from tuner.execution import write_behind
 from tuner.execution.heartbeat import worker_id  # noqa: F401 — this process' "host:pid"
@@ -88,9 +88,12 @@ def work(driver, families, *, deadline: float | None, max_trials: int | None = N
     ``in_memory``: under a clock alone, run the trials in memory and store them in batches
     (``tuner.execution.write_behind``); False: every trial is claimed from the storage.
     """
-    with _setup_frozen():
-        return _work(driver, families, deadline=deadline, max_trials=max_trials, offset=offset,
-                     on_trial=on_trial, on_wait=on_wait, on_start=on_start, in_memory=in_memory)
+    try:
+        with _setup_frozen():
+            return _work(driver, families, deadline=deadline, max_trials=max_trials, offset=offset,
+                         on_trial=on_trial, on_wait=on_wait, on_start=on_start, in_memory=in_memory)
+    finally:
+        fit_watchdog.release()  # an idle fit thread's OpenMP team slows every later fit (its docstring)
 
 
 @contextlib.contextmanager

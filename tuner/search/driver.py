@@ -330,7 +330,7 @@ class Driver:
                         lambda: evaluate_fold(lambda: estimator, self.ds.X, self.ds.y, fold, i, cfg.task, len(cfg.classes),
                                               fit_params, score_train=i < cfg.cv, headline=cfg.metric,
                                               weights=self.ds.weights), until,
-                        expected_s=per_fold)
+                        expected_s=per_fold, threads=self.ctx.n_jobs)
                 except FitTimeLimit:
                     model_s += time.monotonic() - fold_start  # all of it inside the model
                     if until_deadline is not None and until == until_deadline:
