@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 
@@ -204,3 +206,22 @@ def test_release_ends_the_fit_thread_and_the_next_fold_gets_a_new_one():
     assert call_with_limit(lambda: 2, time.monotonic() + 30) == 2
     assert fit_watchdog._local.runner is not runner
     fit_watchdog.release()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priority is Linux's")
+def test_a_fit_given_up_on_runs_on_at_the_lowest_priority():
+    """A C solver cannot be stopped: it must not take the cores from what the process does next."""
+    started = threading.Event()
+
+    def native_call():
+        started.set()
+        time.sleep(1.5)  # stands for liblinear: no Python bytecode until it returns
+
+    with pytest.raises(FitTimeLimit):
+        call_with_limit(native_call, time.monotonic() + 0.3)
+    assert started.is_set()
+    abandoned = fit_watchdog._abandoned[-1]
+    assert abandoned.is_alive()
+    assert os.getpriority(os.PRIO_PROCESS, abandoned.native_id) == 19
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < 19  # the caller keeps its own
+    abandoned.join(5)

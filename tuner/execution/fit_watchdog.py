@@ -13,7 +13,8 @@ once, whatever the fit is doing, and tells the worker to stop with an asynchrono
 exception. The worker receives it the next time it runs Python code: between the trees of
 a forest, the boosting rounds of XGBoost, the batches of Keras — at once — or, for a solver
 that stays in C (libsvm, liblinear, SAGA), when that call returns; it then ends by itself
-in the background (a daemon thread: it never holds the process open). ``--trial-timeout``
+in the background (a daemon thread: it never holds the process open), at the lowest CPU priority
+(Linux), so that the refit or the next trial has the cores. ``--trial-timeout``
 (``tuner.execution.local_workers``) kills a trial's whole process instead, for what not even this
 contains (a fit exhausting memory, a native crash).
 
@@ -40,6 +41,7 @@ from __future__ import annotations
 import ctypes
 import os
 import queue
+import sys
 import threading
 import time
 from typing import Callable, TypeVar
@@ -124,6 +126,7 @@ class _Runner:
         self.abandoned = True
         _abandoned.append(self.thread)
         _stop(self.thread)
+        _lowest_priority(self.thread)
 
 
 def _limited(fn: Callable[[], T], threads: int | None) -> Callable[[], T]:
@@ -185,6 +188,20 @@ def _runner() -> _Runner:
     if runner is None or not runner.usable():
         runner = _local.runner = _Runner()
     return runner
+
+
+def _lowest_priority(worker: threading.Thread) -> None:
+    """Let a fit given up on run on at the lowest CPU priority (Linux: nice 19 for that thread
+    alone), so that what the process does next has the cores: a liblinear fit abandoned at the
+    deadline went on for the whole refit of the winner and slowed it 2-7x (a core taken, and
+    OpenMP's spinning threads starved; benchmarks/RESULTS.md, "#23: the refit after tuning").
+    Elsewhere a thread's priority cannot be set alone, and it keeps its own."""
+    if not sys.platform.startswith("linux") or worker.native_id is None:
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, worker.native_id, 19)  # a thread id: only that thread
+    except OSError:  # it has just ended
+        pass
 
 
 def _stop(worker: threading.Thread) -> None:
