@@ -3,11 +3,19 @@
 Categorical columns arrive as pandas ``category`` columns (``Preprocessing.encoding =
 "native"``) and ``enable_categorical`` lets the trees split on a set of categories;
 ``max_cat_to_onehot`` chooses, per column, one-vs-rest splits for columns with few categories.
+
+From ``EARLY_STOPPING_MIN_ROWS`` rows on, ``n_estimators`` is a ceiling: the trees stop after
+``EARLY_STOPPING_ROUNDS`` rounds without improvement on a tenth of the training rows
+(``tuner.models.xgboost_early_stopping``), which ends the slow trials of large tables early.
+Below it, a tenth of the rows is worth more to the model than the time saved: every round is fitted.
 """
 
 from __future__ import annotations
 
 from ._base import Preprocessing, SearchSpace, SpaceContext
+
+EARLY_STOPPING_MIN_ROWS = 2000
+EARLY_STOPPING_ROUNDS = 50
 
 
 def suggest(trial, ctx: SpaceContext) -> dict:
@@ -25,7 +33,8 @@ def suggest(trial, ctx: SpaceContext) -> dict:
 
 
 def build(params, ctx: SpaceContext):
-    import xgboost as xgb  # heavy import, deferred until the family is used
+    # heavy import (xgboost), deferred until the family is used
+    from tuner.models.xgboost_early_stopping import EarlyStoppingXGBClassifier, EarlyStoppingXGBRegressor
 
     common = dict(
         tree_method="hist",
@@ -42,10 +51,11 @@ def build(params, ctx: SpaceContext):
         n_jobs=ctx.n_jobs,
         random_state=ctx.seed,
         verbosity=0,
+        early_stopping_rounds=EARLY_STOPPING_ROUNDS if ctx.n_rows >= EARLY_STOPPING_MIN_ROWS else None,
     )
     if ctx.is_classification:
-        return xgb.XGBClassifier(**common)
-    return xgb.XGBRegressor(**common)
+        return EarlyStoppingXGBClassifier(**common)
+    return EarlyStoppingXGBRegressor(**common)
 
 
 def defaults(ctx: SpaceContext) -> dict:
@@ -63,7 +73,9 @@ SPACE = SearchSpace(
     build=build,
     defaults=defaults,
     describe={
-        "n_estimators": "log-int 50 – 1000 (paired with learning_rate)",
+        "n_estimators": f"log-int 50 – 1000 (paired with learning_rate); from {EARLY_STOPPING_MIN_ROWS:,} rows a "
+                        f"ceiling: early stopping after {EARLY_STOPPING_ROUNDS} rounds without improvement on a "
+                        "tenth of the training rows",
         "learning_rate": "log-float 0.01 – 0.3",
         "max_depth": "int 2 – 10",
         "min_child_weight": "log-float 0.01 – 20",

@@ -178,4 +178,12 @@ def register_converters() -> None:
         )
         update_registered_converter(xgb.XGBRegressor, "XGBoostXGBRegressor",
                                     calculate_linear_regressor_output_shapes, convert_xgboost)
+        from tuner.models.xgboost_early_stopping import EarlyStoppingXGBClassifier, EarlyStoppingXGBRegressor
+
+        update_registered_converter(  # cut to their best round when fitted: plain boosters
+            EarlyStoppingXGBClassifier, "TunerEarlyStoppingXGBClassifier", calculate_linear_classifier_output_shapes,
+            convert_xgboost, options={"nocl": [True, False], "zipmap": [True, False, "columns"]},
+        )
+        update_registered_converter(EarlyStoppingXGBRegressor, "TunerEarlyStoppingXGBRegressor",
+                                    calculate_linear_regressor_output_shapes, convert_xgboost)
     _REGISTERED = True

@@ -80,7 +80,8 @@ def model_holder(fitted):
 def native_kind(model) -> str | None:
     """Which native format the model's own library saves it in: "xgboost", "keras" or None."""
     module = type(model).__module__
-    if module.startswith("xgboost"):
+    xgb = sys.modules.get("xgboost")  # an xgboost model means xgboost is imported
+    if xgb is not None and isinstance(model, xgb.XGBModel):  # tuner.models' early-stopping subclasses too
         return "xgboost"
     if module.startswith(("search_spaces", "tuner.models")) and hasattr(model, "model_bytes"):
         return "keras"
