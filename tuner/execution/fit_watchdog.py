@@ -193,7 +193,7 @@ def _runner() -> _Runner:
 def _lowest_priority(worker: threading.Thread) -> None:
     """Let a fit given up on run on at the lowest CPU priority (Linux: nice 19 for that thread
     alone), so that what the process does next has the cores: a liblinear fit abandoned at the
-    deadline went on for the whole refit of the winner and slowed it 2-7x (a core taken, and
+    deadline went on for the whole refit of the winner and slowed it 4-5x (a core taken, and
     OpenMP's spinning threads starved; benchmarks/RESULTS.md, "#23: the refit after tuning").
     Elsewhere a thread's priority cannot be set alone, and it keeps its own."""
     if not sys.platform.startswith("linux") or worker.native_id is None:
