@@ -4,7 +4,7 @@ XGBoost's own early stopping needs an ``eval_set`` in ``fit``, which a scikit-le
 (preprocessing fitted inside every fold) cannot pass: the validation rows must go through the
 same fitted preprocessing. These classes split them off inside ``fit``, after the pipeline's
 preprocessing, as scikit-learn's HistGradientBoosting does (``validation_fraction``):
-``validation_fraction`` of the rows (stratified for classification, weights split with them),
+``VALIDATION_FRACTION`` of the rows (stratified for classification, weights split with them),
 at most ``n_estimators`` rounds, stopping after ``early_stopping_rounds`` rounds without
 improvement of XGBoost's default metric (log-loss, RMSE). The booster is then cut to its best
 round, so what is saved, exported to ONNX and predicted is one plain model of that many trees.
@@ -22,8 +22,6 @@ VALIDATION_FRACTION = 0.1
 
 
 def _rows(data, index):
-    if data is None:
-        return None
     return data.iloc[index] if hasattr(data, "iloc") else np.asarray(data)[index]
 
 
@@ -34,13 +32,12 @@ class _EarlyStopping:
         from sklearn.model_selection import train_test_split
 
         y = np.asarray(y)
-        stratify = None
-        if isinstance(self, xgb.XGBClassifier):
-            _, counts = np.unique(y, return_counts=True)
-            stratify = y if counts.min() >= 2 else None
+        classifier = isinstance(self, xgb.XGBClassifier)
+        counts = np.unique(y, return_counts=True)[1] if classifier else None
+        stratify = y if classifier and counts.min() >= 2 else None
         fit_rows, val_rows = train_test_split(np.arange(len(y)), test_size=VALIDATION_FRACTION,
                                               random_state=self.random_state, stratify=stratify)
-        if isinstance(self, xgb.XGBClassifier) and len(np.unique(y[fit_rows])) < len(np.unique(y)):
+        if classifier and len(np.unique(y[fit_rows])) < len(counts):
             fit_rows, val_rows = np.arange(len(y)), val_rows  # a class too rare to hold out: keep every row
         weights = {}
         if sample_weight is not None:
