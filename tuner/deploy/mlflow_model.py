@@ -49,7 +49,7 @@ def write(folder: Path, card: dict) -> dict:
 
     versions = card.get("versions") or {}
     python = versions.get("python") or ".".join(map(str, sys.version_info[:3]))
-    requirements = [f"tuner=={versions['tuner']}" if "tuner" in versions else "tuner"]
+    requirements = tuner_requirement(versions.get("tuner"))
     requirements += [f"{name}=={v}" for name, v in versions.items() if name not in ("python", "tuner")]
     Path(folder, REQUIREMENTS).write_text("\n".join(requirements) + "\n", encoding="utf-8")
     Path(folder, PYTHON_ENV).write_text(yaml.safe_dump(
@@ -66,6 +66,46 @@ def write(folder: Path, card: dict) -> dict:
     Path(folder, MLMODEL).write_text(yaml.safe_dump(mlmodel, sort_keys=False), encoding="utf-8")
     return {"file": MLMODEL, "flavor": "python_function", "loader_module": LOADER,
             "files": [MLMODEL, REQUIREMENTS, PYTHON_ENV]}
+
+
+def tuner_requirement(version: str | None, direct_url: dict | None = None) -> list[str]:
+    """The requirements line(s) that install this tuner where the model is loaded: tuner is not on
+    a package index, so where it was installed from (its PEP 610 ``direct_url.json``) says how.
+
+    - from a Git URL: ``tuner @ git+<url>@<commit>``, the exact commit;
+    - from a wheel or archive file, or a local folder (``pip install -e .`` of a clone): ``tuner @ file:///...``,
+      preceded by a comment that the path exists on this machine only;
+    - from an index (no ``direct_url.json``): ``tuner==<version>``.
+    """
+    direct = _direct_url() if direct_url is None else direct_url
+    url = (direct or {}).get("url")
+    if not url:
+        return [f"tuner=={version}" if version else "tuner"]
+    vcs = direct.get("vcs_info")
+    if vcs:
+        revision = vcs.get("commit_id") or vcs.get("requested_revision")
+        return [f"tuner @ {vcs.get('vcs', 'git')}+{url}" + (f"@{revision}" if revision else "")]
+    line = f"tuner @ {url}"
+    if url.startswith("file:"):
+        return ["# tuner was installed from a file on the exporting machine: elsewhere, point this line at "
+                "a copy of the same version" + (f" ({version})" if version else ""), line]
+    return [line]
+
+
+def _direct_url() -> dict | None:
+    """The installed tuner's ``direct_url.json`` (PEP 610), or None when installed from an index.
+    Every distribution named tuner on the path is asked: a source checkout's ``tuner.egg-info`` in
+    the working directory carries none and may come first."""
+    from importlib.metadata import distributions
+
+    for dist in distributions(name="tuner"):
+        text = dist.read_text("direct_url.json")
+        if text:
+            try:
+                return json.loads(text)
+            except ValueError:
+                return None
+    return None
 
 
 class TunerPyfunc:
