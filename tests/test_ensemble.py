@@ -162,11 +162,12 @@ def test_the_exported_ensemble_predicts_serves_and_converts(binary_run):
 def _export_member(folder, storage, member: dict, i: int):
     """A member's trial refit alone (the trial may not be its family's best): the same builder."""
     from tuner.deploy import artifact
+    from tuner.data.dataset import load_for_run
     from tuner.deploy.export import refit
     from tuner.storage.runs import open_storage, require_config
 
     config = require_config(open_storage(storage, create=False), "e")
-    fitted, _, _ = refit(config, member["model"], member["params"])
+    fitted, _ = refit(config, member["model"], member["params"], load_for_run(config))
     out = folder / f"member{i}"
     artifact.write(fitted, {"format": artifact.FORMAT, "format_version": artifact.FORMAT_VERSION, "task": config.task,
                             "family": member["model"], "target": config.target, "classes": list(config.classes),

@@ -262,3 +262,16 @@ def test_load_is_lazy_and_public():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert callable(tuner.load)
+
+
+def test_export_refuses_a_table_changed_since_the_run_and_names_the_fix(tmp_path):
+    storage, csv = make_run(tmp_path, binary_frame(), "churned", ["logistic_regression"], "changed")
+    frame = pd.read_csv(csv)
+    frame.loc[0, frame.columns[0]] = frame.iloc[1, 0]
+    frame.to_csv(csv, index=False)
+    res = runner.invoke(app, ["export", "--storage", storage, "--run", "changed", "--out", str(tmp_path / "m"),
+                              "--no-importance"])
+    assert res.exit_code != 0
+    assert f"the data at {csv} changed since run 'changed' was made" in res.output
+    assert "restore it or start a new run" in res.output
+    assert not (tmp_path / "m").exists()

@@ -322,12 +322,14 @@ def _load_full_for_run(config) -> Dataset:
         raise TunerError(
             f"run {config.run!r} was made from an in-memory DataFrame; its data cannot be reloaded from the storage"
         )
-    ds = prepare_for_run(read_table(config.source), config)
+    return _same_data(prepare_for_run(read_table(config.source), config), config,
+                      f"the data at {config.source} changed since run {config.run!r} was made", "; restore it or start a new run")
+
+
+def _same_data(ds: Dataset, config, problem: str, fix: str = "") -> Dataset:
+    """``ds`` if it is the data the run was made from (same fingerprint), else ``problem`` as an error."""
     if ds.fingerprint != config.fingerprint:
-        raise TunerError(
-            f"the data at {config.source} changed since run {config.run!r} was made "
-            f"(fingerprint {ds.fingerprint[:12]} vs {config.fingerprint[:12]}); restore it or start a new run"
-        )
+        raise TunerError(f"{problem} (fingerprint {ds.fingerprint[:12]} vs {config.fingerprint[:12]}){fix}")
     return ds
 
 
@@ -341,10 +343,7 @@ def prepare_for_run(frame: pd.DataFrame, config) -> Dataset:
 def split_for_run(frame: pd.DataFrame, config) -> tuple[Dataset, Dataset | None]:
     """(training part, held-out part or None) of ``frame``, a run's table given as a DataFrame
     (a run made from one cannot reload it); a different table is refused by its fingerprint."""
-    ds = prepare_for_run(frame, config)
-    if ds.fingerprint != config.fingerprint:
-        raise TunerError(f"the DataFrame given is not the data of run {config.run!r} (fingerprint "
-                         f"{ds.fingerprint[:12]} vs {config.fingerprint[:12]})")
+    ds = _same_data(prepare_for_run(frame, config), config, f"the DataFrame given is not the data of run {config.run!r}")
     return split_holdout(ds, config.test_size, config.seed, config.gap) if config.test_size else (ds, None)
 
 

@@ -65,15 +65,13 @@ def schema_card(schema: dict) -> dict:
     return {**schema, "columns": columns}
 
 
-def refit(config, family: str, params: dict, *, n_jobs: int = 1, data=None, ds=None):
-    """(fitted pipeline, training Dataset, seconds) for ``family`` with ``params`` on all training rows
-    (``ds``, or those of the run's source, or of ``data``: the run's table as a DataFrame)."""
-    from tuner.data.dataset import load_split_for_run
+def refit(config, family: str, params: dict, ds, *, n_jobs: int = 1):
+    """(fitted pipeline, seconds): ``family`` with ``params`` fitted on all rows of ``ds``
+    (the run's training part: ``tuner.data.dataset.load_split_for_run(config, data)[0]``)."""
     from tuner.evaluation.estimator import build_estimator, space_context
     from tuner.evaluation.cross_validation import fit_quietly
     from tuner.evaluation.weights import fit_params
 
-    ds = ds if ds is not None else load_split_for_run(config, data)[0]
     ctx = space_context(config, n_jobs, n_rows=len(ds.X))
     estimator = build_estimator(config, family, params, ctx)
     start = time.perf_counter()
@@ -84,7 +82,7 @@ def refit(config, family: str, params: dict, *, n_jobs: int = 1, data=None, ds=N
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise TunerError(f"refitting {family} on all {len(ds.X)} training rows failed: {type(exc).__name__}: {first}") from exc
-    return estimator, ds, time.perf_counter() - start
+    return estimator, time.perf_counter() - start
 
 
 def refit_best(*, run: str | None = None, storage: str | None = None, family: str | None = None,
@@ -101,11 +99,11 @@ def refit_best(*, run: str | None = None, storage: str | None = None, family: st
     from tuner.data.dataset import load_split_for_run
 
     train, test = load_split_for_run(config, data)
-    fitted, ds, seconds = refit(config, row["model"], row["params"], n_jobs=n_jobs, ds=train)
-    card = _card(config, row, storage or DEFAULT_STORAGE, ds, seconds)
+    fitted, seconds = refit(config, row["model"], row["params"], train, n_jobs=n_jobs)
+    card = _card(config, row, storage or DEFAULT_STORAGE, train, seconds)
     if importance:
         card["feature_importance"] = _importances(config, row, train, test, n_jobs)
-    return ExportResult(None, card, fitted, seconds, ds)
+    return ExportResult(None, card, fitted, seconds, train)
 
 
 def _importances(config, row: dict, train, test, n_jobs: int) -> dict:

@@ -66,11 +66,13 @@ class _TunerEstimator(BaseEstimator):
         ``groups``: each row's group (folds keep groups apart, as ``--groups``);
         ``sample_weight``: each row's weight in every fit and metric (as ``--weights``).
         """
+        return self._tune(self._features(X, fitting=True), self._check_target(y), groups, sample_weight)
+
+    def _tune(self: _Self, frame: pd.DataFrame, y: np.ndarray, groups: object, sample_weight: object) -> _Self:
+        """``fit`` once X and y are checked: ``frame`` is X as the run's table, ``y`` the target."""
         from tuner import api
         from tuner.storage.runs import open_storage, require_config
 
-        frame = self._features(X, fitting=True)
-        y = self._check_target(y)
         check_consistent_length(frame, y)
         frame[TARGET] = y
         options = {}
@@ -197,7 +199,7 @@ class TunerClassifier(ClassifierMixin, _TunerEstimator):
 
     def fit(self, X: object, y: object, *, groups: object = None,
             sample_weight: object = None) -> TunerClassifier:
-        self._features(X, fitting=True)  # X's own errors first (empty, 1-D, ...)
+        frame = self._features(X, fitting=True)  # X's own errors first (empty, 1-D, ...)
         y_checked = self._check_target(y)
         classes = np.unique(y_checked)
         if len(classes) == 0:
@@ -205,7 +207,7 @@ class TunerClassifier(ClassifierMixin, _TunerEstimator):
         if len(classes) < 2:
             raise ValueError(f"y has only one class ({classes[0]!r}); a classifier needs at least 2")
         self._task = "binary" if len(classes) == 2 else "multiclass"
-        super().fit(X, y_checked, groups=groups, sample_weight=sample_weight)
+        self._tune(frame, y_checked, groups, sample_weight)
         self.classes_ = np.asarray(self.model_.classes) if len(self.model_.classes) else classes
         return self
 
