@@ -38,7 +38,7 @@ class _EarlyStopping:
         fit_rows, val_rows = train_test_split(np.arange(len(y)), test_size=VALIDATION_FRACTION,
                                               random_state=self.random_state, stratify=stratify)
         if classifier and len(np.unique(y[fit_rows])) < len(counts):
-            fit_rows, val_rows = np.arange(len(y)), val_rows  # a class too rare to hold out: keep every row
+            fit_rows = np.arange(len(y))  # a class too rare to hold out: keep every row
         weights = {}
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight)
