@@ -181,7 +181,7 @@ def test_numeric_target_with_stray_words(tmp_path, storage_url):
     assert result.exit_code == 0, result.output
     assert "Task: regression (float target" in result.output
     got = notes(result.output)
-    assert "target 'price' is numbers with a few text values ('?' ×2): read as numbers, those rows as missing targets" in got
+    assert "target 'price' is numbers in text ('?' ×2): read as numbers, any other text as a missing target" in got
     assert "dropped 2 row(s) whose target 'price' is missing" in got
 
 

@@ -1,6 +1,6 @@
 """Screen the feature columns of a table before any model sees them: drop the ones that
 cannot help (empty, constant, identifiers) and read as numbers the text columns that are
-numbers with a few stray words ("?", "n/a").
+numbers with a few stray words ("?", "n/a") or numbers written as "$1,234" or "12%".
 
 Why: these decisions use no target, so they are safe before cross-validation, and they
 say what they did in notes the user sees.
@@ -13,6 +13,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from tuner.data.number_text import to_numbers
 from tuner.data.schema import is_categorical_dtype
 
 _ID_NAME = re.compile(r"(^|[_\s-])(id|uuid|guid|key|index|idx)$|^(id|uuid|guid|index)[_\s-]", re.I)
@@ -55,29 +56,34 @@ MAX_MISSING_WORDS = 100  # distinct words of a numeric column remembered as miss
 
 
 def text_as_numbers(col: pd.Series) -> tuple[float, pd.Series | None, str, list[str]]:
-    """(share of the non-missing values that are numbers, the column as floats or None, the other
-    words shown, the other words as stripped text).
+    """(share of the non-missing values that are numbers, the column as floats or None, what the
+    text looked like, the other words as stripped text).
 
-    The floats are given only when the share is at least ``NUMERIC_TEXT_SHARE`` (and below 1:
-    a column of numbers alone is already numeric); its other values are then missing.
+    Numbers include those written with a currency sign, thousands separators or a percent sign
+    (``tuner.data.number_text``). The floats are given only when the share is at least
+    ``NUMERIC_TEXT_SHARE`` and the column is not plain numbers alone (text of plain numbers only
+    stays as it was: codes such as zip codes given as text); its other values are then missing.
     """
     values = col.dropna()
     if not is_text(col) or values.empty:
         return 0.0, None, "", []
-    parsed = pd.to_numeric(values.astype(str).str.strip(), errors="coerce")
+    parsed, formatted = to_numbers(values.astype(str).str.strip())
     share = float(parsed.notna().mean())
-    if not NUMERIC_TEXT_SHARE <= share < 1.0:
+    if share < NUMERIC_TEXT_SHARE or (share == 1.0 and not formatted.any()):
         return share, None, "", []
     words = values[parsed.isna()].astype(str).value_counts()
-    shown = ", ".join(f"{w!r} ×{n}" for w, n in words.head(3).items()) + (" ..." if len(words) > 3 else "")
+    shown = [f"written as {values[formatted].iloc[0]!r}"] if formatted.any() else []
+    if len(words):
+        shown.append(", ".join(f"{w!r} ×{n}" for w, n in words.head(3).items()) + (" ..." if len(words) > 3 else ""))
     out = np.full(len(col), np.nan)
     out[col.notna().to_numpy()] = parsed.to_numpy(dtype=float, na_value=np.nan)  # dropna keeps the order
     stripped = sorted({w.strip() for w in words.index})[:MAX_MISSING_WORDS]
-    return share, pd.Series(out, index=col.index), shown, stripped
+    return share, pd.Series(out, index=col.index), "; ".join(shown), stripped
 
 
 def numbers_in_text(X: pd.DataFrame) -> tuple[pd.DataFrame, list[str], dict[str, list[str]]]:
-    """Text columns that are numbers with a few stray words → numeric (the words missing); notes.
+    """Text columns that are numbers (maybe written as ``$1,234`` or ``12%``) with a few stray words
+    → numeric (the words missing); notes.
 
     A column where at least ``NUMERIC_TEXT_SHARE`` of the values parse as numbers is read
     as numeric and its other values become missing (imputed inside each fold). A column
@@ -97,7 +103,7 @@ def numbers_in_text(X: pd.DataFrame) -> tuple[pd.DataFrame, list[str], dict[str,
         X = X.copy()
         for name, values in converted.items():
             X[name] = values
-        notes.append("read as numbers, their few text values treated as missing (imputed inside each fold): "
+        notes.append("read as numbers (a few other text values, if any, as missing: imputed inside each fold): "
                      + listing(as_numbers))
     if mixed:
         notes.append("columns mixing numbers and text, treated as categorical: " + listing(mixed))

@@ -97,11 +97,11 @@ def prepare(
     check_names(df, target, groups, time_column, weights)
     fp = fingerprint(df)
     _, numbers, words, _ = text_as_numbers(df[target])
-    if numbers is not None:  # numbers with a few stray words ('?', 'unknown'): those rows have no target
+    if numbers is not None:  # numbers ('$1,234') with a few stray words ('?', 'unknown'): those rows have no target
         df = df.copy()
         df[target] = numbers
-        notes.append(f"target {target!r} is numbers with a few text values ({words}): read as numbers, "
-                     "those rows as missing targets")
+        notes.append(f"target {target!r} is numbers in text ({words}): read as numbers, "
+                     "any other text as a missing target")
     missing = df[target].isna()
     if missing.all():
         raise TunerError(f"target column {target!r} is empty in every row; choose another --target")

@@ -31,6 +31,7 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
+from tuner.data.number_text import plain_number
 from tuner.data.schema import Schema
 from tuner.errors import TunerError
 
@@ -161,10 +162,11 @@ def records_frame(records: list, schema: Schema) -> pd.DataFrame:
 
 
 def _prenumeric(v):
-    """One value of a text / mixed column on its way to a float: missing words → NaN, bools and ints → float."""
+    """One value of a text / mixed column on its way to a float: missing words → NaN, bools and ints → float,
+    numbers written as ``$1,234`` or ``12%`` → their plain text (as training read them: ``tuner.data.number_text``)."""
     if isinstance(v, str):
         s = v.strip()
-        return np.nan if s in NA_TEXT else s
+        return np.nan if s in NA_TEXT else plain_number(s) or s
     if isinstance(v, (bool, np.bool_)):
         return float(v)
     if isinstance(v, int):

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from tuner.data.number_text import to_numbers
+
 TASKS = ("binary", "multiclass", "regression")
 # An integer target with at most this many distinct values is read as classes.
 MAX_CLASSES_FOR_INT_TARGET = 20
@@ -99,7 +101,10 @@ def coerce_features(X: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     """Put ``X`` in the representation the pipeline was fitted on (columns in schema order)."""
     columns: dict[str, pd.Series] = {}
     for c in schema.numeric:
-        columns[c] = pd.to_numeric(X[c], errors="coerce").astype(float).replace([np.inf, -np.inf], np.nan)
+        col = X[c]
+        if not pd.api.types.is_numeric_dtype(col):  # text: plain or written as '$1,234' (tuner.data.number_text)
+            col = to_numbers(col.astype(str).str.strip().where(col.notna()))[0]
+        columns[c] = pd.to_numeric(col, errors="coerce").astype(float).replace([np.inf, -np.inf], np.nan)
     for c in schema.categorical:
         columns[c] = normalise_categorical(X[c])
     return pd.DataFrame(columns, index=X.index, columns=schema.columns)  # one block: wide tables stay fast
