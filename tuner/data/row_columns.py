@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from tuner.data.columns import listing
+from tuner.data.features import infer_dayfirst, parse_dates
 from tuner.errors import TunerError
 
 
@@ -68,7 +69,7 @@ def time_values(col: pd.Series) -> pd.Series:
     if numbers.notna().all():
         return numbers
     try:
-        parsed = pd.to_datetime(text, errors="coerce", format="mixed", utc=True)
+        parsed = parse_dates(text.to_numpy(), infer_dayfirst(text.to_numpy())).set_axis(col.index)
     except (ValueError, TypeError, OverflowError):
         parsed = pd.Series(pd.NaT, index=col.index)
     bad = parsed.isna()
