@@ -297,3 +297,16 @@ def test_more_columns_than_rows(tmp_path, storage_url):
     out = assert_ran(tune(tmp_path / "data.csv", "y", storage_url))
     assert "50 rows, 500 features (500 numeric, 0 categorical)" in out
     assert "PerformanceWarning" not in out
+
+
+def test_target_labels_differing_only_in_spaces_are_one_class_with_a_note():
+    from tuner.data.dataset import prepare
+
+    df = frame()
+    df.loc[::3, "y"] = df.loc[::3, "y"] + " "  # 'yes ' beside 'yes', 'no ' beside 'no'
+    ds = prepare(df, "y")
+    assert ds.task == "binary" and ds.classes == ["no", "yes"]
+    assert any(n.startswith("target 'y' has labels that differ only in surrounding spaces") for n in ds.notes)
+    spaced_everywhere = prepare(frame().assign(y=lambda d: " " + d["y"]), "y")  # nothing to merge: kept as written
+    assert spaced_everywhere.classes == [" no", " yes"]
+    assert not any("surrounding spaces" in n for n in spaced_everywhere.notes)

@@ -28,7 +28,7 @@ from tuner.data.schema import (
     infer_task,
     is_categorical_dtype,
 )
-from tuner.data.target import check_target_values, encode_target, positive_class, run_pos_label
+from tuner.data.target import check_target_values, encode_target, merge_spaced_labels, positive_class, run_pos_label
 from tuner.errors import TunerError
 
 # The data API callers import from here; the names defined in the modules above are
@@ -126,7 +126,9 @@ def prepare(
         notes.append(f"row weights from {weights!r} (from {row_weights.min():g} to {row_weights.max():g}, median "
                      f"{np.median(row_weights):g}{f'; {zero} row(s) of weight 0 count in nothing' if zero else ''}): "
                      "used in every fit and every metric; the column is not a feature")
-    y_raw = df[target]
+    y_raw, spaced = merge_spaced_labels(df[target], target)
+    if spaced:
+        notes.append(spaced)
     inferred, reason = infer_task(y_raw)
     if task == "auto":
         task = inferred

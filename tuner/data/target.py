@@ -59,6 +59,21 @@ def positive_class(y: np.ndarray, classes: list, task: str, target: str, pos_lab
     return y, classes, f"positive class for {_POSITIVE_METRICS}: {classes[1]!r} (set by --pos-label)"
 
 
+def merge_spaced_labels(y: pd.Series, target: str) -> tuple[pd.Series, str | None]:
+    """Text labels that differ only in surrounding spaces ('Yes' and 'Yes ') as one class, and the
+    note; a target without such pairs is returned as it is (' <=50K' everywhere keeps its space)."""
+    if not (pd.api.types.is_object_dtype(y) or pd.api.types.is_string_dtype(y)):
+        return y, None
+    text = y.map(lambda v: v.strip() if isinstance(v, str) else v)
+    if text.nunique(dropna=True) == y.nunique(dropna=True):
+        return y, None
+    changed = (y != text) & y.notna()
+    pairs = dict.fromkeys(zip(y[changed].tolist(), text[changed].tolist()))
+    shown = ", ".join(f"{a!r} → {b!r}" for a, b in list(pairs)[:3]) + (" ..." if len(pairs) > 3 else "")
+    return text, (f"target {target!r} has labels that differ only in surrounding spaces: read as one class "
+                  f"each, without the spaces ({shown})")
+
+
 def run_pos_label(config):
     """The positive class a run was made with (binary runs), to re-encode its data the same way."""
     if getattr(config, "task", None) == "binary" and len(getattr(config, "classes", []) or []) == 2:
