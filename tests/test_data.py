@@ -166,3 +166,16 @@ def test_date_columns_are_learnt_from_and_survive_export(tmp_path, storage_url):
     model = tuner.load(str(out))
     fresh = _dated_frame(30).drop(columns="y")
     assert set(model.predict(fresh)) <= {"am", "pm"}
+
+
+def test_row_numbers_are_identifiers_even_as_a_sample_or_in_camel_case():
+    from tuner.data.columns import useless_reason
+
+    rng = np.random.default_rng(0)
+    sample = pd.Series(np.sort(rng.choice(np.arange(1, 1001), 750, replace=False)))  # 75 % of the row numbers 1..1000
+    assert useless_reason("row", sample, 750) == "identifier-like: a unique integer per row"
+    scattered = pd.Series(rng.choice(10**6, 750, replace=False))  # unique integers over a wide range
+    assert useless_reason("PassengerId", scattered, 750) == "identifier-like: a unique integer per row"
+    assert useless_reason("customerID", scattered, 750) == "identifier-like: a unique integer per row"
+    assert useless_reason("balance_cents", scattered, 750) is None  # a measurement, not a count
+    assert useless_reason("Paid", scattered, 750) is None  # 'id' inside a word is not a name of identifiers

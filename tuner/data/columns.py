@@ -17,6 +17,10 @@ from tuner.data.number_text import to_numbers
 from tuner.data.schema import is_categorical_dtype
 
 _ID_NAME = re.compile(r"(^|[_\s-])(id|uuid|guid|key|index|idx)$|^(id|uuid|guid|index)[_\s-]", re.I)
+_CAMEL_ID = re.compile(r"[a-z](Id|ID|Key|Index)$")  # PassengerId, customerID, RowIndex
+# A unique integer per row spread over at most this many times the rows is a count: the row numbers
+# of a table, or of a sample of one (75 % of 1..N has a range of 1.33 N).
+ID_SPAN = 2.0
 
 
 def listing(items: list[str], limit: int = 10) -> str:
@@ -38,8 +42,8 @@ def useless_reason(name: str, col: pd.Series, n_rows: int) -> str | None:
         return "identifier-like: a different text value in every row"
     if pd.api.types.is_integer_dtype(col) and n_unique == len(non_null) == n_rows:
         values = non_null.to_numpy()
-        consecutive = values.max() - values.min() + 1 == n_rows
-        if consecutive or _ID_NAME.search(name):
+        counting = values.max() - values.min() + 1 <= ID_SPAN * n_rows
+        if counting or _ID_NAME.search(name) or _CAMEL_ID.search(name):
             return "identifier-like: a unique integer per row"
     return None
 
