@@ -99,6 +99,9 @@ def plan(n_jobs: int | None, *, clocked: bool, n_families: int) -> CorePlan:
 
 
 def refit_threads(n_jobs: int | None) -> int:
-    """Threads for one model fitted outside the search (export, report, held-out refits)."""
+    """Threads for one model fitted outside the search (export, report, held-out refits): the
+    user's ``n_jobs``, else the cores other processes leave free (``tuner.execution.threads``)."""
+    from tuner.execution.threads import fit_threads
+
     asked = requested(n_jobs)
-    return cpu_count() if asked is None else asked
+    return fit_threads(cpu_count()) if asked is None else asked

@@ -3,6 +3,8 @@ respected, every trial recorded (complete, pruned or failed with its reason)."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import math
 import time
@@ -21,8 +23,8 @@ from search_spaces._portfolio import portfolio
 
 from tuner.execution import budget
 from tuner.data import preprocessing
-from tuner.execution import cores, worker
-from tuner.config import RunConfig, now_iso, plugin_refs, resolve_families
+from tuner.execution import cores, threads, worker
+from tuner.config import RunConfig
 from tuner.data.dataset import Dataset
 from tuner.evaluation.epoch_pruning import EpochPruner, accepts_epoch_callback
 from tuner.evaluation.pruning import FoldPruner
@@ -31,36 +33,13 @@ from tuner.execution.fit_watchdog import FitTimeLimit, call_with_limit
 from tuner.errors import TunerError
 from tuner.evaluation.cross_validation import evaluate_fold, score_folds, summarise
 from tuner.evaluation.folds import folds_for_run
-from tuner.evaluation.metrics import check_metric
 from tuner.search import space_file
+from tuner.search.run_setup import (LARGE_DATA_ROWS, default_cv, default_cv_repeats, make_config,  # noqa: F401
+                                    schema_of, start_run)
 from tuner.storage import out_of_fold, trial_writes
-from tuner.storage.runs import check_compatible, family_study_name, load_config, save_config
+from tuner.storage.runs import family_study_name
 
 DEFAULT_TRIALS = 20
-# Folds when --cv is not given: 5, or 3 on large data, where a fold's score is already
-# precise and every fold costs a full fit (more trials beat more folds there).
-LARGE_DATA_ROWS = 10_000
-
-
-def default_cv(n_rows: int) -> int:
-    return 3 if n_rows > LARGE_DATA_ROWS else 5
-
-
-# Under a clock (a timeout and no trial count) small data buys hundreds of trials whose
-# 5-fold scores differ by less than their noise: the search then chases noise, and a
-# trial's models fit in less time than the driver spends around them. There the K-fold
-# split is repeated (new shuffles, same folds for every family) when neither --cv nor
-# --cv-repeats was given: fewer, better-measured trials.
-SMALL_DATA_REPEATS = ((1_000, 3), (2_500, 2))  # (at most this many rows, repeats)
-
-
-def default_cv_repeats(n_rows: int, clocked: bool) -> int:
-    if clocked:
-        for rows, repeats in SMALL_DATA_REPEATS:
-            if n_rows <= rows:
-                return repeats
-    return 1
-
 # A family whose first trials all fail this many times in a row is set aside for the
 # rest of the invocation (the leaderboard shows why); the worker loop applies it.
 MAX_FAILURES_WITHOUT_RESULT = worker.MAX_FAILURES_WITHOUT_RESULT
@@ -114,75 +93,6 @@ class FamilyState:
         return float(np.median(self.durations[-5:])) if self.durations else 0.0
 
 
-def make_config(ds: Dataset, *, run: str, metric: str | None, models: list[str] | None, cv: int | None,
-                seed: int | None, cv_repeats: int | None = None, existing: RunConfig | None = None,
-                test_size: float | None = None, clocked: bool = False, gap: int | None = None,
-                space=None) -> RunConfig:
-    """Validate the options against the data; options left as None inherit from an existing run.
-
-    ``clocked``: the run starts with a timeout and no trial count (``default_cv_repeats``).
-    Groups and the time column come with ``ds`` (``tuner.data.dataset.prepare``); without
-    ``cv``, a grouped run has at most as many folds as groups. ``space``: a ``--space`` file or
-    dict of overrides (``tuner.search.space_file``), checked against the families here."""
-    metric_obj = check_metric(metric or (existing.metric if existing and existing.task == ds.task else None), ds.task)
-    families = resolve_families(models, ds.task)
-    if existing is not None and models is None:
-        families = list(existing.families)
-    elif existing is not None:
-        families = list(dict.fromkeys(existing.families + families))
-    counts = np.bincount(ds.y) if ds.task != "regression" else np.array([1])
-    config = RunConfig(
-        run=run, target=ds.target, task=ds.task, metric=metric_obj.name, direction=metric_obj.direction,
-        families=families, plugins=plugin_refs(families),
-        cv=cv if cv is not None else (existing.cv if existing else _default_cv(ds)),
-        cv_repeats=cv_repeats if cv_repeats is not None else (
-            existing.cv_repeats if existing else
-            1 if ds.time_column else default_cv_repeats(len(ds.X), clocked and cv is None)),
-        seed=seed if seed is not None else (existing.seed if existing else 0),
-        test_size=test_size if test_size is not None else (existing.test_size if existing else 0.0),
-        source=ds.source, fingerprint=ds.fingerprint, task_reason=ds.task_reason, schema=ds.schema.to_dict(),
-        classes=ds.classes, n_rows=len(ds.X), n_features=ds.X.shape[1],
-        class_imbalance=float(counts.max() / max(1, counts.min())),
-        y_min=float(ds.y.min()) if ds.task == "regression" else 0.0,
-        created_at=existing.created_at if existing else now_iso(), tuner_version=_version(),
-        groups=ds.group_column, time_column=ds.time_column, n_groups=ds.n_groups, weights=ds.weight_column,
-        gap=gap if gap is not None else (existing.gap if existing else 0),
-    )
-    folds_for_run(config, ds)  # fold errors before writing
-    if space is not None:
-        config.space = check_space(config, space_file.read(space))
-    elif existing is not None:
-        config.space = dict(existing.space)
-    return config
-
-
-def check_space(config: RunConfig, overrides: dict) -> dict:
-    """``overrides`` checked against what each family of the run (and its preprocessing) searches."""
-    ctx = space_context(config)
-    schema = _schema(config)
-
-    def of(family: str) -> dict:
-        spec = search_spaces.get_space(family).preprocessing
-        return space_file.distributions(family, ctx, lambda trial: preprocessing.suggest(
-            trial, ctx, spec, schema, config.y_min, bool(config.weights)))
-
-    return space_file.check(overrides, config.families, of)
-
-
-def _default_cv(ds: Dataset) -> int:
-    cv = default_cv(len(ds.X))
-    return min(cv, ds.n_groups) if ds.groups is not None and ds.n_groups >= 2 else cv
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("tuner")
-    except PackageNotFoundError:
-        return "0+unknown"
-
-
 def _sampler(config: RunConfig, family: str, n_existing: int, salt: str = "") -> optuna.samplers.BaseSampler:
     # A fresh seed per invocation: a resumed run must not replay the same random start.
     # Concurrent workers add a salt of their own, or they would all propose the same start.
@@ -228,7 +138,7 @@ def _create_family_study(storage, config: RunConfig, family: str, ctx: SpaceCont
     )
     if n_existing == 0:
         space = search_spaces.get_space(family)
-        schema = _schema(config)
+        schema = schema_of(config)
         prep = preprocessing.defaults(ctx, space.preprocessing, schema, config.y_min, bool(config.weights))
         # the defaults first, then the family's learned portfolio (search_spaces._portfolio), then TPE
         overrides = config.space.get(family)
@@ -237,12 +147,6 @@ def _create_family_study(storage, config: RunConfig, family: str, ctx: SpaceCont
         study.set_user_attr("family", family)
         study.set_user_attr("run", config.run)
     return study
-
-
-def _schema(config: RunConfig):
-    from tuner.data.dataset import Schema
-
-    return Schema.from_dict(config.schema)
 
 
 class Driver:
@@ -262,7 +166,7 @@ class Driver:
         self.n_jobs = n_jobs
         self.salt = salt
         self.ctx = space_context(config, threads if threads is not None else cores.threads_per_worker(n_jobs))
-        self.schema = _schema(config)
+        self.schema = schema_of(config)
         self.folds = folds_for_run(config, ds)
         self.progress = progress
 
@@ -298,13 +202,16 @@ class Driver:
                 preprocessing.suggest(asked, self.ctx, space.preprocessing, self.schema, cfg.y_min, bool(cfg.weights))
                 space.suggest(asked, self.ctx)
             params = trial.params
+            ctx = self._trial_context()
 
             # one pipeline a trial, refitted fold after fold: fitting forgets the previous fold
             # (tests/test_search_spaces.py checks every family), and a new one costs a build a fold
-            estimator = build_estimator(cfg, fam.name, params, self.ctx, self.schema)
+            estimator = build_estimator(cfg, fam.name, params, ctx, self.schema)
             epochs = EpochPruner(study, trial) if accepts_epoch_callback(estimator) else None
             results = []
             per_fold = None  # seconds a fold of this trial takes, once one has run
+            fewer = ctx.n_jobs < self.ctx.n_jobs  # a busy machine: fewer OpenMP / BLAS threads too
+            limits = (lambda: threadpoolctl.threadpool_limits(limits=ctx.n_jobs)) if fewer else contextlib.nullcontext
             for i, fold in enumerate(self.folds):
                 if i > 0:
                     now = time.monotonic()
@@ -326,11 +233,12 @@ class Driver:
                 fold_start = time.monotonic()
                 try:
                     # the training rows' scores (overfitting gap) from the first K folds, not every repeat
-                    result, notes = call_with_limit(
-                        lambda: evaluate_fold(lambda: estimator, self.ds.X, self.ds.y, fold, i, cfg.task, len(cfg.classes),
-                                              fit_params, score_train=i < cfg.cv, headline=cfg.metric,
-                                              weights=self.ds.weights), until,
-                        expected_s=per_fold, threads=self.ctx.n_jobs)
+                    with limits():
+                        result, notes = call_with_limit(
+                            lambda: evaluate_fold(lambda: estimator, self.ds.X, self.ds.y, fold, i, cfg.task,
+                                                  len(cfg.classes), fit_params, score_train=i < cfg.cv,
+                                                  headline=cfg.metric, weights=self.ds.weights), until,
+                            expected_s=per_fold, threads=ctx.n_jobs)
                 except FitTimeLimit:
                     model_s += time.monotonic() - fold_start  # all of it inside the model
                     if until_deadline is not None and until == until_deadline:
@@ -400,6 +308,12 @@ class Driver:
             if not fam.has_result() and fam.failures_in_a_row >= MAX_FAILURES_WITHOUT_RESULT:
                 fam.gave_up = True
         return state
+
+    def _trial_context(self) -> SpaceContext:
+        """The space context of the next trial: its models get the cores other processes leave
+        free (``tuner.execution.threads``), at most this worker's share."""
+        n = threads.fit_threads(self.ctx.n_jobs)
+        return self.ctx if n == self.ctx.n_jobs else dataclasses.replace(self.ctx, n_jobs=n)
 
     def _kept_predictions(self, fam: FamilyState, results) -> np.ndarray | None:
         """The trial's out-of-fold predictions for the ensemble, when it ran every fold and they fit."""
@@ -471,27 +385,6 @@ class Driver:
         with threadpoolctl.threadpool_limits(limits=self.ctx.n_jobs):
             return worker.work(self, families, deadline=deadline, max_trials=max_trials, on_trial=report,
                                on_wait=on_wait)
-
-
-def start_run(storage, ds: Dataset, *, run: str, metric=None, models=None, cv=None, seed=None,
-              cv_repeats=None, test_size=None, clocked: bool = False, gap: int | None = None,
-              space=None) -> RunConfig:
-    """Create the run, or check that this call may continue it; returns the stored config.
-
-    With a held-out test set, ``ds`` is the training part (``holdout.resolve_split``) and
-    ``test_size`` the fraction that was split off. ``clocked``: started with a timeout and no
-    trial count (see ``default_cv_repeats``).
-    """
-    existing = load_config(storage, run)
-    config = make_config(ds, run=run, metric=metric, models=models, cv=cv, seed=seed,
-                         cv_repeats=cv_repeats, existing=existing, test_size=test_size, clocked=clocked, gap=gap,
-                         space=space)
-    if existing is not None:
-        check_compatible(existing, config)
-    save_config(storage, config)
-    out_of_fold.save_layout(optuna.load_study(study_name=config.run, storage=storage), ds.y, ds.weights,
-                            folds_for_run(config, ds))
-    return config
 
 
 __all__ = ["Driver", "start_run", "make_config", "TunerError", "DEFAULT_TRIALS"]
