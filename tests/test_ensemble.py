@@ -130,7 +130,7 @@ def test_only_a_familys_best_trials_keep_their_predictions(binary_run):
 def test_the_exported_ensemble_predicts_serves_and_converts(binary_run):
     folder, storage, csv = binary_run
     out = folder / "model"
-    res = runner.invoke(app, ["export", "--storage", storage, "--run", "e", "--model", "ensemble", "--out", str(out),
+    res = runner.invoke(app, ["export", "--storage", storage, "--run", "e", "--model", "ensemble", "--out", str(out), "--importance",
                               "--onnx"])
     assert res.exit_code == 0, res.output
     card = json.loads((out / "model_card.json").read_text())

@@ -113,13 +113,15 @@ def test_export_and_best_model_from_python(tmp_path):
     X, y = make_classification(100, 3, n_informative=2, n_redundant=0, random_state=3)
     frame = pd.DataFrame(X, columns=["a", "b", "c"]).assign(label=y)
     tuner.tune(frame, target="label", models="logistic_regression", trials=1, cv=2, storage=url, run="df")
-    with pytest.raises(tuner.TunerError, match="in-memory DataFrame"):
-        tuner.export(str(tmp_path / "m"), run="df", storage=url)  # its rows cannot be reloaded
+    with pytest.raises(tuner.TunerError, match="in-memory DataFrame"):  # importance needs the rows again
+        tuner.export(str(tmp_path / "m"), run="df", storage=url, importance=True)
+    # the run kept its final model: exporting it needs no rows
+    assert tuner.export(str(tmp_path / "m0"), run="df", storage=url).card["final_fit"]["winner"] == "logistic_regression"
     exported = tuner.export(str(tmp_path / "m"), run="df", storage=url, data=frame)
     in_memory = tuner.best_model(run="df", storage=url, data=frame)
-    assert exported.path == tmp_path / "m" and in_memory.path is None
+    assert exported.path == tmp_path / "m"
     rows = frame.drop(columns=["label"])
     assert np.array_equal(exported.predict(rows), in_memory.predict(rows))
     assert "logistic_regression" in in_memory._repr_html_() and "a (number)" in exported._repr_html_()
     with pytest.raises(tuner.TunerError, match="not the data of run 'df'"):
-        tuner.best_model(run="df", storage=url, data=frame.iloc[:50])
+        tuner.export(str(tmp_path / "m2"), run="df", storage=url, data=frame.iloc[:50], importance=True)

@@ -47,7 +47,7 @@ def test_export_card_cli_and_report(tmp_path, storage_url):
     res = runner.invoke(app, ["run", str(path), "--target", "y", "--models", "logistic_regression", "--trials", "1",
                               "--cv", "3", "--test-size", "0.25", "--storage", storage_url, "--run", "r"])
     assert res.exit_code == 0, res.output
-    res = runner.invoke(app, ["export", "--storage", storage_url, "--out", str(tmp_path / "m")])
+    res = runner.invoke(app, ["export", "--storage", storage_url, "--out", str(tmp_path / "m"), "--importance"])
     assert res.exit_code == 0, res.output
     assert "importance (roc_auc worse when shuffled): signal" in " ".join(res.stdout.split())
     card = json.loads((tmp_path / "m" / "model_card.json").read_text())

@@ -20,6 +20,7 @@ from tuner.errors import TunerError
 from tuner.execution import cores
 from tuner.results import holdout
 from tuner.results import leaderboard as lb
+from tuner.cli.run import tuning_s
 from tuner.search.driver import Driver, make_config, start_run
 from tuner.storage.runs import DEFAULT_STORAGE, default_run_name, list_runs, load_sql_layer, open_storage, require_config
 
@@ -107,10 +108,16 @@ def tune(
         split = cores.plan(n_jobs, clocked=clocked, n_families=len(config.families))
         with _progress(progress, config, trials, timeout) as shown:
             families = Driver(store, config, ds, n_jobs=split.workers, threads=split.threads, progress=shown,
-                              trial_timeout=trial_timeout).run(trials, timeout, started_at=started_at)
+                              trial_timeout=trial_timeout).run(trials, tuning_s(timeout), started_at=started_at)
     if test_ds is not None:
         holdout.score_best(store, config, ds, test_ds, n_jobs=split.cores)
-    return lb.to_frame(lb.build(store, config, studies={f.name: f.study for f in families}), config)
+    rows = lb.build(store, config, studies={f.name: f.study for f in families})
+    from tuner.deploy import final_fit
+
+    final_fit.fit_and_keep(store, storage or DEFAULT_STORAGE, config, ds, rows, timeout=timeout,
+                            deadline_epoch=None if timeout is None else started_at + timeout,
+                            n_jobs=cores.refit_threads(n_jobs))
+    return lb.to_frame(rows, config)
 
 
 @contextlib.contextmanager
@@ -172,9 +179,10 @@ def report(out: str, *, run: str | None = None, storage: str | None = None, data
 
 def export(out: str, *, run: str | None = None, storage: str | None = None, model: str | None = None,
            onnx: bool = False, data: object = None, n_jobs: int | None = None,
-           trust_modules: tuple[str, ...] = ()) -> LoadedModel:
-    """``tuner export`` from Python: refit the run's winner (or family ``model``'s best) on all its
-    training rows, write the artifact folder ``out`` and return it loaded (``tuner.load(out)``).
+           trust_modules: tuple[str, ...] = (), importance: bool = False) -> LoadedModel:
+    """``tuner export`` from Python: write the run's final model (the winner, or family ``model``'s
+    best; refit on all training rows when the run does not keep it) to the artifact folder ``out``
+    and return it loaded (``tuner.load(out)``).
 
     ``data``: the run's table, for a run made from an in-memory DataFrame (its rows cannot be
     reloaded from the storage); ``n_jobs``: threads of the refit (default every core);
@@ -184,7 +192,7 @@ def export(out: str, *, run: str | None = None, storage: str | None = None, mode
     from tuner.deploy.export import export_model
 
     export_model(out, run=run, storage=storage, family=model, onnx=onnx, n_jobs=cores.refit_threads(n_jobs),
-                 data=as_pandas(data), trust_modules=trust_modules)
+                 data=as_pandas(data), trust_modules=trust_modules, importance=importance)
     return load(out, trust_modules=trust_modules)
 
 
@@ -194,9 +202,13 @@ def best_model(*, run: str | None = None, storage: str | None = None, model: str
     on all its training rows: a ``LoadedModel`` like ``tuner.load`` gives (``predict``,
     ``predict_proba``, ``card``, ``pipeline``), without writing a folder. ``data`` as for ``export``.
     """
+    from tuner.deploy.artifact import load
     from tuner.deploy.artifact.loaded_model import LoadedModel
-    from tuner.deploy.export import refit_best
+    from tuner.deploy.export import kept_for, refit_best
 
+    kept = kept_for(run=run, storage=storage, family=model)[2]
+    if kept is not None:  # the run's final model (tuner.deploy.kept_model): no refit
+        return load(kept["path"])
     result = refit_best(run=run, storage=storage, family=model, n_jobs=cores.refit_threads(n_jobs),
                         data=as_pandas(data))
     return LoadedModel(None, result.card, result.fitted)

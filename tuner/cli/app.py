@@ -260,8 +260,9 @@ def export(
     onnx: Annotated[bool, typer.Option("--onnx", help="Also write model.onnx, verified against the native model (needs the onnx extra).")] = False,
     n_jobs: Annotated[Optional[int], typer.Option("--n-jobs", help="Threads the refit may use [default: every core].")] = None,
     importance: Annotated[bool, typer.Option(
-        "--importance/--no-importance", help="Record the columns' permutation importances in the card "
-                                             "(refits on up to 3 CV folds, or on the --test-size split).")] = True,
+        "--importance/--no-importance", help="Also record the columns' permutation importances in the card "
+                                             "(refits on up to 3 CV folds, or on the --test-size split; can take "
+                                             "minutes: `tuner importance` computes them on their own).")] = False,
     trust_module: TrustModuleOpt = None,
     mlflow: MlflowOpt = None,
 ) -> None:
@@ -282,8 +283,16 @@ def export(
     card = result.card
     row = card["leaderboard_row"]
     m = row["metrics"][card["metric"]]
+    how = (f"the model the run fitted on its {card['data']['rows_refit']} training rows ({result.fit_seconds:.1f}s), "
+           "no refit" if result.kept else f"refit on {card['data']['rows_refit']} rows in {result.fit_seconds:.1f}s")
     out.print(f"Exported {card['family']} (rank {row.get('rank')}, {card['metric']} {m['mean']:.4f} ± {m['std'] or 0:.4f}) "
-              f"from run {card['run']!r}, refit on {card['data']['rows_refit']} rows in {result.fit_seconds:.1f}s")
+              f"from run {card['run']!r}: {how}", soft_wrap=True)
+    final = card.get("final_fit") or {}
+    if result.kept and final.get("chosen") not in (None, "the winner"):
+        out.print(f"  note: not the winner: {final['chosen']}; `tuner export --model {final['winner']}` refits it",
+                  soft_wrap=True, markup=False)
+    if result.note and not result.kept:
+        out.print(f"  note: refit because {result.note}", soft_wrap=True, markup=False)
     pipeline = card["pipeline"]
     members = pipeline.get("members") or [pipeline]  # an ensemble: every member's own files
     if pipeline["format"] == "ensemble":
@@ -307,6 +316,9 @@ def export(
                   f"{' …' if len(found['columns']) > 5 else ''}; all: tuner importance {out_dir}", markup=False)
     elif found:
         out.print(f"  importance: not computed ({found['error']})", markup=False)
+    else:
+        out.print(f"  importance: `tuner importance --run {card['run']}` (or `tuner export --importance`)",
+                  markup=False, soft_wrap=True)
     if mlflow:
         from tuner.results.tracking import log_model
         from tuner.storage.runs import require_config

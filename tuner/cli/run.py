@@ -140,7 +140,7 @@ def run(
     with RunProgress(config.families, to_run(config, before, trials, timeout), timeout, config.metric, console=err) as progress:
         try:
             families = Driver(store, config, ds, n_jobs=split.workers, threads=split.threads, progress=progress,
-                              trial_timeout=trial_timeout).run(trials, timeout, started_at=invoked_at)
+                              trial_timeout=trial_timeout).run(trials, tuning_s(timeout), started_at=invoked_at)
         except KeyboardInterrupt as exc:
             progress.__exit__(None, None, None)
             from tuner.execution.worker import standing_text
@@ -161,7 +161,13 @@ def run(
     if test_ds is not None:  # refit each family's best on the training part, score it on the test part once
         holdout.score_best(store, config, ds, test_ds, n_jobs=split.cores)
     rows = lb.build(store, config, studies={f.name: f.study for f in families})
+    from tuner.deploy import final_fit
+
+    kept = final_fit.fit_and_keep(store, url, config, ds, rows, timeout=timeout,
+                                   deadline_epoch=None if timeout is None else invoked_at + timeout,
+                                   n_jobs=cores.refit_threads(n_jobs))
     print_fitted(lb.fitted_table(rows, config, width=table_width(wide), wide_hint=_wide_hint(storage, config.run)), wide)
+    out.print(final_fit.line(kept), soft_wrap=True, markup=False)
     if mlflow:
         from tuner.results.tracking import log_run
 
@@ -169,6 +175,13 @@ def run(
     if next_steps if next_steps is not None else out.is_terminal:
         for line in next_step_lines(url, config, data, storage is not None):
             out.print(line, soft_wrap=True, markup=False)
+
+
+def tuning_s(timeout: Optional[float]) -> Optional[float]:
+    """The part of ``--timeout`` the trials get; the rest is for the final fit (``tuner.deploy.final_fit``)."""
+    from tuner.deploy.final_fit import reserve_s
+
+    return None if timeout is None else timeout - reserve_s(timeout)
 
 
 def _create_only(store, url: str, config, ds, trials: Optional[int], timeout: Optional[float]) -> None:

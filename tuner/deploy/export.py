@@ -25,6 +25,8 @@ class ExportResult:
     fitted: object  # the in-memory refit pipeline (what the artifact holds)
     fit_seconds: float
     data: object = None  # the training Dataset the refit used
+    kept: bool = False  # the run's kept final model, written without a refit (tuner.deploy.kept_model)
+    note: str = ""  # why the model was refit rather than taken from the run
 
 
 def choose_row(rows: list[dict], family: str | None, run: str) -> dict:
@@ -85,6 +87,20 @@ def refit(config, family: str, params: dict, ds, *, n_jobs: int = 1):
     return estimator, time.perf_counter() - start
 
 
+def kept_for(*, run: str | None, storage: str | None, family: str | None):
+    """(config, row to export, the run's kept model record or None, why not)."""
+    from tuner.deploy import kept_model
+    from tuner.results import leaderboard as lb
+    from tuner.storage.runs import open_storage, require_config
+
+    store = open_storage(storage, create=False)
+    config = require_config(store, run)
+    rows = lb.build(store, config)
+    row = choose_row(rows, family, config.run)
+    kept, why = kept_model.usable(store, config, rows, family)
+    return config, row, kept, why
+
+
 def refit_best(*, run: str | None = None, storage: str | None = None, family: str | None = None,
                n_jobs: int = 1, data=None, importance: bool = False) -> ExportResult:
     """Refit the run's winner (or ``family``'s best) on all training rows, in memory: an
@@ -100,7 +116,7 @@ def refit_best(*, run: str | None = None, storage: str | None = None, family: st
 
     train, test = load_split_for_run(config, data)
     fitted, seconds = refit(config, row["model"], row["params"], train, n_jobs=n_jobs)
-    card = _card(config, row, storage or DEFAULT_STORAGE, train, seconds)
+    card = card_for(config, row, storage or DEFAULT_STORAGE, train, seconds)
     if importance:
         card["feature_importance"] = _importances(config, row, train, test, n_jobs)
     return ExportResult(None, card, fitted, seconds, train)
@@ -117,7 +133,8 @@ def _importances(config, row: dict, train, test, n_jobs: int) -> dict:
         return {"error": f"{type(exc).__name__}: {first}"[:300]}
 
 
-def _card(config, row: dict, storage: str, ds, seconds: float) -> dict:
+def card_for(config, row: dict, storage: str, ds, seconds: float) -> dict:
+    """The model card of ``row`` refit on ``ds`` in ``seconds``."""
     family = row["model"]
     return {
         "format": artifact.FORMAT,
@@ -164,16 +181,21 @@ def _families(family: str, params: dict) -> list[str]:
 
 def export_model(
     out: str | Path, *, run: str | None = None, storage: str | None = None, family: str | None = None,
-    onnx: bool = False, n_jobs: int = 1, data=None, importance: bool = True, trust_modules=(),
+    onnx: bool = False, n_jobs: int = 1, data=None, importance: bool = False, trust_modules=(),
 ) -> ExportResult:
     """Refit the run's winner (or ``family``'s best) and write the artifact folder ``out``
     (``data``: the run's table, for a run made from an in-memory DataFrame); the card holds its
-    permutation importances unless ``importance=False``. ``trust_modules``: packages whose classes
+    permutation importances with ``importance=True``. The run's kept final model
+    (``tuner.deploy.kept_model``) is written as it is, without a refit, while it is the one asked for. ``trust_modules``: packages whose classes
     (a plug-in family's) may go in the skops file; loading needs the same permission."""
     if onnx:  # fail before the (possibly long) refit when the extra is missing
         from tuner.deploy.onnx_export import require_onnx
 
         require_onnx()
+    config, row, kept, why = kept_for(run=run, storage=storage, family=family)
+    if kept is not None:
+        return _export_kept(Path(out), config, row, kept, onnx=onnx, data=data, importance=importance,
+                            n_jobs=n_jobs, trust_modules=tuple(trust_modules or ()))
     result = refit_best(run=run, storage=storage, family=family, n_jobs=n_jobs, data=data, importance=importance)
     fitted, ds, card = result.fitted, result.data, result.card
 
@@ -187,7 +209,31 @@ def export_model(
             card_["onnx"] = onnx_export.write_onnx(fitted, card_, ds.X, folder)
 
     card = artifact.write(fitted, card, Path(out), extra=extra, trust_modules=tuple(trust_modules or ()))
-    return ExportResult(Path(out), card, fitted, result.fit_seconds)
+    return ExportResult(Path(out), card, fitted, result.fit_seconds, note=why)
+
+
+def _export_kept(out: Path, config, row: dict, kept: dict, *, onnx: bool, data, importance: bool, n_jobs: int,
+                 trust_modules: tuple[str, ...]) -> ExportResult:
+    """Write the run's kept final model to ``out`` as it is (no refit); ONNX and importances added on request."""
+    from tuner.data.dataset import load_split_for_run
+
+    src = Path(kept["path"])
+    card = artifact.read_card(src)
+    card["exported_at"] = now_iso()
+    loaded = [artifact.load(src, trust_modules=trust_modules).pipeline]  # checksums and types checked
+
+    def extra(folder: Path, card_: dict) -> None:
+        if importance or onnx:
+            train, test = load_split_for_run(config, data)
+            if importance:
+                card_["feature_importance"] = _importances(config, row, train, test, n_jobs)
+            if onnx:
+                from tuner.deploy import onnx_export
+
+                card_["onnx"] = onnx_export.write_onnx(loaded[0], card_, train.X, folder)
+
+    card = artifact.copy(src, card, out, extra=extra)
+    return ExportResult(out, card, loaded[0], float(card.get("refit_seconds") or 0.0), kept=True)
 
 
 __all__ = ["export_model", "refit_best", "ExportResult", "refit", "choose_row"]

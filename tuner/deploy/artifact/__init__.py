@@ -34,10 +34,10 @@ from tuner.deploy.artifact.layout import (
 )
 from tuner.deploy.artifact.loaded_model import LoadedModel, Prediction
 from tuner.deploy.artifact.reader import check_versions, load, read_card, verify_files
-from tuner.deploy.artifact.writer import write
+from tuner.deploy.artifact.writer import copy, write
 
 __all__ = [
-    "load", "LoadedModel", "Prediction", "ArtifactError", "VersionWarning", "write", "CARD",
+    "load", "LoadedModel", "Prediction", "ArtifactError", "VersionWarning", "write", "copy", "CARD",
     "FORMAT", "FORMAT_VERSION", "KERAS_FILE", "ONNX_FILE", "installed_versions", "libraries_for",
     "missing_extra", "model_holder", "sha256_file", "check_versions", "read_card", "verify_files",
 ]

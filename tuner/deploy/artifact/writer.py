@@ -39,10 +39,7 @@ def write(fitted, card: dict, out: Path, *, extra=None, trust_modules: tuple[str
     packages whose classes the user allows in the skops file (a plug-in family's). Returns the card.
     """
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ArtifactError(f"--out {out} is a file; give a folder for the model")
-    if out.exists() and any(out.iterdir()) and not (out / CARD).exists():
-        raise ArtifactError(f"--out {out} is a folder that holds other files; give a new or empty folder")
+    _check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -69,6 +66,39 @@ def write(fitted, card: dict, out: Path, *, extra=None, trust_modules: tuple[str
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return card
+
+
+def copy(src: Path, card: dict, out: Path, *, extra=None) -> dict:
+    """Write the artifact folder ``src`` (its files, as they are) to ``out`` with ``card``, replaced as
+    a whole at the end like ``write``; ``extra(tmp_dir, card)`` may add files. Returns the card."""
+    out, src = Path(out), Path(src)
+    _check_out(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        card = dict(card)
+        for p in sorted(src.iterdir()):
+            if p.is_file() and p.name != CARD:
+                shutil.copy2(p, tmp / p.name)
+        if extra is not None:
+            extra(tmp, card)
+        card["files"] = {
+            p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+            for p in sorted(tmp.iterdir()) if p.is_file()
+        }
+        (tmp / CARD).write_text(json.dumps(card, indent=2, default=_json_default) + "\n", encoding="utf-8")
+        _replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return card
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise ArtifactError(f"--out {out} is a file; give a folder for the model")
+    if out.exists() and any(out.iterdir()) and not (out / CARD).exists():
+        raise ArtifactError(f"--out {out} is a folder that holds other files; give a new or empty folder")
 
 
 def _replace_dir(new: Path, out: Path) -> None:
