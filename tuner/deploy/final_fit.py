@@ -64,7 +64,7 @@ def fit_and_keep(store, url: str, config, ds, rows: list[dict], *, deadline_epoc
     write it to the run's folder and record it. None: the run has no completed trial."""
     from tuner.deploy import artifact, mlflow_model
     from tuner.deploy.export import card_for, refit
-    from tuner.execution.fit_watchdog import FitTimeLimit, call_with_limit
+    from tuner.execution.fit_watchdog import FitTimeLimit, call_with_limit, release
 
     ok = [r for r in rows if r["status"] == "ok"]
     if not ok:
@@ -77,8 +77,11 @@ def fit_and_keep(store, url: str, config, ds, rows: list[dict], *, deadline_epoc
             fitted, seconds = refit(config, row["model"], row["params"], ds, n_jobs=n_jobs)
         else:
             until = time.monotonic() + left + GRACE_SHARE * (timeout or 0.0)
-            fitted, seconds = call_with_limit(
-                lambda: refit(config, row["model"], row["params"], ds, n_jobs=n_jobs), until, threads=n_jobs)
+            try:
+                fitted, seconds = call_with_limit(
+                    lambda: refit(config, row["model"], row["params"], ds, n_jobs=n_jobs), until, threads=n_jobs)
+            finally:
+                release()  # an idle fit thread slows every later OpenMP fit (fit_watchdog.release)
     except FitTimeLimit:
         quickest = min(ok, key=lambda r: estimate_s(config, r) or float("inf"))
         reason = f"{row['model']} did not end inside the clock (estimated ~{est or 0:.1f}s); {quickest['model']} instead"
