@@ -109,7 +109,7 @@ def cv_score(family: str, params: dict, ds, cv: int, seed: int) -> float:
     from tuner.evaluation.cross_validation import cross_validate
     from tuner.evaluation.folds import make_folds
     from tuner.evaluation.estimator import build_estimator, space_context
-    from tuner.search.driver import make_config
+    from tuner.search.run_setup import make_config
 
     config = make_config(ds, run="portfolio", metric=None, models=[family], cv=cv, seed=seed)
     ctx = space_context(config, 1)

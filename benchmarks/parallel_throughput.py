@@ -39,7 +39,8 @@ from tuner.execution import heartbeat
 from tuner.storage import trial_writes
 from tuner.data.dataset import prepare, read_table
 from tuner.storage.runs import open_storage
-from tuner.search.driver import Driver, start_run
+from tuner.search.driver import Driver
+from tuner.search.run_setup import start_run
 from tuner.execution.cores import cpu_count
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"

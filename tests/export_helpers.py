@@ -140,7 +140,7 @@ def fit_pipeline(frame, target, family, params):
     from tuner.data.dataset import prepare
     from tuner.evaluation.cross_validation import fit_quietly
     from tuner.evaluation.estimator import build_estimator, space_context
-    from tuner.search.driver import make_config
+    from tuner.search.run_setup import make_config
 
     ds = prepare(frame, target)
     config = make_config(ds, run="x", metric=None, models=[family], cv=2, seed=0)

@@ -1,5 +1,5 @@
 """The package layout holds: imports flow one way, modules stay small, Optuna's private parts
-are reached in one place.
+are reached in one place, nothing under ``tuner/results/`` writes to a storage.
 
 Every module of ``tuner/`` and ``search_spaces/`` is parsed with ``ast`` (nothing is imported)
 and every import in it counts: at the top, inside functions, relative (``from . import x``)
@@ -19,6 +19,8 @@ The layers, bottom first (a module may import its own package and anything lower
     tuner.search, tuner.results, tuner.deploy
                                    not each other, except deploy -> results (export takes
                                    the winner and its leaderboard row from the leaderboard)
+    tuner.workflow                 the run object every entry point drives, and the one writer
+                                   of what is derived from trials (tuner.results only reads)
     entry points                   tuner/__init__, tuner/__main__, tuner.api, tuner.cli.*,
                                    tuner.estimators.* (the scikit-learn estimators, over tuner.api),
                                    tuner._helper_process
@@ -51,6 +53,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("tuner.evaluation",),
     ("tuner.execution",),
     ("tuner.search", "tuner.results", "tuner.deploy"),
+    ("tuner.workflow",),
     (ENTRY,),
 ]
 LAYER = {unit: i for i, units in enumerate(LAYERS) for unit in units}
@@ -421,3 +424,45 @@ def test_optuna_private_parts_only_in_the_adapter():
                 found[str(path.relative_to(ROOT))].append(f"{line}: {what}")
     assert not found, (f"Optuna's private parts used outside {OPTUNA_ADAPTER} (go through it):\n  "
                        + "\n  ".join(f"{path}: {'; '.join(uses)}" for path, uses in sorted(found.items())))
+
+
+# -- (e) tuner.results only reads ---------------------------------------------------------------
+# Writes to an Optuna study or storage: Study / Trial / BaseStorage methods, the artifact API, and
+# the functions of tuner.storage that write.
+STORAGE_WRITES = frozenset({
+    "set_user_attr", "set_system_attr", "tell", "optimize", "enqueue_trial", "add_trial", "add_trials", "ask",
+    "create_study", "delete_study", "copy_study", "create_new_study", "create_new_trial", "set_study_user_attr",
+    "set_study_system_attr", "set_trial_param", "set_trial_state_values", "set_trial_intermediate_value",
+    "set_trial_user_attr", "set_trial_system_attr", "upload_artifact", "report",
+    "save_config", "start_run", "store_ensemble", "score_best", "ensure_scores", "record_budget",
+    "start_clock", "fit_and_keep", "save_layout",
+})
+READ_ONLY = "tuner.results"
+
+
+def storage_writes(source: str) -> list[tuple[int, str]]:
+    """(line, name) of every call in ``source`` whose callee is named like a storage write
+    (``x.set_user_attr(...)``, ``start_run(...)``)."""
+    out = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            f = node.func
+            name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else None
+            if name in STORAGE_WRITES:
+                out.append((node.lineno, name))
+    return out
+
+
+def test_the_write_check_finds_writes():
+    source = ("study.set_user_attr('a', 1)\nx = study.user_attrs.get('a')\nstart_run(s, ds, run='r')\n"
+              "optuna.create_study(storage=s)\nrows = lb.build(s, c)\n")
+    assert storage_writes(source) == [(1, "set_user_attr"), (3, "start_run"), (4, "create_study")]
+
+
+def test_nothing_under_results_writes_to_a_storage():
+    found = {str(path.relative_to(ROOT)): storage_writes(path.read_text(encoding="utf-8"))
+             for name, path in module_files().items() if name == READ_ONLY or name.startswith(READ_ONLY + ".")}
+    found = {path: uses for path, uses in found.items() if uses}
+    assert not found, ("tuner/results/ only reads (tuner.workflow writes what is derived from trials):\n  "
+                       + "\n  ".join(f"{p}: " + "; ".join(f"{line}: {n}()" for line, n in uses)
+                                     for p, uses in sorted(found.items())))

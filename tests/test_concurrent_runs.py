@@ -125,7 +125,7 @@ def test_different_data_started_at_the_same_moment_the_second_config_is_refused(
     from tuner.data.dataset import prepare
     from tuner.errors import TunerError
     from tuner.storage.runs import open_storage, save_config
-    from tuner.search.driver import make_config
+    from tuner.search.run_setup import make_config
 
     store = open_storage(f"sqlite:///{tmp_path / 'tuner.db'}", create=True)
     first = make_config(prepare(mixed_frame, "churned", "auto"), run=RUN, metric=None,

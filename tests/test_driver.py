@@ -167,7 +167,7 @@ def test_default_folds_are_three_on_large_data_and_an_explicit_cv_wins():
     import pandas as pd
 
     from tuner.data.dataset import prepare
-    from tuner.search.driver import LARGE_DATA_ROWS, make_config
+    from tuner.search.run_setup import LARGE_DATA_ROWS, make_config
 
     rng = np.random.default_rng(0)
     n = LARGE_DATA_ROWS + 1

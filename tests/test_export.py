@@ -244,7 +244,7 @@ def test_cli_export_and_errors(binary_run, tmp_path):
 def test_export_without_completed_trial(tmp_path):
     from tuner.data.dataset import prepare
     from tuner.storage.runs import open_storage
-    from tuner.search.driver import start_run
+    from tuner.search.run_setup import start_run
 
     csv = tmp_path / "d.csv"
     binary_frame().to_csv(csv, index=False)

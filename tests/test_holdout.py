@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import tuner
 from tuner.evaluation.folds import make_folds
-from tuner.results import holdout
+from tuner.workflow import derived
 from tuner.results import leaderboard as lb
 from tuner.cli import app
 from tuner.data.dataset import load_for_run, load_split_for_run, prepare, read_table, split_holdout
@@ -143,7 +143,7 @@ def test_regression_run_without_test_split_still_shows_overfitting(regression_fr
     assert "test_scores" not in row
     assert row["overfitting"]["rmse"] == pytest.approx(row["train_scores"]["rmse"] - row["metrics"]["rmse"]["mean"])
     # without a test split nothing is refit, so reading the leaderboard never needs the data
-    assert holdout.ensure_scores(store, require_config(store, "r")) is None
+    assert derived.ensure_scores(store, require_config(store, "r")) is None
     study = optuna.load_study(study_name="r::lasso", storage=storage_url)
     assert "holdout" not in study.user_attrs
 

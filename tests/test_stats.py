@@ -182,7 +182,7 @@ def test_cli_cv_repeats_is_stored_and_checked(tmp_path, mixed_frame, storage_url
     (160, False, 1), (100_000, True, 1),
 ])
 def test_default_cv_repeats_only_under_a_clock_on_small_data(rows, clocked, expected):
-    from tuner.search.driver import default_cv_repeats
+    from tuner.search.run_setup import default_cv_repeats
 
     assert default_cv_repeats(rows, clocked) == expected
 

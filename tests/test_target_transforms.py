@@ -56,7 +56,7 @@ def test_a_wildly_extrapolating_model_predicts_finite_values(target):
     from tuner.data.dataset import prepare
     from tuner.evaluation.estimator import build_estimator, space_context
     from tuner.evaluation.cross_validation import fit_quietly
-    from tuner.search.driver import make_config
+    from tuner.search.run_setup import make_config
 
     frame = regression_frame()
     ds = prepare(frame, "price")
@@ -87,7 +87,7 @@ def test_a_fitted_pipeline_with_them_survives_the_artifact_round_trip(tmp_path):
     from tuner.deploy.artifact.writer import write_pipeline
     from tuner.evaluation.estimator import build_estimator, space_context
     from tuner.evaluation.cross_validation import fit_quietly
-    from tuner.search.driver import make_config
+    from tuner.search.run_setup import make_config
 
     frame = regression_frame()
     ds = prepare(frame, "price")

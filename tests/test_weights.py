@@ -21,7 +21,7 @@ from tuner.evaluation.cross_validation import fit_quietly
 from tuner.evaluation.estimator import build_estimator, space_context
 from tuner.evaluation.metrics import score_splits
 from tuner.evaluation.weights import fit_params
-from tuner.search.driver import make_config
+from tuner.search.run_setup import make_config
 
 runner = CliRunner()
 

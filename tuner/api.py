@@ -18,10 +18,7 @@ from tuner.data.dataset import check_test_size, prepare, read_table
 from tuner.data.frames import as_pandas
 from tuner.errors import TunerError
 from tuner.execution import cores
-from tuner.results import holdout
 from tuner.results import leaderboard as lb
-from tuner.cli.run import tuning_s
-from tuner.search.driver import Driver, make_config, start_run
 from tuner.storage.runs import DEFAULT_STORAGE, default_run_name, list_runs, load_sql_layer, open_storage, require_config
 
 if TYPE_CHECKING:
@@ -96,28 +93,17 @@ def tune(
         models = [m.strip() for m in models.split(",") if m.strip()]
     full = prepare(frame, target, task, source=source, pos_label=pos_label, groups=groups, time_column=time_column,
                    weights=weights)
-    run = run or (default_run_name(source) if isinstance(data, str) else "dataframe")
-    make_config(full, run=run, metric=metric, models=models, cv=cv, seed=seed, cv_repeats=cv_repeats,
-                gap=gap, space=space)  # validate before writing
-    store = open_storage(storage or DEFAULT_STORAGE, create=True)
-    ds, test_ds, fraction = holdout.resolve_split(store, full, run=run, test_size=test_size, seed=seed, gap=gap)
-    with _optuna_quiet():  # Optuna's own INFO lines ("A new study created ...") are noise here
-        clocked = timeout is not None and trials is None
-        config = start_run(store, ds, run=run, metric=metric, models=models, cv=cv, seed=seed,
-                           cv_repeats=cv_repeats, test_size=fraction, clocked=clocked, gap=gap, space=space)
-        split = cores.plan(n_jobs, clocked=clocked, n_families=len(config.families))
-        with _progress(progress, config, trials, timeout) as shown:
-            families = Driver(store, config, ds, n_jobs=split.workers, threads=split.threads, progress=shown,
-                              trial_timeout=trial_timeout).run(trials, tuning_s(timeout), started_at=started_at)
-    if test_ds is not None:
-        holdout.score_best(store, config, ds, test_ds, n_jobs=split.cores)
-    rows = lb.build(store, config, studies={f.name: f.study for f in families})
-    from tuner.deploy import final_fit
+    from tuner.workflow.run import TuningRun
 
-    final_fit.fit_and_keep(store, storage or DEFAULT_STORAGE, config, ds, rows, timeout=timeout,
-                            deadline_epoch=None if timeout is None else started_at + timeout,
-                            n_jobs=cores.refit_threads(n_jobs))
-    return lb.to_frame(rows, config)
+    with _optuna_quiet():  # Optuna's own INFO lines ("A new study created ...") are noise here
+        the_run = TuningRun.begin(full, url=storage or DEFAULT_STORAGE,
+                                  run=run or (default_run_name(source) if isinstance(data, str) else "dataframe"),
+                                  metric=metric, models=models, cv=cv, seed=seed, cv_repeats=cv_repeats,
+                                  test_size=test_size, gap=gap, space=space, trials=trials, timeout=timeout,
+                                  n_jobs=n_jobs, started_at=started_at)
+        with _progress(progress, the_run.config, trials, timeout) as shown:
+            families = the_run.tune(progress=shown, trial_timeout=trial_timeout)
+    return lb.to_frame(the_run.finish(families).rows, the_run.config)
 
 
 @contextlib.contextmanager
@@ -158,7 +144,9 @@ def leaderboard(*, run: str | None = None, storage: str | None = None, metric: s
     store = open_storage(storage, create=False)
     config = require_config(store, run)
     metric = check_metric(metric or config.metric, config.task).name
-    holdout.ensure_scores(store, config, metric)
+    from tuner.workflow.derived import ensure_scores
+
+    ensure_scores(store, config, metric)
     return lb.to_frame(lb.build(store, config, metric), config)
 
 
@@ -172,9 +160,13 @@ def report(out: str, *, run: str | None = None, storage: str | None = None, data
     """
     from tuner.results.html_report import write_report
 
+    from tuner.workflow.derived import ensure_scores
+
     store = open_storage(storage, create=False)
     config = require_config(store, run)
-    return str(write_report(store, config, out, data=data, n_jobs=cores.refit_threads(n_jobs)))
+    threads = cores.refit_threads(n_jobs)
+    note = ensure_scores(store, config, n_jobs=threads) if data is None else None
+    return str(write_report(store, config, out, data=data, n_jobs=threads, note=note))
 
 
 def export(out: str, *, run: str | None = None, storage: str | None = None, model: str | None = None,

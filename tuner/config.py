@@ -3,7 +3,7 @@
 Also the checks of the options that need nothing but the registry of families
 (``--models``, ``--trials`` / ``--timeout``). Every layer of tuner reads a RunConfig, so this
 module imports only ``tuner.errors`` and the family registry (``search_spaces``); the metric is
-checked where a config is made (``tuner.search.driver.make_config``, with
+checked where a config is made (``tuner.search.run_setup.make_config``, with
 ``tuner.evaluation.metrics.check_metric``).
 """
 

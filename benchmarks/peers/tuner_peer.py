@@ -37,7 +37,6 @@ def run(args) -> None:
     import tuner
 
     tune = tuner.tune  # the API's imports happen here, before the clock starts
-    train = pd.read_parquet(args.train)
     X_test = pd.read_parquet(args.test)
     storage = f"sqlite:///{args.workdir / 'tuner.db'}"
     search_start_s = _common.elapsed(args)  # imports and data loading done

@@ -72,7 +72,7 @@ def leaderboard(
 ) -> None:
     """Show a run's families ranked by cross-validated score (from the storage alone)."""
     from tuner.evaluation.metrics import check_metric
-    from tuner.results import holdout
+    from tuner.workflow.derived import ensure_scores
     from tuner.results import leaderboard as lb
     from tuner.results import top_trials as tt
     from tuner.storage.runs import open_storage
@@ -91,7 +91,7 @@ def leaderboard(
             return
         text = tt.render(trials_rows, config, fmt.value, metric)
     else:
-        note = holdout.ensure_scores(store, config, metric)  # a best trial new since the run: score it once
+        note = ensure_scores(store, config, metric)  # a best trial new since the run: score it once
         if note:
             err.print(f"note: {note}")
         rows = lb.build(store, config, metric)
@@ -205,7 +205,10 @@ def report(
     _quiet_libraries()
     store = open_storage(storage, create=False)
     config = choose_run(store, run_name, storage)
-    path = write_report(store, config, out_file, n_jobs=refit_threads(n_jobs))
+    from tuner.workflow.derived import ensure_scores
+
+    threads = refit_threads(n_jobs)
+    path = write_report(store, config, out_file, n_jobs=threads, note=ensure_scores(store, config, n_jobs=threads))
     err.print(f"wrote {path} (self-contained; open it in any browser, no network needed)")
 
 

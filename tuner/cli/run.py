@@ -75,11 +75,10 @@ def run(
     from tuner.data.dataset import check_test_size, prepare, read_table
     from tuner.evaluation.cross_validation import rare_class_note
     from tuner.execution import cores
-    from tuner.results import holdout
     from tuner.results import leaderboard as lb
     from tuner.execution.worker import standing
-    from tuner.search.driver import Driver, make_config, start_run
-    from tuner.storage.runs import DEFAULT_STORAGE, default_run_name, load_config, open_storage
+    from tuner.storage.runs import DEFAULT_STORAGE, default_run_name
+    from tuner.workflow.run import TuningRun
 
     quiet_libraries()
     validate_budget(trials, timeout, trial_timeout)
@@ -94,17 +93,13 @@ def run(
     check_test_size(test_size)
     full = prepare(read_table(data), target, task, source=_source(data), pos_label=pos_label, groups=groups,
                    time_column=time_column, weights=weights)
-    name = run_name or default_run_name(data)
-    make_config(full, run=name, metric=metric, models=model_list, cv=cv, seed=seed, cv_repeats=cv_repeats,
-                gap=gap, space=space)  # validate before writing
     url = storage or DEFAULT_STORAGE
-    store = open_storage(url, create=True)
     # Tuning sees the training part only; the held-out rows are scored once, after tuning.
-    ds, test_ds, fraction = holdout.resolve_split(store, full, run=name, test_size=test_size, seed=seed, gap=gap)
-    existed = load_config(store, name) is not None
-    config = start_run(store, ds, run=name, metric=metric, models=model_list, cv=cv, seed=seed,
-                       cv_repeats=cv_repeats, test_size=fraction, clocked=timeout is not None and trials is None,
-                       gap=gap, space=space)
+    the_run = TuningRun.begin(full, url=url, run=run_name or default_run_name(data), metric=metric,
+                              models=model_list, cv=cv, seed=seed, cv_repeats=cv_repeats, test_size=test_size,
+                              gap=gap, space=space, trials=trials, timeout=timeout, n_jobs=n_jobs,
+                              started_at=invoked_at)
+    store, config, ds, existed = the_run.store, the_run.config, the_run.ds, the_run.existed
 
     n_num, n_cat, n_date = len(ds.schema.numeric), len(ds.schema.encoded), len(ds.schema.datetime)
     n_text = len(ds.schema.text)
@@ -128,19 +123,17 @@ def run(
         out.print(line, soft_wrap=True, markup=False)
 
     if create_only:
-        _create_only(store, url, config, ds, trials, timeout)
+        _create_only(the_run)
         return
 
-    split = cores.plan(n_jobs, clocked=timeout is not None and trials is None, n_families=len(config.families))
-    out.print(f"Using {split.describe()}")
+    out.print(f"Using {the_run.split.describe()}")
     started = time.monotonic()
     from tuner.execution.worker import Interrupted, install_sigterm_handler
 
     previous_sigterm = install_sigterm_handler()  # SIGTERM (a scheduler stopping the job) like Ctrl-C
     with RunProgress(config.families, to_run(config, before, trials, timeout), timeout, config.metric, console=err) as progress:
         try:
-            families = Driver(store, config, ds, n_jobs=split.workers, threads=split.threads, progress=progress,
-                              trial_timeout=trial_timeout).run(trials, tuning_s(timeout), started_at=invoked_at)
+            families = the_run.tune(progress=progress, trial_timeout=trial_timeout)
         except KeyboardInterrupt as exc:
             progress.__exit__(None, None, None)
             from tuner.execution.worker import standing_text
@@ -158,16 +151,12 @@ def run(
     for fam in families:
         if fam.gave_up:
             out.print(f"  note: {fam.name} set aside: {fam.aside_reason()}")
-    if test_ds is not None:  # refit each family's best on the training part, score it on the test part once
-        holdout.score_best(store, config, ds, test_ds, n_jobs=split.cores)
-    rows = lb.build(store, config, studies={f.name: f.study for f in families})
+    finished = the_run.finish(families)
+    rows = finished.rows
     from tuner.deploy import final_fit
 
-    kept = final_fit.fit_and_keep(store, url, config, ds, rows, timeout=timeout,
-                                   deadline_epoch=None if timeout is None else invoked_at + timeout,
-                                   n_jobs=cores.refit_threads(n_jobs))
     print_fitted(lb.fitted_table(rows, config, width=table_width(wide), wide_hint=_wide_hint(storage, config.run)), wide)
-    out.print(final_fit.line(kept), soft_wrap=True, markup=False)
+    out.print(final_fit.line(finished.kept), soft_wrap=True, markup=False)
     if mlflow:
         from tuner.results.tracking import log_run
 
@@ -177,25 +166,12 @@ def run(
             out.print(line, soft_wrap=True, markup=False)
 
 
-def tuning_s(timeout: Optional[float]) -> Optional[float]:
-    """The part of ``--timeout`` the trials get; the rest is for the final fit (``tuner.deploy.final_fit``)."""
-    from tuner.deploy.final_fit import reserve_s
-
-    return None if timeout is None else timeout - reserve_s(timeout)
-
-
-def _create_only(store, url: str, config, ds, trials: Optional[int], timeout: Optional[float]) -> None:
+def _create_only(the_run) -> None:
     """`tuner run --create-only`: the run and its budget go to the storage; workers do the rest."""
-    from tuner.execution import budget as run_budget
-    from tuner.search.driver import DEFAULT_TRIALS, Driver
-
+    config, url = the_run.config, the_run.url
     if config.source in ("", "<DataFrame>"):
         raise TunerError("--create-only needs DATA that workers can read again: a file path or URL, or builtin:NAME")
-    if trials is None and timeout is None:
-        trials = DEFAULT_TRIALS
-    families = Driver(store, config, ds).open_families()
-    spent = run_budget.add(store, config, {f.name: f.study for f in families}, trials=trials, timeout=timeout,
-                           start_clock=False)
+    spent = the_run.record_budget()
     out.print(f"Created run {config.run!r}: budget {spent.describe()}; data at {config.source}")
     if url.startswith("sqlite:"):
         out.print("  note: a SQLite storage is shared by processes on this machine only; "

@@ -66,18 +66,16 @@ def join(*, run_name: str, storage: str | None, timeout: float | None, trials: i
 
 
 def _work(store, url: str, config, ds, *, timeout, trials, n_jobs: int | None, out, trial_timeout=None) -> int:
-    from tuner.execution import cores
-    from tuner.search.driver import Driver
     from tuner.execution.worker import Interrupted, standing_text, worker_id
+    from tuner.workflow.run import TuningRun
 
     me = worker_id()
     # a worker is there for throughput: the clocked split (one process per core, up to the families)
-    split = cores.plan(n_jobs, clocked=True, n_families=len(config.families))
-    driver = Driver(store, config, ds, n_jobs=split.workers, threads=split.threads, progress=_Lines(out, config.metric),
-                    salt=me, trial_timeout=trial_timeout)
+    the_run = TuningRun.join(store, url, config, ds, timeout=timeout, trials=trials, n_jobs=n_jobs)
+    driver = the_run.driver(progress=_Lines(out, config.metric), trial_timeout=trial_timeout, salt=me)
     families = driver.open_families()
     spent = budget.start_clock(store, config)
-    jobs = f" using {split.describe()}"
+    jobs = f" using {the_run.split.describe()}"
     out.print(f"Worker {me}{jobs} joined run {config.run!r} ({', '.join(config.families)}; {config.metric}, "
               f"{config.cv}-fold CV); budget {spent.describe()}", soft_wrap=True)
     out.print(f"  now: {standing_text(store, config)} complete", soft_wrap=True)
@@ -100,6 +98,7 @@ def _work(store, url: str, config, ds, *, timeout, trials, n_jobs: int | None, o
         out.print(f"Start `tuner worker --storage {url} --run {config.run}` again (or rerun `tuner run`) to continue.",
                   soft_wrap=True)
         return 143 if isinstance(exc, Interrupted) else 130
+    the_run.finish(families, keep_model=False)  # the ensemble of the trials so far; `tuner export` refits
     why = {"done": "the run's budget is spent", "deadline": "time is up", "limit": "this worker's --trials reached",
            "set aside": "the families left keep failing"}.get(outcome.reason, outcome.reason)
     out.print(f"Worker {me} stops: {why}; it ran {outcome.trials} trial(s) in {time.monotonic() - started:.1f}s",

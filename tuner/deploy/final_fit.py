@@ -22,6 +22,11 @@ def reserve_s(timeout: float) -> float:
     return min(RESERVE_MAX_S, RESERVE_SHARE * timeout)
 
 
+def tuning_s(timeout: float | None) -> float | None:
+    """The part of a clock the trials get; the rest is for the final fit (None: no clock)."""
+    return None if timeout is None else timeout - reserve_s(timeout)
+
+
 def estimate_s(config, row: dict) -> float | None:
     """Seconds a refit of ``row`` on all training rows should take (None: no measurement)."""
     fit = row.get("fit_time_s")
@@ -120,4 +125,4 @@ def line(kept: Kept | None) -> str:
     return f"Final model: {kept.family} refit on all training rows in {kept.seconds:.1f}s{est}{why}{where}"
 
 
-__all__ = ["reserve_s", "estimate_s", "choose", "fit_and_keep", "line", "Kept"]
+__all__ = ["reserve_s", "tuning_s", "estimate_s", "choose", "fit_and_keep", "line", "Kept"]

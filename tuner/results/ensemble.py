@@ -5,8 +5,8 @@ each family that kept their out-of-fold predictions are the candidates (a run wi
 such trials has no ensemble: it asked for that family's model); greedy selection
 (``tuner.evaluation.ensemble_selection``) picks the weights, and the fold scores are nested, so
 they are as honest as a family's. The result is stored on the run's study with the candidates it
-was built from, and built again whenever they change (more trials, workers, a resumed run); any
-process that reads the leaderboard does it, so ``tuner worker`` and resumed runs need nothing else.
+was built from (``tuner.workflow.derived.store_ensemble``, at the end of every run and worker); a
+reader that finds the candidates changed since works the selection out in memory and stores nothing.
 
 The row appears when the selection keeps at least two models; ``tuner export --model ensemble``
 refits its members on all training rows (``tuner.deploy.export``).
@@ -41,33 +41,40 @@ def candidates(config: RunConfig, trials_by_family: dict[str, list]) -> list[tup
     return found
 
 
-def _run_study(storage, config: RunConfig) -> optuna.Study | None:
+def run_study(storage, config: RunConfig) -> optuna.Study | None:
+    """The run's own study (where the selection is stored), or None."""
     try:
         return optuna.load_study(study_name=config.run, storage=storage)
     except KeyError:
         return None
 
 
-def current(storage, config: RunConfig, trials_by_family: dict[str, list]) -> dict | None:
-    """The stored ensemble of these candidates, built (and stored) first when missing or stale;
-    None when there is nothing to ensemble (candidates of fewer than two families, no stored layout)."""
+def selection(storage, config: RunConfig, trials_by_family: dict[str, list]) -> tuple[dict | None, bool]:
+    """(the ensemble of these candidates, whether it is the stored one). A missing or stale stored
+    selection is worked out in memory and not stored: ``tuner.workflow.derived.store_ensemble``
+    writes it. (None, True) when there is nothing to ensemble (candidates of fewer than two
+    families, no stored layout)."""
     found = candidates(config, trials_by_family)
     if len({family for family, _ in found}) < 2:  # a run of one family asked for that family's model
-        return None
-    study = _run_study(storage, config)
+        return None, True
+    study = run_study(storage, config)
     if study is None:
-        return None
+        return None, True
     key = [[family, t.number] for family, t in found]
     stored = study.user_attrs.get(RESULT_ATTR)
     if stored and stored.get("version") == VERSION and stored.get("key") == key:
-        return stored
+        return stored, True
     layout = out_of_fold.load_layout(study)
     if layout is None:
-        return None
+        return None, True
     result = build(config, found, layout)
     result["key"] = key
-    study.set_user_attr(RESULT_ATTR, result)
-    return result
+    return result, False
+
+
+def current(storage, config: RunConfig, trials_by_family: dict[str, list]) -> dict | None:
+    """The ensemble of these candidates: the stored selection, or one worked out now (``selection``)."""
+    return selection(storage, config, trials_by_family)[0]
 
 
 def build(config: RunConfig, found: list[tuple[str, object]], layout: dict) -> dict:
@@ -118,4 +125,4 @@ def row(config: RunConfig, result: dict | None) -> dict | None:
     }
 
 
-__all__ = ["NAME", "candidates", "current", "build", "row"]
+__all__ = ["NAME", "RESULT_ATTR", "candidates", "run_study", "selection", "current", "build", "row"]

@@ -14,8 +14,8 @@ new best trial (more trials, workers, re-ranking by another metric) gets scored 
 Ranking stays by cross-validation: the test set is looked at once per best trial, never
 used to choose anything.
 
-This module asks the leaderboard which trials are best; the leaderboard only reads the
-stored scores (``leaderboard.stored_refit_scores``), so the import goes one way.
+``tuner.workflow.derived.score_best`` refits, scores and stores (this module only reads and
+refits); the leaderboard only reads the stored scores (``leaderboard.stored_refit_scores``).
 """
 
 from __future__ import annotations
@@ -23,9 +23,7 @@ from __future__ import annotations
 import math
 
 from tuner.config import RunConfig, now_iso
-from tuner.data.dataset import Dataset, check_test_size, load_split_for_run, split_holdout
-from tuner.errors import TunerError
-from tuner.results import leaderboard as lb
+from tuner.data.dataset import Dataset, check_test_size, split_holdout
 from tuner.storage.runs import load_config
 
 
@@ -33,7 +31,7 @@ def resolve_split(storage, ds: Dataset, *, run: str, test_size: float | None, se
                   gap: int | None = None) -> tuple[Dataset, Dataset | None, float]:
     """(training part, test part or None, test fraction) for a new or continued run.
 
-    Options left as None inherit from the stored run, as in ``tuner.search.driver.make_config``;
+    Options left as None inherit from the stored run, as in ``tuner.search.run_setup.make_config``;
     a conflicting value is refused later by ``tuner.storage.runs.check_compatible``.
     """
     check_test_size(test_size)
@@ -73,59 +71,4 @@ def refit_and_score(config: RunConfig, family: str, params: dict, train: Dataset
     }
 
 
-def score_best(storage, config: RunConfig, train: Dataset, test: Dataset | None, *, metric: str | None = None,
-               n_jobs: int = 1, force: bool = False) -> dict[str, dict]:
-    """Refit and score each family's best trial (by ``metric``) that has no stored scores yet.
-
-    Returns {family: entry} for what was scored now; a failing refit is recorded with its
-    reason (``error``) rather than stopping the others.
-    """
-    done = {}
-    for row in lb.build(storage, config, metric):
-        if row["status"] != "ok":
-            continue
-        study, key = lb.refit_scores_place(storage, config, row)
-        if not force and lb.stored_refit_scores(study, key) is not None:
-            continue
-        try:
-            entry = refit_and_score(config, row["model"], row["params"], train, test, n_jobs)
-        except TunerError:
-            raise
-        except Exception as exc:  # a refit can fail where CV folds did not (e.g. memory): say why
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            entry = {"error": f"{type(exc).__name__}: {first}"[:300], "train": None, "test": None,
-                     "scored_at": now_iso()}
-        entries = dict(study.user_attrs.get(lb.REFIT_ATTR) or {})
-        entries[key] = entry
-        study.set_user_attr(lb.REFIT_ATTR, entries)
-        done[row["model"]] = entry
-    return done
-
-
-def missing(storage, config: RunConfig, metric: str | None = None) -> list[str]:
-    """Families whose current best trial (by ``metric``) has no stored refit scores."""
-    out = []
-    for row in lb.build(storage, config, metric):
-        if row["status"] == "ok" and lb.stored_refit_scores(*lb.refit_scores_place(storage, config, row)) is None:
-            out.append(row["model"])
-    return out
-
-
-def ensure_scores(storage, config: RunConfig, metric: str | None = None, n_jobs: int = 1) -> str | None:
-    """Score best trials that lack refit scores, reloading the run's data; a note when impossible.
-
-    Used by ``tuner leaderboard`` / ``tuner report`` so a best trial that changed after the
-    run (workers, re-ranking by another metric) still shows its test score.
-    """
-    if not config.test_size or not missing(storage, config, metric):
-        return None
-    try:
-        train, test = load_split_for_run(config)
-    except TunerError as exc:
-        what = "test and training" if config.test_size else "training"
-        return f"{what} scores of some best trials are not available: {exc}"
-    score_best(storage, config, train, test, metric=metric, n_jobs=n_jobs)
-    return None
-
-
-__all__ = ["resolve_split", "refit_and_score", "score_best", "missing", "ensure_scores"]
+__all__ = ["resolve_split", "refit_and_score"]

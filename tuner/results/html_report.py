@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-from tuner.results import holdout
 from tuner.results import leaderboard as lb
 from tuner.config import RunConfig, now_iso
 from tuner.errors import TunerError
@@ -265,11 +264,11 @@ p.note{color:#8a5a00}dl.meta{display:grid;grid-template-columns:max-content auto
 """
 
 
-def build_report(storage, config: RunConfig, *, data=None, n_jobs: int = 1) -> str:
-    """The report of ``config``'s run as one HTML string (plotly.js inline)."""
+def build_report(storage, config: RunConfig, *, data=None, n_jobs: int = 1, note: str | None = None) -> str:
+    """The report of ``config``'s run as one HTML string (plotly.js inline); ``note``: shown under
+    the leaderboard (why some scores are missing: ``tuner.workflow.derived.ensure_scores``)."""
     go, offline = _plotly()
     page = _Page()
-    note = holdout.ensure_scores(storage, config, n_jobs=n_jobs) if data is None else None
     rows = lb.build(storage, config)
     metric = config.metric
     meta = {
@@ -306,9 +305,10 @@ def build_report(storage, config: RunConfig, *, data=None, n_jobs: int = 1) -> s
     )
 
 
-def write_report(storage, config: RunConfig, out: str | Path, *, data=None, n_jobs: int = 1) -> Path:
+def write_report(storage, config: RunConfig, out: str | Path, *, data=None, n_jobs: int = 1,
+                 note: str | None = None) -> Path:
     out = Path(out)
-    text = build_report(storage, config, data=data, n_jobs=n_jobs)
+    text = build_report(storage, config, data=data, n_jobs=n_jobs, note=note)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")

@@ -1,10 +1,9 @@
 """Rank the families of a run from what the storage holds (any process, any time).
 
 A row is a family's best complete trial on the ranking metric, with its paired comparison
-with the leader (``tuner.evaluation.stats``) and, where ``tuner.results.holdout`` stored them,
+with the leader (``tuner.evaluation.stats``) and, where ``tuner.workflow.derived`` stored them,
 the refit scores of that trial on the training and held-out test parts. This module only
-reads those scores: holdout imports the leaderboard to find the best trials to score, never
-the other way round.
+reads those scores (and the stored ensemble): nothing under ``tuner.results`` writes to a storage.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from tuner.results.ensemble import current as current_ensemble, row as ensemble_
 from tuner.storage.runs import load_family_study
 
 # The family study's user attribute holding refit scores ({trial number: entry}), written by
-# ``tuner.results.holdout.score_best``.
+# ``tuner.workflow.derived.score_best``.
 REFIT_ATTR = "holdout"
 
 
@@ -120,7 +119,8 @@ def build(storage, config: RunConfig, metric: str | None = None, *, studies: dic
     and their gap to CV (``train_scores``, ``overfitting``) and, for a run with a held-out
     test set, the test scores of its best trial refit on the training part (``test_scores``).
     With ``ensemble``, the run's ensemble is a row too when it keeps two models or more
-    (``tuner.results.ensemble``; built and stored first when the best trials changed).
+    (``tuner.results.ensemble``; worked out in memory, not stored, when the best trials changed since
+    the stored selection).
     """
     metric = metric or config.metric
     greater = get_metric(metric).greater_is_better

@@ -34,8 +34,7 @@ from tuner.errors import TunerError
 from tuner.evaluation.cross_validation import evaluate_fold, score_folds, summarise
 from tuner.evaluation.folds import folds_for_run
 from tuner.search import space_file
-from tuner.search.run_setup import (LARGE_DATA_ROWS, default_cv, default_cv_repeats, make_config,  # noqa: F401
-                                    schema_of, start_run)
+from tuner.search.run_setup import schema_of
 from tuner.storage import out_of_fold, trial_writes
 from tuner.storage.runs import family_study_name
 
@@ -387,4 +386,4 @@ class Driver:
                                on_wait=on_wait)
 
 
-__all__ = ["Driver", "start_run", "make_config", "TunerError", "DEFAULT_TRIALS"]
+__all__ = ["Driver", "FamilyState", "TunerError", "DEFAULT_TRIALS"]
