@@ -25,24 +25,17 @@ def test_no_proc_stat_means_every_core_given(monkeypatch):
     assert threads.fit_threads(4) == 4
 
 
-def test_busy_cores_of_other_processes_are_not_used(monkeypatch):
-    """4 cores, other processes busy on 3 of them for 1 s: one thread."""
+@pytest.mark.parametrize("own_s, expected", [
+    (0.0, 1),  # other processes busy on 3 of 4 cores for 1 s: one thread
+    (3.0, 4),  # busy on 3 of 4 cores, all of it this process' own: every core
+], ids=["others-busy", "own-cpu-does-not-count"])
+def test_threads_follow_the_cores_others_leave_free(monkeypatch, own_s, expected):
     _reset()
-    readings = iter([(0.0, 0.0, 0.0, 0.0), (1.0, 3.0 * threads.TICKS, 1.0 * threads.TICKS, 0.0)])
+    readings = iter([(0.0, 0.0, 0.0, 0.0), (1.0, 3.0 * threads.TICKS, 1.0 * threads.TICKS, own_s)])
     monkeypatch.setattr(threads, "_reading", lambda: next(readings))
     monkeypatch.setattr(threads.os, "cpu_count", lambda: 4)
     monkeypatch.setattr(threads.time, "sleep", lambda s: None)
-    assert threads.fit_threads(4) == 1
-
-
-def test_this_process_own_cpu_time_does_not_count(monkeypatch):
-    """Busy on 3 of 4 cores, all of it this process' own: every core."""
-    _reset()
-    readings = iter([(0.0, 0.0, 0.0, 0.0), (1.0, 3.0 * threads.TICKS, 1.0 * threads.TICKS, 3.0)])
-    monkeypatch.setattr(threads, "_reading", lambda: next(readings))
-    monkeypatch.setattr(threads.os, "cpu_count", lambda: 4)
-    monkeypatch.setattr(threads.time, "sleep", lambda s: None)
-    assert threads.fit_threads(4) == 4
+    assert threads.fit_threads(4) == expected
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/stat")

@@ -194,13 +194,16 @@ def best_model(*, run: str | None = None, storage: str | None = None, model: str
     on all its training rows: a ``LoadedModel`` like ``tuner.load`` gives (``predict``,
     ``predict_proba``, ``card``, ``pipeline``), without writing a folder. ``data`` as for ``export``.
     """
-    from tuner.deploy.artifact import load
+    from tuner.deploy.artifact import ArtifactError, load
     from tuner.deploy.artifact.loaded_model import LoadedModel
     from tuner.deploy.export import kept_for, refit_best
 
     kept = kept_for(run=run, storage=storage, family=model)[2]
     if kept is not None:  # the run's final model (tuner.deploy.kept_model): no refit
-        return load(kept["path"])
+        try:
+            return load(kept["path"])
+        except ArtifactError:  # e.g. a plug-in family's types, which load refuses without trust: refit
+            pass
     result = refit_best(run=run, storage=storage, family=model, n_jobs=cores.refit_threads(n_jobs),
                         data=as_pandas(data))
     return LoadedModel(None, result.card, result.fitted)

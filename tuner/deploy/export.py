@@ -107,12 +107,18 @@ def refit_best(*, run: str | None = None, storage: str | None = None, family: st
     ``ExportResult`` whose ``out`` is None until written (``export_model``). ``importance``: the
     card also gets the model's permutation importances (``tuner.results.importance``)."""
     from tuner.results import leaderboard as lb
-    from tuner.storage.runs import DEFAULT_STORAGE, open_storage, require_config
+    from tuner.storage.runs import open_storage, require_config
 
     store = open_storage(storage, create=False)
     config = require_config(store, run)
     row = choose_row(lb.build(store, config), family, config.run)
+    return _refit_row(config, row, storage, n_jobs=n_jobs, data=data, importance=importance)
+
+
+def _refit_row(config, row: dict, storage: str | None, *, n_jobs: int, data, importance: bool) -> ExportResult:
+    """``refit_best`` once the row is chosen."""
     from tuner.data.dataset import load_split_for_run
+    from tuner.storage.runs import DEFAULT_STORAGE
 
     train, test = load_split_for_run(config, data)
     fitted, seconds = refit(config, row["model"], row["params"], train, n_jobs=n_jobs)
@@ -196,7 +202,7 @@ def export_model(
     if kept is not None:
         return _export_kept(Path(out), config, row, kept, onnx=onnx, data=data, importance=importance,
                             n_jobs=n_jobs, trust_modules=tuple(trust_modules or ()))
-    result = refit_best(run=run, storage=storage, family=family, n_jobs=n_jobs, data=data, importance=importance)
+    result = _refit_row(config, row, storage, n_jobs=n_jobs, data=data, importance=importance)
     fitted, ds, card = result.fitted, result.data, result.card
 
     from tuner.deploy import mlflow_model

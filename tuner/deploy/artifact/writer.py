@@ -38,12 +38,7 @@ def write(fitted, card: dict, out: Path, *, extra=None, trust_modules: tuple[str
     ``extra(tmp_dir, card)`` may add files (ONNX) before the card is written; ``trust_modules``:
     packages whose classes the user allows in the skops file (a plug-in family's). Returns the card.
     """
-    out = Path(out)
-    _check_out(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        card = dict(card)
+    def fill(tmp: Path, card: dict) -> None:
         if isinstance(fitted, WeightedEnsemble):  # each member as a model of its own, then the weights
             card["format_version"] = ENSEMBLE_FORMAT_VERSION
             card["pipeline"] = {
@@ -54,32 +49,34 @@ def write(fitted, card: dict, out: Path, *, extra=None, trust_modules: tuple[str
             }
         else:
             card["pipeline"] = write_pipeline(fitted, tmp, trust_modules=trust_modules)
-        if extra is not None:
-            extra(tmp, card)
-        card["files"] = {
-            p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
-            for p in sorted(tmp.iterdir()) if p.is_file()
-        }
-        (tmp / CARD).write_text(json.dumps(card, indent=2, default=_json_default) + "\n", encoding="utf-8")
-        _replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return card
+
+    return _assemble(out, card, fill, extra)
 
 
 def copy(src: Path, card: dict, out: Path, *, extra=None) -> dict:
     """Write the artifact folder ``src`` (its files, as they are) to ``out`` with ``card``, replaced as
     a whole at the end like ``write``; ``extra(tmp_dir, card)`` may add files. Returns the card."""
-    out, src = Path(out), Path(src)
+    src = Path(src)
+
+    def fill(tmp: Path, card: dict) -> None:
+        for p in sorted(src.iterdir()):
+            if p.is_file() and p.name != CARD:
+                shutil.copy2(p, tmp / p.name)
+
+    return _assemble(out, card, fill, extra)
+
+
+def _assemble(out: Path, card: dict, fill, extra) -> dict:
+    """A new folder beside ``out``: ``fill(tmp, card)`` and ``extra(tmp, card)`` put the files in, the
+    card lists them with their hashes, then the folder replaces ``out`` as a whole (nothing half-written
+    is left behind on an error)."""
+    out = Path(out)
     _check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         card = dict(card)
-        for p in sorted(src.iterdir()):
-            if p.is_file() and p.name != CARD:
-                shutil.copy2(p, tmp / p.name)
+        fill(tmp, card)
         if extra is not None:
             extra(tmp, card)
         card["files"] = {
