@@ -158,3 +158,26 @@ def test_the_driver_refuses_the_full_data_of_a_run_with_a_test_set(churn_csv, st
     with pytest.raises(TunerError, match="holds out a test set"):
         Driver(store, config, prepare(read_table(churn_csv), "churned"))
     Driver(store, config, load_for_run(config))  # the training part is what it tunes on
+
+
+def test_the_final_model_is_scored_as_it_is_not_refit_again(mixed_frame, storage_url, monkeypatch):
+    """With a test part the run's final model comes first; the held-out scores reuse it for its family."""
+    from tuner.results import holdout as holdout_scores
+
+    calls = []
+    real = holdout_scores.refit_and_score
+
+    def spy(config, family, params, train, test, n_jobs=1, fitted=None):
+        calls.append((family, fitted is not None))
+        return real(config, family, params, train, test, n_jobs, fitted=fitted)
+
+    monkeypatch.setattr(derived, "refit_and_score", spy)
+    tuner.tune(mixed_frame, target="churned", models=["logistic_regression", "random_forest"], trials=2, cv=3,
+               test_size=0.25, storage=storage_url, run="r")
+    kept = optuna.load_study(study_name="r", storage=storage_url).user_attrs["final_model"]
+    reused = [family for family, was_fitted in calls if was_fitted]
+    assert reused == [kept["family"]]
+    assert len(calls) == len({family for family, _ in calls})  # one scoring per row, none twice
+    store = open_storage(storage_url, create=False)
+    rows = {r["model"]: r for r in lb.build(store, require_config(store, "r"))}
+    assert rows[kept["family"]]["test_scores"]

@@ -226,6 +226,7 @@ def _export_kept(out: Path, config, row: dict, kept: dict, *, onnx: bool, data, 
     src = Path(kept["path"])
     card = artifact.read_card(src)
     card["exported_at"] = now_iso()
+    card["leaderboard_row"] = {k: v for k, v in row.items() if k != "params"}  # now with its held-out scores
     loaded = [artifact.load(src, trust_modules=trust_modules).pipeline]  # checksums and types checked
 
     def extra(folder: Path, card_: dict) -> None:

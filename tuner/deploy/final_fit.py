@@ -44,6 +44,8 @@ class Kept:
     seconds: float
     path: Path | None
     note: str = ""  # what went wrong keeping it, if anything
+    params: dict | None = None  # of the row fitted
+    fitted: object = None  # the fitted pipeline, in memory (the held-out scores reuse it)
 
 
 def choose(config, ok: list[dict], left_s: float | None) -> tuple[dict, str]:
@@ -102,7 +104,7 @@ def fit_and_keep(store, url: str, config, ds, rows: list[dict], *, deadline_epoc
     card["final_fit"] = {"chosen": reason, "estimate_s": None if est is None else round(est, 3),
                          "seconds": round(seconds, 3), "clock_left_s": None if left is None else round(left, 3),
                          "winner": ok[0]["model"]}
-    kept = Kept(row["model"], reason, est, seconds, path)
+    kept = Kept(row["model"], reason, est, seconds, path, params=row["params"], fitted=fitted)
     try:
         artifact.write(fitted, card, path, extra=lambda folder, c: c.update(mlflow=mlflow_model.write(folder, c)))
     except (OSError, TunerError, artifact.ArtifactError) as exc:

@@ -46,16 +46,19 @@ def resolve_split(storage, ds: Dataset, *, run: str, test_size: float | None, se
 
 
 def refit_and_score(config: RunConfig, family: str, params: dict, train: Dataset, test: Dataset | None,
-                    n_jobs: int = 1) -> dict:
-    """Refit one configuration on ``train``; every metric on ``train`` and (if given) ``test``."""
+                    n_jobs: int = 1, fitted=None) -> dict:
+    """Refit one configuration on ``train``; every metric on ``train`` and (if given) ``test``.
+    ``fitted``: this configuration already fitted on ``train`` (the run's final model): no refit."""
     from tuner.evaluation.estimator import build_estimator, space_context
     from tuner.evaluation.cross_validation import fit_quietly, predict_outputs
     from tuner.evaluation.metrics import score_all
     from tuner.evaluation.weights import fit_params
 
     k = len(config.classes)
-    estimator = build_estimator(config, family, params, space_context(config, n_jobs))
-    fit_quietly(estimator, train.X, train.y, **fit_params(estimator, train.weights))
+    estimator = fitted
+    if estimator is None:
+        estimator = build_estimator(config, family, params, space_context(config, n_jobs))
+        fit_quietly(estimator, train.X, train.y, **fit_params(estimator, train.weights))
 
     def score(ds: Dataset) -> dict:
         pred, proba = predict_outputs(estimator, ds.X, config.task, k)

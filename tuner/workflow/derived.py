@@ -33,11 +33,12 @@ def store_ensemble(storage, config: RunConfig, studies: dict | None = None) -> d
 
 
 def score_best(storage, config: RunConfig, train: Dataset, test: Dataset | None, *, metric: str | None = None,
-               n_jobs: int = 1, force: bool = False) -> dict[str, dict]:
+               n_jobs: int = 1, force: bool = False, fitted: tuple[str, dict, object] | None = None) -> dict[str, dict]:
     """Refit and score each family's best trial (by ``metric``) that has no stored scores yet.
 
-    Returns {family: entry} for what was scored now; a failing refit is recorded with its
-    reason (``error``) rather than stopping the others.
+    ``fitted``: (family, params, estimator) already fitted on ``train`` (the run's final model),
+    scored as it is when it is still that family's best. Returns {family: entry} for what was scored
+    now; a failing refit is recorded with its reason (``error``) rather than stopping the others.
     """
     done = {}
     for row in lb.build(storage, config, metric):
@@ -47,7 +48,8 @@ def score_best(storage, config: RunConfig, train: Dataset, test: Dataset | None,
         if not force and lb.stored_refit_scores(study, key) is not None:
             continue
         try:
-            entry = refit_and_score(config, row["model"], row["params"], train, test, n_jobs)
+            reuse = fitted[2] if fitted and fitted[:2] == (row["model"], row["params"]) else None
+            entry = refit_and_score(config, row["model"], row["params"], train, test, n_jobs, fitted=reuse)
         except TunerError:
             raise
         except Exception as exc:  # a refit can fail where CV folds did not (e.g. memory): say why

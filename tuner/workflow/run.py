@@ -91,18 +91,21 @@ class TuningRun:
                           timeout=self.timeout, start_clock=False)
 
     def finish(self, families: list[FamilyState], *, keep_model: bool = True) -> Finished:
-        """Write what is derived from the trials, then (``keep_model``) fit and keep the final model
-        inside what is left of the clock."""
+        """Write what is derived from the trials: the ensemble selection; then (``keep_model``) the
+        final model, fitted and kept inside what is left of the clock; then, with a test part, the
+        held-out scores (after the clock: one refit per family, the final model's reused)."""
         studies = {f.name: f.study for f in families}
         derived.store_ensemble(self.store, self.config, studies)
-        if self.test_ds is not None:  # each family's best refit on the training part, scored on the test part once
-            derived.score_best(self.store, self.config, self.ds, self.test_ds, n_jobs=self.split.cores)
         rows = lb.build(self.store, self.config, studies=studies)
         kept = None
-        if keep_model:
+        if keep_model:  # the model first: it is what the clock is for
             deadline = None if self.timeout is None else self.started_at + self.timeout
             kept = final_fit.fit_and_keep(self.store, self.url, self.config, self.ds, rows, timeout=self.timeout,
                                           deadline_epoch=deadline, n_jobs=cores.refit_threads(self.n_jobs))
+        if self.test_ds is not None:  # each family's best refit on the training part, scored on the test part once
+            reuse = (kept.family, kept.params, kept.fitted) if kept is not None and kept.fitted is not None else None
+            derived.score_best(self.store, self.config, self.ds, self.test_ds, n_jobs=self.split.cores, fitted=reuse)
+            rows = lb.build(self.store, self.config, studies=studies)
         return Finished(rows, kept)
 
 
