@@ -96,7 +96,10 @@ def main(argv: list[str] | None = None) -> None:
                     continue
                 quiet = cell(model, n, policy, False, args.repeats, args.rows, args.limit)
                 busy = cell(model, n, policy, True, args.repeats, args.rows, args.limit)
-                show = (lambda v: f"> {args.limit:.0f} in all" if v is None else f"{v:.2f}")
+
+                def show(v):
+                    return f"> {args.limit:.0f} in all" if v is None else f"{v:.2f}"
+
                 ratio = f"{busy / quiet:.1f} x" if quiet and busy else "-"
                 print(f"| {model} | {policy or 'default'} | {n} | {show(quiet)} | {show(busy)} | {ratio} |", flush=True)
 

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # `benchmarks` is a folder of the repository, not an installed package
     sys.path.insert(0, str(REPO))
 
-from benchmarks import compare
+from benchmarks import compare  # noqa: E402 (after the sys.path line above)
 
 BUDGET = 4
 

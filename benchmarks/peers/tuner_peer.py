@@ -59,12 +59,13 @@ def run(args) -> None:
     export_s = time.monotonic() - started
     complete = int(counts["trials_complete"].sum()) if "trials_complete" in counts else None
     model_s = model_time(storage, RUN)
+    processes = n_jobs or len(os.sched_getaffinity(0))  # the clocked default: one worker process per core
     final = model.card.get("final_fit") or {}
     info = {"search_start_s": search_start_s, "model": model.card["family"],
             "cv_score": float(model.card["leaderboard_row"]["metrics"][args.metric]["mean"]),
             "trials": int(counts.to_numpy().sum()), "complete_trials": complete,
             "tuning_timeout_s": round(timeout, 2), "tune_s": round(tune_s, 2),
-            "model_time_s": round(model_s, 2), "driver_overhead": round(max(0.0, 1 - model_s / tune_s), 4),
+            "model_time_s": round(model_s, 2), "driver_overhead": round(max(0.0, 1 - model_s / (tune_s * processes)), 4),
             "refit_s": final.get("seconds"), "refit_estimate_s": final.get("estimate_s"),
             "final_choice": final.get("chosen"), "export_s": round(export_s, 2),
             "leader": ok.iloc[0]["model"]}

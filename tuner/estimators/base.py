@@ -138,7 +138,7 @@ class _TunerEstimator(BaseEstimator):
             frame = pd.DataFrame(check_array(X, dtype=None, ensure_all_finite="allow-nan")).infer_objects()
             frame.columns = [f"x{i}" for i in range(frame.shape[1])]
             named = False
-        for column in frame.columns[frame.dtypes == object]:
+        for column in frame.columns[frame.dtypes == object]:  # noqa: E721 (a pandas column-wise comparison)
             nested = frame[column].map(lambda v: v is not None and not pd.api.types.is_scalar(v))
             if nested.any():
                 row = int(np.flatnonzero(nested.to_numpy())[0])
