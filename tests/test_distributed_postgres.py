@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 
+import optuna
 import pytest
 from optuna.trial import TrialState
 
 import _scaleout as so
+from tuner.storage.runs import open_storage
 
 FAMILIES = ["lasso", "elastic_net"]
 
@@ -48,6 +50,9 @@ def test_concurrent_workers_spend_the_budget_exactly(pg_url, data_csv, n_workers
         assert "database is locked" not in err and "Traceback" not in err
     ran = sum(so.worker_trial_count(out) for _, out, _ in results)
     so.assert_books_balance(pg_url, "dist", FAMILIES, target, ran_by_workers=ran)
+    # the workers stored the run's ensemble selection when they stopped, and kept no model (export refits)
+    attrs = optuna.load_study(study_name="dist", storage=open_storage(pg_url, create=False)).user_attrs
+    assert attrs["ensemble"]["key"] and "final_model" not in attrs
 
     # the leaderboard is the same whichever process builds it, from any machine, at any time
     elsewhere = so.leaderboard_json(pg_url, "dist")
