@@ -166,7 +166,7 @@ SPACE = SearchSpace(
         "lr_adagrad": "log-float 1e-3 – 0.3",
         "momentum": "float 0 – 0.99 (sgd)",
         "nesterov": "false | true (sgd)",
-        "batch_size": "16 | 32 | 64 | 128 | 256 (larger choices above 5k / 50k rows)",
+        "batch_size": "16 | 32 | 64 | 128 | 256; 32 – 512 above 5k rows, 64 – 1024 above 50k",
         "loss": "mse | mae | huber (regression; target standardised)",
         "class_weight": f"none | balanced (classification, imbalance ≥ {IMBALANCE_FOR_CLASS_WEIGHT:g})",
         "epochs": "fixed ≤ 150 (80 > 20k rows, 40 > 100k); early stopping on a 10% validation "

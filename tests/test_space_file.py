@@ -6,6 +6,8 @@ import optuna
 import pytest
 from typer.testing import CliRunner
 
+import search_spaces
+
 import tuner
 from tuner.cli import app
 from tuner.storage.runs import open_storage, require_config
@@ -93,3 +95,23 @@ def test_python_dict_and_the_spaces_command(tmp_path, storage_url):
     assert "fixed at 60" in text and "0.01 – 10.0" in text and "l2 | l1" in text
     res = runner.invoke(app, ["spaces", "--space", str(tmp_path / "missing.toml")])
     assert res.exit_code == 2 and "no such file" in res.output
+
+
+@pytest.mark.parametrize("family", sorted(search_spaces.BUILT_IN))
+def test_each_built_in_familys_describe_agrees_with_what_it_suggests(family):
+    from tuner.search.space_file import describe_problems
+
+    assert describe_problems(family) == []
+
+
+def test_a_describe_that_disagrees_is_found(monkeypatch):
+    import dataclasses
+
+    from tuner.search.space_file import describe_problems
+
+    space = search_spaces.get_space("lasso")
+    wrong = dataclasses.replace(space, describe={"alpha": "log-float 1e-4 – 10", "max_iter": "int 100 – 500"})
+    monkeypatch.setattr(search_spaces, "get_space", lambda name: wrong)
+    problems = describe_problems("lasso")
+    assert any("alpha is suggested as log-float 1e-05 – 10" in p for p in problems)
+    assert any("max_iter, which is never suggested" in p for p in problems)

@@ -22,6 +22,7 @@ narrowed space (``project``). The checked overrides are stored with the run (``R
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
@@ -244,4 +245,56 @@ def project(start: dict, family_overrides: dict | None) -> dict:
     return out
 
 
-__all__ = ["read", "check", "distributions", "wrap", "project"]
+
+# -- describe agrees with suggest ------------------------------------------------------------------
+_RANGE = re.compile(r"^(log-)?(float|int) ([-+0-9.e]+) – ([-+0-9.e]+)")
+
+
+def describe_contexts():
+    """The problems a family's space is recorded on: every task, small to large, balanced and not."""
+    from search_spaces._base import SpaceContext
+
+    for task, k in (("binary", 2), ("multiclass", 3), ("regression", 0)):
+        for rows in (200, 3_000, 20_000, 60_000, 200_000):
+            for imbalance in ((1.0, 20.0) if k else (1.0,)):
+                yield SpaceContext(task=task, n_rows=rows, n_features=10, n_classes=k, class_imbalance=imbalance)
+
+
+def describe_problems(family: str) -> list[str]:
+    """Where ``family``'s ``describe`` disagrees with what its ``suggest`` asks for, over
+    ``describe_contexts``; empty when they agree. A range is written ``[log-]float|int LOW – HIGH ...``
+    with the very bounds suggested, a categorical names every choice, a parameter that is not
+    searched starts ``fixed``. For plug-in authors too: ``assert not describe_problems("my_family")``."""
+    space = search_spaces.get_space(family)
+    seen: dict[str, list] = {}
+    for ctx in describe_contexts():
+        if space.supports(ctx.task):
+            for name, dist in distributions(family, ctx).items():
+                seen.setdefault(name, []).append(dist)
+    problems = []
+    for name, dists in seen.items():
+        text = space.describe.get(name)
+        if text is None:
+            problems.append(f"{family}: {name} is suggested but not in describe")
+            continue
+        for dist in dists:
+            if isinstance(dist, CategoricalDistribution):
+                missing = [c for c in dist.choices if str(c).lower() not in text.lower()]
+                if missing:
+                    problems.append(f"{family}: {name} may be {', '.join(map(str, missing))}; describe says {text!r}")
+                continue
+            m = _RANGE.match(text)
+            log, is_int = (bool(m.group(1)), m.group(2) == "int") if m else (None, None)
+            if not m or log != dist.log or is_int != isinstance(dist, IntDistribution) or (
+                    float(m.group(3)), float(m.group(4))) != (dist.low, dist.high):
+                kind = ("log-" if dist.log else "") + ("int" if isinstance(dist, IntDistribution) else "float")
+                problems.append(f"{family}: {name} is suggested as {kind} {dist.low:g} – {dist.high:g}; "
+                                f"describe says {text!r}")
+    for name, text in space.describe.items():
+        if name not in seen and not text.startswith("fixed"):
+            problems.append(f"{family}: describe names {name}, which is never suggested (start its text with "
+                            "'fixed' if it is not searched)")
+    return list(dict.fromkeys(problems))
+
+
+__all__ = ["describe_problems", "describe_contexts", "read", "check", "distributions", "wrap", "project"]
