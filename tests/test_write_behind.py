@@ -23,7 +23,7 @@ def storage(request, tmp_path):
         yield opened
 
 
-class _Family:  # what write_behind needs of tuner.search.driver.FamilyState
+class _Family:  # what write_behind needs of tuner.execution.family_state.FamilyState
     def __init__(self, storage, name="f"):
         self.name = name
         self.study = optuna.create_study(study_name=f"r::{name}", storage=storage,

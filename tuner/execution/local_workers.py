@@ -98,7 +98,7 @@ def helper_main(spec: _HelperSpec, events, make_driver) -> int:
         families = driver.open_families()
         for fam in families:
             if fam.name in spec.skip:
-                fam.gave_up = True
+                fam.set_aside()
 
         def on_start(fam, trial):  # a trial run in memory has no storage id: None
             emit("start", fam.name, trial.number,
@@ -353,9 +353,8 @@ class _Pool:
         for fam in self.families:
             fam.done_now += self.done_by_helpers[fam.name]
             if fam.name in self.helper_gave_up and not fam.finished:
-                fam.gave_up = True
-                if fam.name in self.skip:
-                    fam.aside = f"{self.stopped_in_a_row[fam.name]} trials in a row timed out or were killed"
+                fam.set_aside(f"{self.stopped_in_a_row[fam.name]} trials in a row timed out or were killed"
+                              if fam.name in self.skip else "")
                 fam.failures_in_a_row = max(fam.failures_in_a_row, self.helper_gave_up[fam.name])
         for index, message, code in self.errors:
             if code == 2:
@@ -442,7 +441,7 @@ def _reason(families, deadline_epoch) -> str:
         return "done"
     if deadline_epoch is not None and time.time() >= deadline_epoch - 1:
         return "deadline"
-    return "set aside" if all(f.finished or f.gave_up for f in families) else "done"
+    return "set aside" if not any(f.active for f in families) else "done"
 
 
 def _refresh(driver, families) -> None:

@@ -18,24 +18,36 @@ import gc
 import signal
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Protocol
 
 import optuna
 from optuna.trial import TrialState
 
+from tuner.config import RunConfig
 from tuner.execution import budget, fit_watchdog
+from tuner.execution.family_state import FamilyState
 from tuner.execution import heartbeat
 from tuner.execution import write_behind
 from tuner.execution.heartbeat import worker_id  # noqa: F401 — this process' "host:pid"
 from tuner.storage.optuna_adapter import UpdateFinishedTrialError, storage_of, trial_id
 from tuner.storage.runs import load_family_study
 
-# After a family has a result, this many failed trials in a row (in one worker) set it aside.
-MAX_FAILURES_IN_A_ROW = 25
-# A family whose first trials all fail this many times in a row is set aside for the
-# rest of the invocation (the leaderboard shows why).
-MAX_FAILURES_WITHOUT_RESULT = 5
 POLL_S = 1.0
+
+
+class TrialRunner(Protocol):
+    """What the loop needs of the search driver (``tuner.search.driver.Driver``), a layer above."""
+
+    storage: object
+    config: RunConfig
+    ds: object  # the training part (tuner.data.dataset.Dataset), handed to helper processes
+
+    def run_trial(self, fam: FamilyState, deadline: float | None, trial: optuna.Trial | None = None, *,
+                  others_have_result: bool = True) -> str: ...
+
+    def memory_sampler(self, family: str, n_stored: int) -> optuna.samplers.BaseSampler: ...
+
+    def open_families(self) -> list[FamilyState]: ...
 
 
 def best_value(study: optuna.Study) -> float | None:
@@ -78,7 +90,7 @@ def to_monotonic(deadline_epoch: float | None) -> float | None:
 
 
 # -- one worker, in this process --------------------------------------------------------
-def work(driver, families, *, deadline: float | None, max_trials: int | None = None, offset: int = 0,
+def work(driver: TrialRunner, families: list[FamilyState], *, deadline: float | None, max_trials: int | None = None, offset: int = 0,
          on_trial: Callable | None = None, on_wait: Callable | None = None,
          on_start: Callable | None = None, in_memory: bool = True) -> Outcome:
     """Claim and run trials until the budget is spent (``deadline`` is ``time.monotonic()``-based).
@@ -135,9 +147,9 @@ def _loop(driver, families, order, sched, wb, *, deadline, max_trials, on_trial,
     while True:
         if wb is not None:
             wb.flush_if_due()
-        active = [f for f in order if not (getattr(f, "finished", False) or f.gave_up)]
+        active = [f for f in order if f.active]
         if not active:
-            outcome.reason = "done" if all(getattr(f, "finished", False) for f in families) else "set aside"
+            outcome.reason = "done" if all(f.finished for f in families) else "set aside"
             return outcome
         if max_trials is not None and outcome.trials >= max_trials:
             outcome.reason = "limit"
@@ -180,19 +192,16 @@ def _loop(driver, families, order, sched, wb, *, deadline, max_trials, on_trial,
             sched.ran(fam)
             outcome.trials += 1
             outcome.states[state] = outcome.states.get(state, 0) + 1
-            limit = min(MAX_FAILURES_WITHOUT_RESULT, fam.target) if fam.target else MAX_FAILURES_WITHOUT_RESULT
-            if state == "failed" and fam.failures_in_a_row >= (MAX_FAILURES_IN_A_ROW if fam.has_result() else limit):
-                fam.gave_up = True
             if on_trial is not None:
                 on_trial(fam, state, trial.number)
             ran = fam
             break
         if ran is None:
             if not running_elsewhere:
-                if any(not (getattr(f, "finished", False) or f.gave_up) for f in families):
+                if any(f.active for f in families):
                     outcome.reason = "deadline"  # every family left would overrun the clock
                 else:
-                    outcome.reason = "done" if all(getattr(f, "finished", False) for f in families) else "set aside"
+                    outcome.reason = "done" if all(f.finished for f in families) else "set aside"
                 return outcome
             if on_wait is not None:
                 on_wait(running_elsewhere)

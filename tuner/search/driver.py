@@ -10,7 +10,6 @@ import math
 import time
 import traceback
 import warnings
-from dataclasses import dataclass, field
 
 import numpy as np
 import optuna
@@ -29,6 +28,7 @@ from tuner.data.dataset import Dataset
 from tuner.evaluation.epoch_pruning import EpochPruner, accepts_epoch_callback
 from tuner.evaluation.pruning import FoldPruner
 from tuner.evaluation.estimator import build_estimator, space_context
+from tuner.execution.family_state import FamilyState
 from tuner.execution.fit_watchdog import FitTimeLimit, call_with_limit
 from tuner.errors import TunerError
 from tuner.evaluation.cross_validation import evaluate_fold, score_folds, summarise
@@ -39,9 +39,6 @@ from tuner.storage import out_of_fold, trial_writes
 from tuner.storage.runs import family_study_name
 
 DEFAULT_TRIALS = 20
-# A family whose first trials all fail this many times in a row is set aside for the
-# rest of the invocation (the leaderboard shows why); the worker loop applies it.
-MAX_FAILURES_WITHOUT_RESULT = worker.MAX_FAILURES_WITHOUT_RESULT
 # Under a clock no trial may take more than this share of it (stopped between folds when
 # its measured fold time says it would), and a trial stopped by the clock may end at most
 # OVERRUN_SHARE of it late; a family whose trials are stopped this many times before it
@@ -57,39 +54,6 @@ class _OutOfTime(Exception):
 
 class _OverCap(Exception):
     """The trial would take more than its share of the time budget."""
-
-
-@dataclass
-class FamilyState:
-    name: str
-    study: optuna.Study
-    space: search_spaces.SearchSpace
-    remaining: float  # trials still to run in this invocation (inf: until the timeout)
-    durations: list[float] = field(default_factory=list)
-    completed: int = 0
-    done_now: int = 0
-    failures_in_a_row: int = 0
-    capped: int = 0  # trials stopped by the time cap
-    gave_up: bool = False
-    aside: str = ""  # why the family was set aside, when not for failures in a row
-    finished: bool = False  # the family has its target of complete trials (tuner.execution.budget)
-    target: int | None = None
-    last_value: float | None = None  # the score of this invocation's last complete trial
-    top: list[float] = field(default_factory=list)  # the best complete scores seen (tuner.storage.out_of_fold.KEEP)
-
-    def has_result(self) -> bool:
-        return self.completed > 0
-
-    def aside_reason(self) -> str:
-        return self.aside or f"{self.failures_in_a_row} failed trials in a row"
-
-    def keeps(self, value: float, greater: bool) -> bool:
-        """Whether a complete trial scoring ``value`` is among the family's best so far (noted if so)."""
-        self.top = sorted([*self.top, value], reverse=greater)[:out_of_fold.KEEP]
-        return value in self.top
-
-    def expected_duration(self) -> float:
-        return float(np.median(self.durations[-5:])) if self.durations else 0.0
 
 
 def _sampler(config: RunConfig, family: str, n_existing: int, salt: str = "") -> optuna.samplers.BaseSampler:
@@ -268,7 +232,7 @@ class Driver:
             summary["model_time_s"] = model_s
             fam.last_value = summary["metrics"][cfg.metric]["mean"]
             study.pruner.note_complete(study, fam.last_value, scores)
-            if kept is not None and fam.keeps(fam.last_value, cfg.direction == "maximize"):
+            if kept is not None and fam.note_top(fam.last_value, cfg.direction == "maximize"):
                 summary[out_of_fold.TRIAL_ATTR] = out_of_fold.pack(kept)
             trial_writes.finish(study, trial, TrialState.COMPLETE, fam.last_value, {**noted, **summary}, scores)
             state = "complete"
@@ -285,8 +249,7 @@ class Driver:
             state = "stopped"
             fam.capped += 1
             if not fam.has_result() and fam.capped >= MAX_CAPPED_WITHOUT_RESULT:
-                fam.gave_up = True
-                fam.aside = f"too slow for the time budget ({fam.capped} trials stopped by the time cap)"
+                fam.set_aside(f"too slow for the time budget ({fam.capped} trials stopped by the time cap)")
         except KeyboardInterrupt:
             trial_writes.finish(study, trial, TrialState.FAIL, attrs={
                 "fail_reason": "interrupted by the user", "model_time_s": model_s}, intermediate=scores)
@@ -297,15 +260,7 @@ class Driver:
                 **noted, "fail_reason": reason, "traceback": traceback.format_exc()[-4000:], "model_time_s": model_s},
                 intermediate=scores)
             state = "failed"
-        fam.durations.append(time.monotonic() - start)
-        fam.done_now += 1
-        if state == "complete":
-            fam.completed += 1
-            fam.failures_in_a_row = 0
-        elif state == "failed":
-            fam.failures_in_a_row += 1
-            if not fam.has_result() and fam.failures_in_a_row >= MAX_FAILURES_WITHOUT_RESULT:
-                fam.gave_up = True
+        fam.record(state, time.monotonic() - start)  # the one set-aside rule (tuner.execution.family_state)
         return state
 
     def _trial_context(self) -> SpaceContext:
@@ -386,4 +341,4 @@ class Driver:
                                on_wait=on_wait)
 
 
-__all__ = ["Driver", "FamilyState", "TunerError", "DEFAULT_TRIALS"]
+__all__ = ["Driver", "TunerError", "DEFAULT_TRIALS"]

@@ -19,7 +19,8 @@ from tuner.deploy import final_fit
 from tuner.execution import budget, cores
 from tuner.results import holdout
 from tuner.results import leaderboard as lb
-from tuner.search.driver import DEFAULT_TRIALS, Driver, FamilyState
+from tuner.execution.family_state import FamilyState
+from tuner.search.driver import DEFAULT_TRIALS, Driver
 from tuner.search.run_setup import make_config, start_run
 from tuner.storage.runs import load_config, open_storage
 from tuner.workflow import derived
