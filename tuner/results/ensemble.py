@@ -67,7 +67,7 @@ def selection(storage, config: RunConfig, trials_by_family: dict[str, list]) -> 
     layout = out_of_fold.load_layout(study)
     if layout is None:
         return None, True
-    result = build(config, found, layout)
+    result = select_members(config, found, layout)
     result["key"] = key
     return result, False
 
@@ -77,7 +77,7 @@ def current(storage, config: RunConfig, trials_by_family: dict[str, list]) -> di
     return selection(storage, config, trials_by_family)[0]
 
 
-def build(config: RunConfig, found: list[tuple[str, object]], layout: dict) -> dict:
+def select_members(config: RunConfig, found: list[tuple[str, object]], layout: dict) -> dict:
     """Select over ``found`` on the run's folds; the stored result (members, weights, fold scores)."""
     rows = layout["test_rows"]
     y = layout["y"][rows]
@@ -125,4 +125,4 @@ def row(config: RunConfig, result: dict | None) -> dict | None:
     }
 
 
-__all__ = ["NAME", "RESULT_ATTR", "candidates", "run_study", "selection", "current", "build", "row"]
+__all__ = ["NAME", "RESULT_ATTR", "candidates", "run_study", "selection", "current", "select_members", "row"]

@@ -79,13 +79,13 @@ def make_config(ds: Dataset, *, run: str, metric: str | None, models: list[str] 
     )
     folds_for_run(config, ds)  # fold errors before writing
     if space is not None:
-        config.space = check_space(config, space_file.read(space))
+        config.space = check_overrides(config, space_file.read(space))
     elif existing is not None:
         config.space = dict(existing.space)
     return config
 
 
-def check_space(config: RunConfig, overrides: dict) -> dict:
+def check_overrides(config: RunConfig, overrides: dict) -> dict:
     """``overrides`` checked against what each family of the run (and its preprocessing) searches."""
     ctx = space_context(config)
     schema = schema_of(config)
@@ -139,5 +139,5 @@ def start_run(storage, ds: Dataset, *, run: str, metric=None, models=None, cv=No
     return config
 
 
-__all__ = ["make_config", "start_run", "check_space", "default_cv", "default_cv_repeats", "schema_of",
+__all__ = ["make_config", "start_run", "check_overrides", "default_cv", "default_cv_repeats", "schema_of",
            "LARGE_DATA_ROWS", "SMALL_DATA_REPEATS"]
