@@ -90,7 +90,7 @@ def _work(store, url: str, config, ds, *, timeout, trials, n_jobs: int | None, o
 
     started = time.monotonic()
     try:
-        outcome = driver.work(families, deadline_epoch=spent.deadline, timeout=timeout, max_trials=trials,
+        outcome = driver.spend(families, deadline_epoch=spent.deadline, timeout=timeout, max_trials=trials,
                               on_wait=on_wait)
     except KeyboardInterrupt as exc:
         out.print(f"\nInterrupted: the trial in progress is recorded as failed. Run {config.run!r} stands at: "

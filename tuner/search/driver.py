@@ -297,7 +297,7 @@ class Driver:
         families = self.open_families()
         spent = budget.add(self.storage, self.config, {f.name: f.study for f in families},
                            trials=trials, timeout=timeout, start_clock=True, started_at=started_at)
-        self.outcome = self.work(families, deadline_epoch=spent.deadline)
+        self.outcome = self.spend(families, deadline_epoch=spent.deadline)
         return families
 
     def open_families(self) -> list[FamilyState]:
@@ -310,8 +310,8 @@ class Driver:
                                         top=[t.value for t in done if t.value is not None]))
         return families
 
-    def work(self, families: list[FamilyState], *, deadline_epoch: float | None = None,
-             timeout: float | None = None, max_trials: int | None = None, on_trial=None, on_wait=None):
+    def spend(self, families: list[FamilyState], *, deadline_epoch: float | None = None,
+              timeout: float | None = None, max_trials: int | None = None, on_trial=None, on_wait=None):
         """Run trials until the run's budget is spent (or this worker's ``timeout`` /
         ``max_trials``); in ``n_jobs`` local processes when ``n_jobs > 1``."""
         local = time.monotonic() + timeout if timeout else None
