@@ -1,7 +1,7 @@
 """Heartbeats on running trials, so a worker that dies mid-trial is noticed and its trial retried.
 
 Every storage ``tuner`` opens is an Optuna ``RDBStorage`` with a heartbeat interval and
-a retry callback (``tuner.storage.heartbeats``). A running trial's worker records a heartbeat every ``interval``
+a retry callback (``tuner.storage.heartbeat_options``). A running trial's worker records a heartbeat every ``interval``
 seconds (a daemon thread, :class:`Heartbeat`); a trial whose last heartbeat is older than
 the grace period is *stale*: whoever claims the next trial of that family marks it
 ``FAIL`` (``fail_reason`` "no heartbeat for over N s: ...", written with the state in one
@@ -35,7 +35,7 @@ import threading
 import optuna
 
 from tuner.storage import trial_writes
-from tuner.storage.heartbeats import (DEFAULT_INTERVAL_S, ENV, GRACE_INTERVALS, MAX_RETRY, grace_s,  # noqa: F401
+from tuner.storage.heartbeat_options import (DEFAULT_INTERVAL_S, ENV, GRACE_INTERVALS, MAX_RETRY, grace_s,  # noqa: F401
                                       interval_s, quiet, retry_callback_of)
 from tuner.storage.optuna_adapter import rdb, stale_trial_ids, storage_of, trial_id
 

@@ -15,7 +15,7 @@ import optuna
 
 from tuner.config import RunConfig
 from tuner.errors import StorageError, TunerError
-from tuner.storage import heartbeats
+from tuner.storage import heartbeat_options
 from tuner.storage.locks import run_lock
 from tuner.storage.optuna_adapter import models
 
@@ -107,9 +107,9 @@ def _open_rdb(url: str, engine_kwargs: dict, *, checked: bool = False):
 
     for attempt in range(CREATION_ATTEMPTS):
         try:
-            with heartbeats.quiet():
+            with heartbeat_options.quiet():
                 storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, skip_compatibility_check=checked,
-                                                     skip_table_creation=checked, **heartbeats.storage_options())
+                                                     skip_table_creation=checked, **heartbeat_options.storage_options())
             if not checked:
                 _complete_indexes(storage)
             return storage
