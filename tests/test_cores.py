@@ -76,14 +76,16 @@ def test_the_banner_says_how_the_cores_are_used(every_core, tmp_path):
 def test_a_clocked_default_run_hands_the_driver_one_process_per_core(every_core, monkeypatch, tmp_path):
     every_core(2)
     seen = {}
-    real = tuner.api.Driver
+    from tuner.workflow import run as workflow_run  # the run object makes the driver
+
+    real = workflow_run.Driver
 
     class Recording(real):
         def __init__(self, *args, **kwargs):
             seen.update(n_jobs=kwargs["n_jobs"], threads=kwargs["threads"])
             super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr(tuner.api, "Driver", Recording)
+    monkeypatch.setattr(workflow_run, "Driver", Recording)
     rng = np.random.default_rng(1)
     df = pd.DataFrame(rng.normal(size=(60, 3)), columns=list("abc"))
     df["y"] = df["a"] * 2 + rng.normal(size=60)
