@@ -49,6 +49,13 @@ def one_process_by_default(monkeypatch):
     monkeypatch.setenv("TUNER_N_JOBS", "1")
 
 
+@pytest.fixture(autouse=True)
+def models_kept_in_tmp(monkeypatch, tmp_path_factory):
+    """A run on a non-SQLite storage keeps its final model under $TUNER_MODEL_DIR (default
+    ./tuner_models): in the tests, a temporary folder, never the checkout."""
+    monkeypatch.setenv("TUNER_MODEL_DIR", str(tmp_path_factory.mktemp("kept_models")))
+
+
 @pytest.fixture
 def storage_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'tuner.db'}"
