@@ -20,7 +20,7 @@ What it does, per family and task group (classification: binary + multiclass; re
 It also reports a leave-one-table-out estimate (the portfolio chosen without a table, scored on
 that table) against the defaults alone, so that the gain is not only measured on the tables it
 was learned from. The raw scores go to ``--scores`` (CSV) and the result, with its provenance,
-to ``--out`` (a Python module read by ``search_spaces._portfolio``).
+to ``--out`` (a Python module read by ``search_spaces.portfolio``).
 """
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ def _commit() -> str:
 def write_module(path: Path, portfolios: dict, provenance: dict) -> None:
     body = (
         '"""Starting configurations per family, learned offline by ``python -m benchmarks.build_portfolio``\n'
-        "(provenance below); enqueued after each family's defaults (``search_spaces._portfolio``).\n"
+        "(provenance below); enqueued after each family's defaults (``search_spaces.portfolio``).\n"
         'Generated: edit by re-running the script, not by hand."""\n\n'
         f"PROVENANCE = {json.dumps(provenance, indent=4, sort_keys=True)}\n\n"
         f"PORTFOLIOS = {json.dumps(portfolios, indent=4, sort_keys=True)}\n"

@@ -1,5 +1,5 @@
 """Starting configurations per family, learned offline by ``python -m benchmarks.build_portfolio``
-(provenance below); enqueued after each family's defaults (``search_spaces._portfolio``).
+(provenance below); enqueued after each family's defaults (``search_spaces.portfolio``).
 Generated: edit by re-running the script, not by hand."""
 
 PROVENANCE = {

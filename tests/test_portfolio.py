@@ -1,4 +1,4 @@
-"""A family's learned portfolio (search_spaces._portfolio) is tried right after its defaults,
+"""A family's learned portfolio (search_spaces.portfolio) is tried right after its defaults,
 and every configuration in the committed file is one its search space can produce."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 
 import search_spaces
 import tuner
-from search_spaces import SpaceContext, _portfolio
+from search_spaces import SpaceContext, portfolio as _portfolio
 from search_spaces._portfolios import PORTFOLIOS, PROVENANCE
 from benchmarks import build_portfolio
 from tuner.storage.runs import load_family_study

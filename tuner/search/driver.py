@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 
 import search_spaces
 from search_spaces import SpaceContext
-from search_spaces._portfolio import portfolio
+from search_spaces.portfolio import portfolio
 
 from tuner.execution import budget
 from tuner.data import preprocessing
@@ -103,7 +103,7 @@ def _create_family_study(storage, config: RunConfig, family: str, ctx: SpaceCont
         space = search_spaces.get_space(family)
         schema = schema_of(config)
         prep = preprocessing.defaults(ctx, space.preprocessing, schema, config.y_min, bool(config.weights))
-        # the defaults first, then the family's learned portfolio (search_spaces._portfolio), then TPE
+        # the defaults first, then the family's learned portfolio (search_spaces.portfolio), then TPE
         overrides = config.space.get(family)
         for start in [space.defaults(ctx), *portfolio(family, config.task)]:
             study.enqueue_trial(space_file.project({**start, **prep}, overrides), skip_if_exists=True)
@@ -288,15 +288,18 @@ class Driver:
         return self._clock_s
 
     # -- the loop ----------------------------------------------------------------------
-    def run(self, trials: int | None, timeout: float | None, *, started_at: float | None = None) -> list[FamilyState]:
+    def run(self, trials: int | None, timeout: float | None, *, started_at: float | None = None,
+            early_stop: bool = False) -> list[FamilyState]:
         """Add ``trials`` complete trials per family and a ``timeout`` clock (running since
         ``started_at``, epoch seconds, default now) to the run's budget (``tuner.execution.budget``),
-        then work on the run until its budget is spent."""
+        then work on the run until its budget is spent (``early_stop``: or its leaderboard is flat,
+        ``tuner.execution.plateau``)."""
         if trials is None and timeout is None:
             trials = DEFAULT_TRIALS
         families = self.open_families()
         spent = budget.add(self.storage, self.config, {f.name: f.study for f in families},
-                           trials=trials, timeout=timeout, start_clock=True, started_at=started_at)
+                           trials=trials, timeout=timeout, start_clock=True, started_at=started_at,
+                           early_stop=early_stop)
         self.outcome = self.spend(families, deadline_epoch=spent.deadline)
         return families
 

@@ -1,6 +1,6 @@
-"""Each family's portfolio: configurations learned offline to do well across many tables, tried
-right after the family's defaults and before TPE has anything to go on (the zero-shot idea of
-FLAML and AutoGluon).
+"""Each family's portfolio (``search_spaces.portfolio.portfolio(family, task)``, public): configurations
+learned offline to do well across many tables, tried right after the family's defaults and before
+TPE has anything to go on (the zero-shot idea of FLAML and AutoGluon).
 
 The configurations live in ``_portfolios.py``, written by ``python -m benchmarks.build_portfolio``
 with its provenance (tables, folds, commit, the measured gain, leave-one-table-out included).
