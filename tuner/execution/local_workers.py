@@ -107,7 +107,7 @@ def helper_main(spec: _HelperSpec, events, make_driver) -> int:
         def on_trial(fam, state, number):
             if os.getppid() != spec.parent_pid:  # the parent is gone: stop after this trial
                 raise _Orphaned()
-            emit("trial", fam.name, state, number, fam.failures_in_a_row, fam.gave_up)
+            emit("trial", fam.name, state, number, fam.failures_in_a_row, fam.aside_reason() if fam.gave_up else "")
 
         work(driver, families, deadline=to_monotonic(spec.deadline_epoch), max_trials=spec.max_trials,
              offset=spec.index, on_trial=on_trial, on_start=on_start, in_memory=spec.in_memory)
@@ -202,7 +202,7 @@ class _Pool:
         self.lock = threading.Lock()
         self.outcome = Outcome("done")
         self.done_by_helpers = {f.name: 0 for f in families}
-        self.helper_gave_up: dict[str, int] = {}
+        self.helper_gave_up: dict[str, tuple[int, str]] = {}  # family → (failures in a row, why)
         self.errors: list[tuple[int, str, int]] = []
         self.stopped_in_a_row: dict[str, int] = {}  # timeouts / kills per family since its last result
         self.skip: set[str] = set()
@@ -241,15 +241,15 @@ class _Pool:
                     _, name, number, trial_id = event
                     slot.current = (name, number, trial_id, time.monotonic())
                 elif event[0] == "trial":
-                    _, name, state, _number, failures, gave_up = event
+                    _, name, state, _number, failures, aside = event  # aside: why the helper set it aside
                     slot.current = None
                     self.done_by_helpers[name] += 1
                     self.outcome.trials += 1
                     self.outcome.states[state] = self.outcome.states.get(state, 0) + 1
                     if state == "complete":
                         self.stopped_in_a_row[name] = 0
-                    if gave_up:
-                        self.helper_gave_up[name] = failures
+                    if aside:
+                        self.helper_gave_up[name] = (failures, aside)
                     self.show(name, state)
                 elif event[0] == "error":
                     self.errors.append((slot.index, event[1], event[2]))
@@ -306,7 +306,7 @@ class _Pool:
             self.stopped_in_a_row[name] = self.stopped_in_a_row.get(name, 0) + 1
             if self.stopped_in_a_row[name] >= SET_ASIDE_AFTER and name not in self.skip:
                 self.skip.add(name)
-                self.helper_gave_up[name] = self.stopped_in_a_row[name]
+                self.helper_gave_up[name] = (self.stopped_in_a_row[name], "")
             self.show(name, "failed")
         out_of_time = self.deadline_epoch is not None and time.time() >= self.deadline_epoch
         if slot.restarts < MAX_RESTARTS and not out_of_time and self._work_left():
@@ -353,9 +353,10 @@ class _Pool:
         for fam in self.families:
             fam.done_now += self.done_by_helpers[fam.name]
             if fam.name in self.helper_gave_up and not fam.finished:
+                failures, aside = self.helper_gave_up[fam.name]
                 fam.set_aside(f"{self.stopped_in_a_row[fam.name]} trials in a row timed out or were killed"
-                              if fam.name in self.skip else "")
-                fam.failures_in_a_row = max(fam.failures_in_a_row, self.helper_gave_up[fam.name])
+                              if fam.name in self.skip else aside)
+                fam.failures_in_a_row = max(fam.failures_in_a_row, failures)
         for index, message, code in self.errors:
             if code == 2:
                 raise TunerError(f"worker process {index}: {message}")
