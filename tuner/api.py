@@ -51,6 +51,7 @@ def tune(
     gap: int | None = None,
     weights: str | None = None,
     space: str | dict | None = None,
+    early_stop: bool | None = None,
 ) -> pd.DataFrame:
     """Tune every family on ``data`` and return the leaderboard (best first).
 
@@ -74,6 +75,9 @@ def tune(
     weights (≥ 0) used in every fit and every metric. None of these columns is a feature; a run
     keeps them, so pass the same values to continue it. ``space``: a ``--space`` TOML file (path)
     or the same overrides as a dict, e.g. ``{"xgboost": {"max_depth": 6}}``; stored with the run.
+    ``early_stop`` (``tuner run --early-stop``; a ``timeout`` and no ``trials``): the trials end
+    before the clock once the leaderboard has stopped moving (``tuner.execution.plateau``); why is
+    in the returned frame's ``attrs["stopped_early"]`` (None: the whole clock was used).
 
     Quiet by default: nothing is printed and none of Optuna's INFO logs show. ``progress=True``
     shows the live per-family progress (trials done, best so far, time left) on stderr, as
@@ -100,10 +104,12 @@ def tune(
                                   run=run or (default_run_name(source) if isinstance(data, str) else "dataframe"),
                                   metric=metric, models=models, cv=cv, seed=seed, cv_repeats=cv_repeats,
                                   test_size=test_size, gap=gap, space=space, trials=trials, timeout=timeout,
-                                  n_jobs=n_jobs, started_at=started_at)
+                                  n_jobs=n_jobs, started_at=started_at, early_stop=early_stop)
         with _progress(progress, the_run.config, trials, timeout) as shown:
             families = the_run.tune(progress=shown, trial_timeout=trial_timeout)
-    return lb.to_frame(the_run.finish(families).rows, the_run.config)
+    board = lb.to_frame(the_run.finish(families).rows, the_run.config)
+    board.attrs["stopped_early"] = the_run.stopped_early()
+    return board
 
 
 @contextlib.contextmanager

@@ -33,7 +33,8 @@ def model_time(storage: str, run: str) -> float:
 
 
 
-def run(args) -> None:
+def run(args, **options) -> None:
+    """``options``: more of ``tuner.tune``'s public options (a variant peer's, e.g. ``early_stop=True``)."""
     import tuner
 
     tune = tuner.tune  # the API's imports happen here, before the clock starts
@@ -46,7 +47,7 @@ def run(args) -> None:
 
     n_jobs = None if args.n_jobs >= len(os.sched_getaffinity(0)) else args.n_jobs  # the default when given every core
     board = tune(str(args.train), target=_common.TARGET, task=args.task, metric=args.metric,
-                 timeout=timeout, seed=args.seed, storage=storage, run=RUN, n_jobs=n_jobs)
+                 timeout=timeout, seed=args.seed, storage=storage, run=RUN, n_jobs=n_jobs, **options)
     tune_s = time.monotonic() - started
     counts = board[[c for c in board.columns if c.startswith("trials_")]].fillna(0).astype(int)
     ok = board[board["status"] == "ok"]
@@ -68,7 +69,7 @@ def run(args) -> None:
             "model_time_s": round(model_s, 2), "driver_overhead": round(max(0.0, 1 - model_s / (tune_s * processes)), 4),
             "refit_s": final.get("seconds"), "refit_estimate_s": final.get("estimate_s"),
             "final_choice": final.get("chosen"), "export_s": round(export_s, 2),
-            "leader": ok.iloc[0]["model"]}
+            "leader": ok.iloc[0]["model"], "stopped_early": board.attrs.get("stopped_early")}
     if args.task == "regression":
         _common.write_predictions(args, values=model.predict(X_test), info=info)
     else:

@@ -60,6 +60,9 @@ def run(
     space: Annotated[Optional[Path], typer.Option(
         "--space", help="TOML file narrowing, fixing or restricting what each family searches "
                         "(`tuner spaces --space FILE` shows the result); stored with the run.")] = None,
+    early_stop: Annotated[Optional[bool], typer.Option(
+        "--early-stop/--whole-clock", help="With --timeout alone: end the trials once the leaderboard has stopped "
+                                           "moving, and say why / use the whole clock [default: --whole-clock].")] = None,
     trial_timeout: TrialTimeoutOpt = None,
     mlflow: MlflowOpt = None,
     wide: WideOpt = False,
@@ -98,7 +101,7 @@ def run(
     the_run = TuningRun.begin(full, url=url, run=run_name or default_run_name(data), metric=metric,
                               models=model_list, cv=cv, seed=seed, cv_repeats=cv_repeats, test_size=test_size,
                               gap=gap, space=space, trials=trials, timeout=timeout, n_jobs=n_jobs,
-                              started_at=invoked_at)
+                              started_at=invoked_at, early_stop=early_stop)
     store, config, ds, existed = the_run.store, the_run.config, the_run.ds, the_run.existed
 
     n_num, n_cat, n_date = len(ds.schema.numeric), len(ds.schema.encoded), len(ds.schema.datetime)
@@ -148,6 +151,9 @@ def run(
                 signal.signal(signal.SIGTERM, previous_sigterm)
     done = sum(f.done_now for f in families)
     out.print(f"{done} trial(s) in {time.monotonic() - started:.1f}s")
+    why = the_run.stopped_early()
+    if why:
+        out.print(f"  note: {why}; --whole-clock uses all of it", soft_wrap=True, markup=False)
     for fam in families:
         if fam.gave_up:
             out.print(f"  note: {fam.name} set aside: {fam.aside_reason()}")

@@ -69,6 +69,8 @@ class Budget:
     targets: dict[str, int | None]
     timeout_s: float | None = None
     deadline: float | None = None  # Unix time; None: no clock, or not started yet
+    early_stop: bool = False  # the workers may stop once the leaderboard is flat (tuner.execution.plateau)
+    stopped: str | None = None  # why they stopped before the clock, when they did
 
     def describe(self) -> str:
         parts = []
@@ -87,16 +89,20 @@ def _run_study(storage, run: str) -> optuna.Study:
     return optuna.load_study(study_name=run, storage=storage)
 
 
+def _stored(study: optuna.Study) -> dict:
+    raw = study.user_attrs.get(BUDGET_ATTR) or "{}"
+    return json.loads(raw) if isinstance(raw, str) else dict(raw)
+
+
 def read(storage, config) -> Budget:
     """The run's budget as stored."""
-    study_attrs = _run_study(storage, config.run).user_attrs
-    raw = study_attrs.get(BUDGET_ATTR) or "{}"
-    stored = json.loads(raw) if isinstance(raw, str) else dict(raw)
+    stored = _stored(_run_study(storage, config.run))
     targets = {}
     for family in config.families:
         study = load_family_study(storage, config.run, family)
         targets[family] = study.user_attrs.get(TARGET_ATTR) if study is not None else 0
-    return Budget(targets=targets, timeout_s=stored.get("timeout_s"), deadline=stored.get("deadline"))
+    return Budget(targets=targets, timeout_s=stored.get("timeout_s"), deadline=stored.get("deadline"),
+                  early_stop=bool(stored.get("early_stop")), stopped=stored.get("stopped"))
 
 
 def target(study: optuna.Study) -> int | None:
@@ -104,11 +110,13 @@ def target(study: optuna.Study) -> int | None:
 
 
 def add(storage, config, studies: dict[str, optuna.Study], *, trials: int | None, timeout: float | None,
-        start_clock: bool, started_at: float | None = None) -> Budget:
+        start_clock: bool, started_at: float | None = None, early_stop: bool = False) -> Budget:
     """Add this invocation's budget to the run: ``trials`` more complete trials per family
     (``None``: no trial limit) and a clock of ``timeout`` seconds, started at ``started_at``
     (epoch seconds; default now: the invocation's own start, so reading data and opening
-    the storage count against the budget) or, with ``start_clock=False``, by the first worker."""
+    the storage count against the budget) or, with ``start_clock=False``, by the first worker.
+    ``early_stop``: under a clock alone, the workers may stop once the leaderboard is flat
+    (``tuner.execution.plateau``); an earlier invocation's early stop is forgotten."""
     with run_lock(storage, config.run):
         for study in studies.values():
             if trials is None:
@@ -117,8 +125,8 @@ def add(storage, config, studies: dict[str, optuna.Study], *, trials: int | None
             complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
             study.set_user_attr(TARGET_ATTR, max(target(study) or 0, complete) + trials)
         deadline = (started_at or time.time()) + timeout if (timeout and start_clock) else None
-        _run_study(storage, config.run).set_user_attr(
-            BUDGET_ATTR, json.dumps({"timeout_s": timeout, "deadline": deadline}))
+        _run_study(storage, config.run).set_user_attr(BUDGET_ATTR, json.dumps(
+            {"timeout_s": timeout, "deadline": deadline, "early_stop": bool(early_stop and timeout and trials is None)}))
     return read(storage, config)
 
 
@@ -131,9 +139,25 @@ def start_clock(storage, config) -> Budget:
         budget = read(storage, config)
         if budget.timeout_s is not None and budget.deadline is None:
             budget.deadline = time.time() + budget.timeout_s
-            _run_study(storage, config.run).set_user_attr(
-                BUDGET_ATTR, json.dumps({"timeout_s": budget.timeout_s, "deadline": budget.deadline}))
+            study = _run_study(storage, config.run)
+            study.set_user_attr(BUDGET_ATTR, json.dumps({**_stored(study), "deadline": budget.deadline}))
     return budget
+
+
+def stop_early(storage, run: str, reason: str) -> str:
+    """Record that the run's workers stop before the clock, and why (the first reason stands)."""
+    with run_lock(storage, run):
+        study = _run_study(storage, run)
+        stored = _stored(study)
+        if not stored.get("stopped"):
+            stored["stopped"] = reason
+            study.set_user_attr(BUDGET_ATTR, json.dumps(stored))
+    return stored["stopped"]
+
+
+def stopped_early(storage, run: str) -> str | None:
+    """Why the run's workers stopped before the clock (None: they have not)."""
+    return _stored(_run_study(storage, run)).get("stopped")
 
 
 # -- claiming a trial -------------------------------------------------------------------

@@ -24,7 +24,7 @@ import optuna
 from optuna.trial import TrialState
 
 from tuner.config import RunConfig
-from tuner.execution import budget, fit_watchdog
+from tuner.execution import budget, fit_watchdog, plateau
 from tuner.execution.family_state import FamilyState
 from tuner.execution import heartbeat
 from tuner.execution import write_behind
@@ -78,7 +78,7 @@ def install_sigterm_handler():
 class Outcome:
     """How a worker's loop ended."""
 
-    reason: str  # "done" | "deadline" | "limit" | "set aside"
+    reason: str  # "done" | "deadline" | "limit" | "set aside" | "flat" (tuner.execution.plateau)
     trials: int = 0  # trials this worker (or its processes) ran
     states: dict[str, int] = field(default_factory=dict)
 
@@ -135,13 +135,16 @@ def _work(driver, families, *, deadline, max_trials, offset, on_trial, on_wait, 
     sched = FamilyScheduler(order, metric=driver.config.metric, direction=driver.config.direction, by_time=by_time)
     # a clock and no counts: trials in memory, stored in batches (tuner.execution.write_behind)
     in_memory = in_memory and by_time and write_behind.usable(driver.storage)
+    # --early-stop: the run may end once its leaderboard is flat (tuner.execution.plateau)
+    watch = plateau.Watch.of(driver.storage, driver.config, by_time=by_time)
     with (write_behind.attached(driver.storage, driver.config.run, families, driver.memory_sampler,
                                 guard=_signals_deferred) if in_memory else contextlib.nullcontext()) as wb:
         return _loop(driver, families, order, sched, wb, deadline=deadline, max_trials=max_trials,
-                     on_trial=on_trial, on_wait=on_wait, on_start=on_start)
+                     on_trial=on_trial, on_wait=on_wait, on_start=on_start, watch=watch)
 
 
-def _loop(driver, families, order, sched, wb, *, deadline, max_trials, on_trial, on_wait, on_start) -> Outcome:
+def _loop(driver, families, order, sched, wb, *, deadline, max_trials, on_trial, on_wait, on_start,
+          watch=None) -> Outcome:
     outcome = Outcome("done")
     full: set[str] = set()  # families whose last claim found every remaining slot running
     while True:
@@ -157,6 +160,10 @@ def _loop(driver, families, order, sched, wb, *, deadline, max_trials, on_trial,
         # past the deadline only while the run has no result at all: a run ends with a model
         if deadline is not None and time.monotonic() >= deadline and any(f.has_result() for f in families):
             outcome.reason = "deadline"
+            return outcome
+        if watch is not None and watch.check(families, wb.memory if wb is not None else
+                                             {f.name: f.study for f in families}):
+            outcome.reason = "flat"
             return outcome
         ran = None
         running_elsewhere = 0

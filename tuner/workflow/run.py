@@ -16,7 +16,8 @@ from functools import cached_property
 from tuner.config import RunConfig
 from tuner.data.dataset import Dataset
 from tuner.deploy import final_fit
-from tuner.execution import budget, cores
+from tuner.errors import TunerError
+from tuner.execution import budget, cores, plateau
 from tuner.results import holdout
 from tuner.results import leaderboard as lb
 from tuner.execution.family_state import FamilyState
@@ -45,14 +46,20 @@ class TuningRun:
     trials: int | None = None
     n_jobs: int | None = None
     clocked: bool = False  # a clock and no trial count: the clocked core plan and folds
+    early_stop: bool = plateau.DEFAULT  # a clocked run may end once its leaderboard is flat
 
     @classmethod
     def begin(cls, full: Dataset, *, url: str, run: str, metric=None, models=None, cv=None, seed=None,
               cv_repeats=None, test_size=None, gap=None, space=None, trials: int | None = None,
               timeout: float | None = None, n_jobs: int | None = None,
-              started_at: float | None = None) -> TuningRun:
+              started_at: float | None = None, early_stop: bool | None = None) -> TuningRun:
         """Create the run for ``full`` (all rows of the table, prepared) or check this call may
-        continue it; the options are checked against the data before anything is written."""
+        continue it; the options are checked against the data before anything is written.
+        ``early_stop`` (None: ``tuner.execution.plateau.DEFAULT``): under a clock alone, the trials
+        may end before the clock once the leaderboard is flat."""
+        if early_stop and (timeout is None or trials is not None):
+            raise TunerError("early stopping ends a run bounded by a clock alone: give a timeout and no trial count "
+                             "(tuner run --timeout SECONDS --early-stop)")
         make_config(full, run=run, metric=metric, models=models, cv=cv, seed=seed, cv_repeats=cv_repeats,
                     gap=gap, space=space)
         store = open_storage(url, create=True)
@@ -62,7 +69,7 @@ class TuningRun:
         config = start_run(store, ds, run=run, metric=metric, models=models, cv=cv, seed=seed,
                            cv_repeats=cv_repeats, test_size=fraction, clocked=clocked, gap=gap, space=space)
         return cls(store, url, config, ds, test_ds, existed, time.time() if started_at is None else started_at,
-                   timeout, trials, n_jobs, clocked)
+                   timeout, trials, n_jobs, clocked, plateau.DEFAULT if early_stop is None else bool(early_stop))
 
     @classmethod
     def join(cls, store, url: str, config: RunConfig, ds: Dataset, *, timeout: float | None = None,
@@ -82,14 +89,18 @@ class TuningRun:
     def tune(self, *, progress=None, trial_timeout: float | None = None) -> list[FamilyState]:
         """The trials: this invocation's budget, with the final fit's reserve kept off the clock."""
         return self.driver(progress=progress, trial_timeout=trial_timeout).run(
-            self.trials, final_fit.tuning_s(self.timeout), started_at=self.started_at)
+            self.trials, final_fit.tuning_s(self.timeout), started_at=self.started_at, early_stop=self.early_stop)
+
+    def stopped_early(self) -> str | None:
+        """Why this invocation's trials ended before the clock (``early_stop``), if they did."""
+        return budget.stopped_early(self.store, self.config.run) if self.early_stop and self.clocked else None
 
     def record_budget(self) -> budget.Budget:
         """``--create-only``: the families' studies and the budget, for workers to spend."""
         families = Driver(self.store, self.config, self.ds).open_families()
         trials = DEFAULT_TRIALS if self.trials is None and self.timeout is None else self.trials
         return budget.add(self.store, self.config, {f.name: f.study for f in families}, trials=trials,
-                          timeout=self.timeout, start_clock=False)
+                          timeout=self.timeout, start_clock=False, early_stop=self.early_stop)
 
     def finish(self, families: list[FamilyState], *, keep_model: bool = True) -> Finished:
         """Write what is derived from the trials: the ensemble selection; then (``keep_model``) the
