@@ -58,11 +58,13 @@ def _limited(method):
 @_threads
 class HGBClassifier(HistGradientBoostingClassifier):
     """HistGradientBoostingClassifier whose threads are limited to ``n_threads``."""
+    __module__ = "tuner.model_types"  # the name model folders record: tuner/model_types.py
 
 
 @_threads
 class HGBRegressor(HistGradientBoostingRegressor):
     """HistGradientBoostingRegressor whose threads are limited to ``n_threads``."""
+    __module__ = "tuner.model_types"  # the name model folders record: tuner/model_types.py
 
 
 def suggest(trial, ctx: SpaceContext) -> dict:

@@ -15,6 +15,7 @@ The layers, bottom first (a module may import its own package and anything lower
     tuner.storage                  runs in an Optuna storage, locks, the Optuna adapter
     tuner.data                     tables, schema, preprocessing, target transforms
     tuner.evaluation               folds, metrics, cross-validation, pruning, statistics
+    tuner.model_types              the stable names of the classes a model folder stores
     tuner.execution                the worker loop, budget, heartbeats, local workers
     tuner.search, tuner.results, tuner.deploy
                                    not each other, except deploy -> results (export takes
@@ -50,7 +51,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("tuner.config",),
     ("tuner.storage",),
     ("tuner.data",),
-    ("tuner.evaluation",),
+    ("tuner.evaluation", "tuner.model_types"),
     ("tuner.execution",),
     ("tuner.search", "tuner.results", "tuner.deploy"),
     ("tuner.workflow",),

@@ -1,9 +1,10 @@
 """Model folders written before the package layout name tuner's transformers by their old
 module paths (``tuner.target_transforms``, ``tuner.features``): they must still load, and be
-trusted, through the re-export shims (issue #17)."""
+trusted, through the re-export shims (issue #17), with a warning (tuner/model_types.py)."""
 
 from __future__ import annotations
 
+import re
 import zipfile
 from pathlib import Path
 
@@ -20,12 +21,14 @@ from tuner.deploy.artifact.trust import is_trusted_type, skops_io
 
 
 def _rename_modules(path: Path, renames: dict[str, str]) -> None:
+    """Record each class of ``renames`` (class name → old module) under its old module."""
     with zipfile.ZipFile(path) as zf:
         members = {name: zf.read(name) for name in zf.namelist()}
     schema = members["schema.json"].decode()
-    for new, old in renames.items():
-        assert f'"{new}"' in schema
-        schema = schema.replace(f'"{new}"', f'"{old}"')
+    for cls, old in renames.items():
+        pattern = re.compile(r'("__class__": "' + cls + r'",\s*"__module__": )"tuner\.model_types"')
+        assert pattern.search(schema)
+        schema = pattern.sub(lambda m: m.group(1) + f'"{old}"', schema)
     members["schema.json"] = schema.encode()
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name, data in members.items():
@@ -47,8 +50,7 @@ def test_a_pipeline_saved_under_the_old_module_paths_loads_and_predicts_the_same
     sio = skops_io()
     path = tmp_path / "pipeline.skops"
     sio.dump(model, path)
-    _rename_modules(path, {"tuner.data.target_transforms": "tuner.target_transforms",
-                           "tuner.data.features": "tuner.features"})
+    _rename_modules(path, {"BoundedYeoJohnson": "tuner.target_transforms", "DatetimeFeatures": "tuner.features"})
 
     untrusted = sio.get_untrusted_types(file=path)
     assert "tuner.target_transforms.BoundedYeoJohnson" in untrusted

@@ -24,6 +24,7 @@ MAX_CODES = 255
 
 class CategoryCodes(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Ordinal codes (float, NaN for unknown / missing) -> pandas ``category`` columns."""
+    __module__ = "tuner.model_types"  # the name model folders record: tuner/model_types.py
 
     def fit(self, X, y=None):
         values = np.asarray(X, dtype=float)

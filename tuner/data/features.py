@@ -51,6 +51,7 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
 
     ``dayfirst_``: per column, whether its dates of numbers only (03/04/2021) are day-first, as
     the training rows show (``infer_dayfirst``); a model saved before it existed reads them month-first."""
+    __module__ = "tuner.model_types"  # the name model folders record: tuner/model_types.py
 
     def fit(self, X, y=None):
         frame = pd.DataFrame(X)

@@ -48,6 +48,7 @@ class _Bounded:
 
 class BoundedYeoJohnson(_Bounded, PowerTransformer):
     """``PowerTransformer(method="yeo-johnson")`` whose inverse is finite (see the module doc)."""
+    __module__ = "tuner.model_types"  # the name model folders record: tuner/model_types.py
 
     def __init__(self, method: str = "yeo-johnson", *, standardize: bool = True, copy: bool = True):
         super().__init__(method=method, standardize=standardize, copy=copy)
@@ -66,6 +67,7 @@ class BoundedYeoJohnson(_Bounded, PowerTransformer):
 
 class BoundedLog1p(_Bounded, TransformerMixin, BaseEstimator):
     """log1p of a target ≥ 0; its inverse (expm1) is finite (see the module doc)."""
+    __module__ = "tuner.model_types"  # the name model folders record: tuner/model_types.py
 
     def fit(self, X, y=None):
         self._keep_bounds(self.transform(X))

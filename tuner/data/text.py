@@ -97,6 +97,7 @@ def _as_text(values) -> list[str]:
 
 class TextTokens(TransformerMixin, BaseEstimator):
     """Each input column of free text → TF-IDF of its frequent words plus log(1 + word count)."""
+    __module__ = "tuner.model_types"  # the name model folders record: tuner/model_types.py
 
     def __init__(self, max_tokens: int = MAX_TOKENS, min_rows: int = MIN_TOKEN_ROWS):
         self.max_tokens = max_tokens

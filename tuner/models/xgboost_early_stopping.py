@@ -53,10 +53,12 @@ class _EarlyStopping:
 
 class EarlyStoppingXGBClassifier(_EarlyStopping, xgb.XGBClassifier):
     """``xgboost.XGBClassifier`` with early stopping on a share of its own training rows."""
+    __module__ = "tuner.model_types"  # the name model folders record: tuner/model_types.py
 
 
 class EarlyStoppingXGBRegressor(_EarlyStopping, xgb.XGBRegressor):
     """``xgboost.XGBRegressor`` with early stopping on a share of its own training rows."""
+    __module__ = "tuner.model_types"  # the name model folders record: tuner/model_types.py
 
 
 __all__ = ["EarlyStoppingXGBClassifier", "EarlyStoppingXGBRegressor", "VALIDATION_FRACTION"]

@@ -23,6 +23,7 @@ from tuner.deploy.artifact.layout import (
 )
 from tuner.deploy.artifact.loaded_model import LoadedModel
 from tuner.deploy.artifact.trust import is_trusted_type, skops_io
+from tuner import model_types
 from tuner.errors import TunerError
 from tuner.models.ensemble import WeightedEnsemble
 
@@ -89,9 +90,11 @@ def check_versions(card: dict) -> list[str]:
     return diffs
 
 
-def load_pipeline(path: Path, card: dict, trust_pickle: bool, trust_modules: tuple[str, ...] = ()):
+def load_pipeline(path: Path, card: dict, trust_pickle: bool, trust_modules: tuple[str, ...] = (),
+                  old_paths: dict | None = None):
     """The fitted pipeline from its skops file (allow-listed types, and those of the packages in
-    ``trust_modules``) or, with ``trust_pickle``, its pickle."""
+    ``trust_modules``) or, with ``trust_pickle``, its pickle. ``old_paths`` collects the old type
+    names the file records (``tuner.model_types.OLD_PATHS``) → their names now."""
     info = card["pipeline"]
     f = path / info["file"]
     if info.get("format") == "skops":
@@ -110,6 +113,8 @@ def load_pipeline(path: Path, card: dict, trust_pickle: bool, trust_modules: tup
                 f"model file {f} holds object types tuner does not trust: {', '.join(refused[:5])}; "
                 f"refusing to load it{hint}"
             )
+        if old_paths is not None:
+            old_paths.update(model_types.old_paths_in(untrusted))
         try:
             return sio.load(f, trusted=untrusted)
         except Exception as exc:
@@ -173,16 +178,23 @@ def load(path, *, trust_pickle: bool = False, trust_modules=()) -> LoadedModel:
             VersionWarning, stacklevel=2,
         )
     pipeline = card["pipeline"]
+    old: dict[str, str] = {}
     if pipeline.get("format") == "ensemble":  # every member as a model of its own (writer.write)
-        members = [load_member(path, {"pipeline": info}, trust_pickle, trust_modules) for info in pipeline["members"]]
+        members = [load_member(path, {"pipeline": info}, trust_pickle, trust_modules, old)
+                   for info in pipeline["members"]]
         fitted = WeightedEnsemble.from_fitted(members, pipeline["weights"], card["task"], pipeline.get("classes"))
     else:
-        fitted = load_member(path, card, trust_pickle, trust_modules)
+        fitted = load_member(path, card, trust_pickle, trust_modules, old)
+    if old:
+        warnings.warn(f"model folder {path} names tuner's classes by old paths ({', '.join(sorted(old))}); they "
+                      f"load until tuner {model_types.REMOVED_IN}: export the model again to write the stable "
+                      f"names ({', '.join(sorted(set(old.values())))})", FutureWarning, stacklevel=2)
     return LoadedModel(path, card, fitted, version_notes=diffs)
 
 
-def load_member(path: Path, card: dict, trust_pickle: bool, trust_modules: tuple[str, ...] = ()):
+def load_member(path: Path, card: dict, trust_pickle: bool, trust_modules: tuple[str, ...] = (),
+                old_paths: dict | None = None):
     """The fitted pipeline ``card["pipeline"]`` describes, its native model attached."""
-    fitted = load_pipeline(path, card, trust_pickle, trust_modules)
+    fitted = load_pipeline(path, card, trust_pickle, trust_modules, old_paths)
     attach_native(fitted, path, card)
     return fitted

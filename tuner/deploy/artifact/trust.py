@@ -2,9 +2,8 @@
 
 Why: skops loads only the types it is told to trust; tuner trusts classes from
 scikit-learn, imbalanced-learn, XGBoost, the search spaces and :mod:`tuner.models`, a few
-functions, and its own transformers, under their current paths and the paths model
-folders written before the package layout recorded (re-exported by the shims
-``tuner.features``, ``tuner.target_transforms``, ``search_spaces._keras_estimator``).
+functions, and its own classes under the stable names of :mod:`tuner.model_types` and the old
+paths older folders recorded (``tuner.model_types.OLD_PATHS``; the reader warns about those).
 Anything else in a file is refused when it is loaded, and makes ``export`` fall back to
 a pickle it says it wrote, unless the user allows its package explicitly, at export and again
 at load (``--trust-module PKG``: the classes of a plug-in family); the card records it.
@@ -14,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 
+from tuner import model_types
 from tuner.deploy.artifact.layout import missing_extra
 
 # Object types a skops file may hold: classes from these packages (the Keras MLP is
@@ -29,15 +29,9 @@ _TRUSTED_FUNCTIONS = frozenset({
     "functools.partial", "sklearn.utils.validation.check_array",
 })
 
-# ... and tuner's own transformers that a pipeline may hold.
-_TRUSTED_TUNER_TYPES = frozenset({
-    "tuner.data.features.DatetimeFeatures", "tuner.data.target_transforms.BoundedLog1p",
-    "tuner.data.target_transforms.BoundedYeoJohnson", "tuner.data.text.TextTokens",
-    "tuner.data.categories.CategoryCodes",
-    # where model folders written before the package layout recorded them (re-export shims)
-    "tuner.features.DatetimeFeatures", "tuner.target_transforms.BoundedLog1p",
-    "tuner.target_transforms.BoundedYeoJohnson",
-})
+# ... and tuner's own classes a model folder holds: under the names they have now, and the old
+# paths older folders recorded (tuner/model_types.py, the one list of both).
+_TRUSTED_TUNER_TYPES = model_types.stable_names() | frozenset(model_types.OLD_PATHS)
 
 
 def is_trusted_type(name: str, modules: tuple[str, ...] | list[str] = ()) -> bool:
