@@ -44,7 +44,7 @@ def pytest_runtest_makereport(item, call):
 @pytest.fixture(autouse=True)
 def one_process_by_default(monkeypatch):
     """Tests run `tuner` as `--n-jobs 1` unless they pass one (or unset TUNER_N_JOBS to test the
-    every-core default, tests/test_cores.py): the suite runs on 2 cores beside other work, and most
+    every-core default, tests/execution/test_cores.py): the suite runs on 2 cores beside other work, and most
     tests are about one process; the parallel paths have tests of their own."""
     monkeypatch.setenv("TUNER_N_JOBS", "1")
 

@@ -1,5 +1,6 @@
 """The package layout holds: imports flow one way, modules stay small, Optuna's private parts
-are reached in one place, nothing under ``tuner/results/`` writes to a storage.
+are reached in one place, nothing under ``tuner/results/`` writes to a storage, and every module's
+tests are where docs/ARCHITECTURE.md ("Where the tests are") says.
 
 Every module of ``tuner/`` and ``search_spaces/`` is parsed with ``ast`` (nothing is imported)
 and every import in it counts: at the top, inside functions, relative (``from . import x``)
@@ -33,6 +34,7 @@ The re-export shims for old skops type paths (``tuner.features``, ``tuner.target
 from __future__ import annotations
 
 import ast
+import re
 import importlib.util
 from collections import defaultdict
 from functools import lru_cache
@@ -467,3 +469,44 @@ def test_nothing_under_results_writes_to_a_storage():
     assert not found, ("tuner/results/ only reads (tuner.workflow writes what is derived from trials):\n  "
                        + "\n  ".join(f"{p}: " + "; ".join(f"{line}: {n}()" for line, n in uses)
                                      for p, uses in sorted(found.items())))
+
+
+# -- where the tests are ------------------------------------------------------------------------
+def _where_tested() -> dict[str, list[str]]:
+    """docs/ARCHITECTURE.md, "Where the tests are": module file -> the test files named for it."""
+    text = (ROOT / "docs" / "ARCHITECTURE.md").read_text().split("## Where the tests are", 1)[1]
+    table = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 2 or not cells[0].startswith("`"):
+            continue
+        tests = re.findall(r"`([^`]+)`", cells[1])
+        folder = ""
+        for name in re.findall(r"`([^`]+)`", cells[0]):
+            if "/" in name:
+                folder = name.rsplit("/", 1)[0]
+            else:
+                name = f"{folder}/{name}"
+            for path in sorted(ROOT.glob(name)) or [ROOT / name]:
+                table[str(path.relative_to(ROOT))] = tests
+    return table
+
+
+def test_every_module_has_its_tests_mirrored_or_said_where():
+    table = _where_tested()
+    unplaced, missing = [], []
+    for path in sorted((ROOT / "tuner").rglob("*.py")):
+        if path.name in ("__init__.py", "__main__.py"):
+            continue
+        rel = path.relative_to(ROOT / "tuner")
+        mirrored = ROOT / "tests" / rel.parent / f"test_{path.stem}.py"
+        name = str(path.relative_to(ROOT))
+        if not mirrored.exists() and name not in table:
+            unplaced.append(name)
+    for module, tests in table.items():
+        if not (ROOT / module).exists():
+            missing.append(f"{module} (no such module)")
+        missing += [f"{t} (for {module})" for t in tests if not (ROOT / t).exists()]
+    assert not unplaced, ("modules with neither tests/<package>/test_<module>.py nor a row in docs/ARCHITECTURE.md, "
+                          f"'Where the tests are': {unplaced}")
+    assert not missing, f"docs/ARCHITECTURE.md, 'Where the tests are', names what does not exist: {missing}"

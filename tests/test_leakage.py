@@ -18,6 +18,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 import search_spaces
 import tuner
 
+pytestmark = pytest.mark.slow  # whole runs, processes, servers or a browser (pyproject.toml markers)
+
 N_ROWS, N_FEATURES, TOLERANCE = 400, 50, 0.07
 
 

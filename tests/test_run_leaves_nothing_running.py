@@ -13,6 +13,8 @@ import pytest
 
 import tuner
 
+pytestmark = pytest.mark.slow  # whole runs, processes, servers or a browser (pyproject.toml markers)
+
 
 def _children() -> list[int]:
     """Processes whose parent is this one (zombies included: a helper never waited for)."""

@@ -17,6 +17,8 @@ SCRIPT = '''
 import pandas as pd
 import tuner
 
+pytestmark = pytest.mark.slow  # whole runs, processes, servers or a browser (pyproject.toml markers)
+
 frame = pd.DataFrame({"a": [1.0, 2.0], "y": [0, 1]})
 reveal_type(tuner.tune(frame, target="y", trials=2))
 reveal_type(tuner.leaderboard(run="x"))

@@ -88,7 +88,7 @@ def test_every_family_takes_the_weights_in_its_fit(task):
     ctx = space_context(config)
     for space in search_spaces.available_spaces(task):
         if space.name == "keras_mlp" or search_spaces.is_plugin(space.name):
-            continue  # tests/test_keras_mlp.py::test_sample_weight_reaches_the_loss; families other tests registered
+            continue  # tests/models/test_keras_mlp.py::test_sample_weight_reaches_the_loss; families other tests registered
         params = {**space.defaults(ctx), **preprocessing.defaults(ctx, space.preprocessing, ds.schema, 0.0, True)}
         weighted = build_estimator(config, space.name, params, ctx)
         plain = build_estimator(config, space.name, params, ctx)

@@ -34,7 +34,7 @@ class Splits:
 
     The metrics are NumPy, not scikit-learn's: scikit-learn validates its inputs on every call,
     which costs more than the metric itself on a fold's few hundred rows, and every fold of
-    every trial is scored (tests/test_metrics.py checks that the values agree).
+    every trial is scored (tests/evaluation/test_metrics.py checks that the values agree).
     """
 
     def __init__(self, splits: list[tuple], n_classes: int):

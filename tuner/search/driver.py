@@ -168,7 +168,7 @@ class Driver:
             ctx = self._trial_context()
 
             # one pipeline a trial, refitted fold after fold: fitting forgets the previous fold
-            # (tests/test_search_spaces.py checks every family), and a new one costs a build a fold
+            # (tests/search_spaces/test_search_spaces.py checks every family), and a new one costs a build a fold
             estimator = build_estimator(cfg, fam.name, params, ctx, self.schema)
             epochs = EpochPruner(study, trial) if accepts_epoch_callback(estimator) else None
             results = []

@@ -32,6 +32,8 @@ from optuna.trial import TrialState
 
 from tuner.execution.heartbeat import WORKER_ATTR
 
+pytestmark = pytest.mark.slow  # whole runs, processes, servers or a browser (pyproject.toml markers)
+
 FAMILIES = ["logistic_regression", "random_forest"]
 RUN = "k"
 

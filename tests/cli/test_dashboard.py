@@ -18,6 +18,8 @@ from typer.testing import CliRunner
 import tuner
 from tuner.cli import app
 
+pytestmark = pytest.mark.slow  # whole runs, processes, servers or a browser (pyproject.toml markers)
+
 
 def _free_port() -> int:
     with socket.socket() as s:

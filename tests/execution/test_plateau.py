@@ -86,6 +86,7 @@ def test_early_stop_needs_a_clock_alone():
         tuner.tune("builtin:breast_cancer", target="target", early_stop=True, storage="sqlite://")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n_jobs", [1, 2])
 def test_a_flat_run_ends_before_its_clock_and_says_why(tmp_path, monkeypatch, n_jobs):
     url = f"sqlite:///{tmp_path / 'runs.db'}"

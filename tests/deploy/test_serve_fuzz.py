@@ -26,6 +26,8 @@ from tuner.deploy.export import export_model
 
 from export_helpers import binary_frame, make_run, serving
 
+pytestmark = pytest.mark.slow  # whole runs, processes, servers or a browser (pyproject.toml markers)
+
 TOKEN = "fuzz-token-0123"
 MAX_BODY = 200_000
 COLUMNS = ["x1", "x2", "count", "city", "signup"]

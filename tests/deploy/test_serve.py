@@ -18,6 +18,8 @@ from tuner.deploy.export import export_model
 
 from export_helpers import binary_frame, make_run, serving
 
+pytestmark = pytest.mark.slow  # whole runs, processes, servers or a browser (pyproject.toml markers)
+
 TOKEN = "test-token-123"
 MAX_BODY = 20_000
 

@@ -13,6 +13,8 @@ import tuner
 from tuner.cli import app
 from tuner.execution import local_workers
 
+pytestmark = pytest.mark.slow  # whole runs, processes, servers or a browser (pyproject.toml markers)
+
 SET_ASIDE_AFTER = 2  # instead of 3: every replacement helper costs an interpreter start-up
 
 

@@ -16,6 +16,8 @@ import tuner
 from tuner.execution import budget
 from tuner.storage.runs import open_storage, require_config
 
+pytestmark = pytest.mark.slow  # whole runs, processes, servers or a browser (pyproject.toml markers)
+
 FAMILIES = ["lasso", "elastic_net"]
 
 

@@ -14,6 +14,8 @@ from optuna.trial import TrialState
 import _scaleout as so
 from tuner.storage.runs import open_storage
 
+pytestmark = pytest.mark.slow  # whole runs, processes, servers or a browser (pyproject.toml markers)
+
 FAMILIES = ["lasso", "elastic_net"]
 
 

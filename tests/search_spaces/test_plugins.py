@@ -20,7 +20,7 @@ from export_helpers import regression_frame
 
 runner = CliRunner()
 REF = "plugin_family_example:SPACE"
-TESTS = str(Path(__file__).parent)
+TESTS = str(Path(__file__).resolve().parents[1])
 
 
 @pytest.fixture

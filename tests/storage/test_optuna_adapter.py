@@ -13,7 +13,7 @@ import optuna
 
 from tuner.storage import optuna_adapter
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _tuner_runs(tmp_path, setup: str) -> subprocess.CompletedProcess:

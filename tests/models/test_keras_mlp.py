@@ -29,7 +29,9 @@ from search_spaces import SpaceContext, keras_mlp
 from tuner.models import keras_mlp as ke
 from tuner.models.keras_mlp import KerasMLPClassifier, KerasMLPRegressor
 
-REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # whole runs, processes, servers or a browser (pyproject.toml markers)
+
+REPO = Path(__file__).resolve().parents[2]
 FAST = dict(units=16, epochs=8, patience=8, batch_size=32, learning_rate=1e-2, random_state=0)
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # `benchmarks` is a folder of the repository, not an installed package
     sys.path.insert(0, str(REPO))
 
@@ -35,6 +35,8 @@ raise RuntimeError("boom: this peer always crashes")
 HANGING_PEER = """
 import os, subprocess, sys, time
 from pathlib import Path
+
+pytestmark = pytest.mark.slow  # whole runs, processes, servers or a browser (pyproject.toml markers)
 out = Path(sys.argv[sys.argv.index("--out") + 1])
 child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])  # a worker of its own
 (out.parent / "pids.json").write_text('{"peer": %d, "worker": %d}' % (os.getpid(), child.pid))

@@ -17,6 +17,8 @@ import _scaleout as so
 import _slow_family
 from tuner.errors import StorageError
 
+pytestmark = pytest.mark.slow  # whole runs, processes, servers or a browser (pyproject.toml markers)
+
 FAST_HEARTBEAT = {"TUNER_HEARTBEAT_S": 1, _slow_family.FIT_SECONDS_ENV: 1.0}
 
 

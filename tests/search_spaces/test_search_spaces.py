@@ -18,7 +18,7 @@ from tuner.evaluation.cross_validation import fit_quietly, predict_outputs
 FAMILY_TASKS = [
     (name, task)
     for name in search_spaces.FAMILIES
-    if name != "keras_mlp"  # has its own, slower, suite (tests/test_keras_mlp.py)
+    if name != "keras_mlp"  # has its own, slower, suite (tests/models/test_keras_mlp.py)
     for task in search_spaces.get_space(name).tasks
 ]
 

@@ -28,6 +28,8 @@ import pytest
 from tuner.execution.heartbeat import WORKER_ATTR
 from tuner.storage.runs import require_config
 
+pytestmark = pytest.mark.slow  # whole runs, processes, servers or a browser (pyproject.toml markers)
+
 FAMILIES = ["logistic_regression", "random_forest"]
 RUN = "shared"
 TRIALS = 2

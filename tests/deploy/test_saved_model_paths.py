@@ -20,7 +20,7 @@ import tuner
 from tuner import model_types
 from tests.test_architecture import module_files
 
-FIXTURES = Path(__file__).parent / "fixtures" / "model_folders"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "model_folders"
 # sklearn estimators of tuner's that a model folder never records by name
 NOT_STORED = {
     "tuner.estimators.base._TunerEstimator", "tuner.estimators.base.TunerClassifier",
@@ -65,7 +65,7 @@ def test_an_old_path_and_its_stable_name_are_the_same_class():
         module, _, name = old.rpartition(".")
         new_module, _, new_name = new.rpartition(".")
         if new_module == model_types.KERAS:
-            continue  # importing it loads TensorFlow: tests/test_keras_mlp.py
+            continue  # importing it loads TensorFlow: tests/models/test_keras_mlp.py
         assert getattr(importlib.import_module(module), name) is getattr(importlib.import_module(new_module), new_name)
 
 
@@ -73,7 +73,7 @@ def test_every_estimator_class_of_tuner_is_pinned_to_a_stable_name():
     unpinned = []
     for module_name, path in module_files().items():
         if "keras" in module_name or module_name in ("tuner.features", "tuner.target_transforms"):
-            continue  # Keras: pinned to tuner.models.keras_mlp (tests/test_keras_mlp.py); shims
+            continue  # Keras: pinned to tuner.models.keras_mlp (tests/models/test_keras_mlp.py); shims
         source = path.read_text()
         if "class " not in source or "BaseEstimator" not in source and "Classifier" not in source \
                 and "Regressor" not in source and "Transformer" not in source:
