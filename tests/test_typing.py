@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # whole runs, processes, servers or a browser (pyproject.toml markers)
+
 REPO = Path(__file__).resolve().parents[1]
 
 SCRIPT = '''
 import pandas as pd
 import tuner
 
-pytestmark = pytest.mark.slow  # whole runs, processes, servers or a browser (pyproject.toml markers)
 
 frame = pd.DataFrame({"a": [1.0, 2.0], "y": [0, 1]})
 reveal_type(tuner.tune(frame, target="y", trials=2))

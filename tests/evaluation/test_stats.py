@@ -145,7 +145,7 @@ def test_cv_repeats_gives_k_times_r_paired_folds(mixed_frame, storage_url):
 def test_repeated_cv_scores_the_training_rows_on_the_first_repeat_only(mixed_frame, storage_url, monkeypatch):
     """The overfitting gap needs the training rows' score once per row split, not per repeat:
     each later repeat skips that predict (about a tenth of a small-data fold)."""
-    import tuner.search.driver as driver
+    import tuner.search.trial as driver  # where a trial runs its folds
 
     real, asked = driver.evaluate_fold, []
 

@@ -98,7 +98,7 @@ def test_timeout_budget_starts_with_the_first_worker(pg_url, data_csv):
                  "--storage", pg_url, "--run", "dist", "--create-only").stdout
     assert "3s from the first worker" in out
     study = so.load_study(pg_url, "dist")
-    assert json.loads(study.user_attrs["tuner_budget"]) == {"timeout_s": 3.0, "deadline": None}
+    assert json.loads(study.user_attrs["tuner_budget"]) == {"timeout_s": 3.0, "deadline": None, "early_stop": False}
     out = so.cli("worker", "--storage", pg_url, "--run", "dist").stdout
     assert "time is up" in out
     trials = so.family_trials(pg_url, "dist", "lasso")

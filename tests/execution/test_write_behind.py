@@ -147,7 +147,7 @@ def test_a_clocked_run_stores_its_trials_in_batches(mixed_frame, storage_url, mo
 
 
 def test_ctrl_c_in_a_fold_stores_what_ran_and_the_interrupted_trial(mixed_frame, storage_url, monkeypatch):
-    import tuner.search.driver as driver_module
+    import tuner.search.trial as driver_module  # where a trial runs its folds
 
     real = driver_module.evaluate_fold
     calls = []

@@ -4,7 +4,7 @@ The driver runs a family's trials and ``record``s each outcome; the worker loop,
 processes and their supervisor read ``active`` and call ``set_aside``. A family is set aside when
 its trials keep failing (``record``: ``MAX_FAILURES_WITHOUT_RESULT`` in a row before it has a
 result, at most its trial target; ``MAX_FAILURES_IN_A_ROW`` after), when it is too slow for the
-clock (the driver's time cap), or when the supervisor of ``--trial-timeout`` helpers sees its trials
+clock (``record``: ``MAX_CAPPED_WITHOUT_RESULT`` trials stopped by the time cap before a result), or when the supervisor of ``--trial-timeout`` helpers sees its trials
 killed again and again. The leaderboard and ``tuner run`` say why (``aside_reason``).
 """
 
@@ -24,6 +24,9 @@ MAX_FAILURES_IN_A_ROW = 25
 # A family whose first trials all fail this many times in a row (at most its trial target) is
 # set aside for the rest of the invocation.
 MAX_FAILURES_WITHOUT_RESULT = 5
+# A family whose trials are stopped by the time cap (tuner.search.trial.TRIAL_SHARE of the clock)
+# this many times before it has a result is too slow for the budget and is set aside.
+MAX_CAPPED_WITHOUT_RESULT = 2
 
 
 @dataclass
@@ -66,9 +69,10 @@ class FamilyState:
             return MAX_FAILURES_IN_A_ROW
         return min(MAX_FAILURES_WITHOUT_RESULT, self.target) if self.target else MAX_FAILURES_WITHOUT_RESULT
 
-    def record(self, state: str, seconds: float) -> None:
+    def record(self, state: str, seconds: float, *, capped: bool = False) -> None:
         """Count a trial of this invocation that ended ``state`` ("complete", "failed", "pruned",
-        "stopped") after ``seconds``; too many failures in a row set the family aside."""
+        "stopped"; ``capped``: stopped by the time cap) after ``seconds``; too many failures in a row,
+        or too many capped trials before a result, set the family aside."""
         self.durations.append(seconds)
         self.done_now += 1
         if state == "complete":
@@ -78,6 +82,10 @@ class FamilyState:
             self.failures_in_a_row += 1
             if self.failures_in_a_row >= self.failure_limit():
                 self.set_aside()
+        if capped:
+            self.capped += 1
+            if not self.has_result() and self.capped >= MAX_CAPPED_WITHOUT_RESULT:
+                self.set_aside(f"too slow for the time budget ({self.capped} trials stopped by the time cap)")
 
     def note_top(self, value: float, greater: bool) -> bool:
         """Note a complete trial's ``value`` among the family's best; whether it is one of them."""
@@ -88,4 +96,4 @@ class FamilyState:
         return float(np.median(self.durations[-5:])) if self.durations else 0.0
 
 
-__all__ = ["FamilyState", "MAX_FAILURES_IN_A_ROW", "MAX_FAILURES_WITHOUT_RESULT"]
+__all__ = ["FamilyState", "MAX_FAILURES_IN_A_ROW", "MAX_FAILURES_WITHOUT_RESULT", "MAX_CAPPED_WITHOUT_RESULT"]

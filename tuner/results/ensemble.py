@@ -72,11 +72,6 @@ def selection(storage, config: RunConfig, trials_by_family: dict[str, list]) -> 
     return result, False
 
 
-def current(storage, config: RunConfig, trials_by_family: dict[str, list]) -> dict | None:
-    """The ensemble of these candidates: the stored selection, or one worked out now (``selection``)."""
-    return selection(storage, config, trials_by_family)[0]
-
-
 def select_members(config: RunConfig, found: list[tuple[str, object]], layout: dict) -> dict:
     """Select over ``found`` on the run's folds; the stored result (members, weights, fold scores)."""
     rows = layout["test_rows"]
@@ -125,4 +120,4 @@ def row(config: RunConfig, result: dict | None) -> dict | None:
     }
 
 
-__all__ = ["NAME", "RESULT_ATTR", "candidates", "run_study", "selection", "current", "select_members", "row"]
+__all__ = ["NAME", "RESULT_ATTR", "candidates", "run_study", "selection", "select_members", "row"]

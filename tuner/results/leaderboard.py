@@ -18,7 +18,7 @@ from tuner.config import RunConfig
 from tuner.evaluation import stats
 from tuner.evaluation.metrics import get_metric, metrics_for
 from tuner.models.ensemble import NAME as ENSEMBLE
-from tuner.results.ensemble import current as current_ensemble, row as ensemble_row
+from tuner.results.ensemble import row as ensemble_row, selection as ensemble_selection
 from tuner.storage.runs import load_family_study
 
 # The family study's user attribute holding refit scores ({trial number: entry}), written by
@@ -133,7 +133,7 @@ def build(storage, config: RunConfig, metric: str | None = None, *, studies: dic
             attach_refit_scores(row, stored_refit_scores(study, row["trial_number"]))
         rows.append(row)
     if ensemble:
-        blended = ensemble_row(config, current_ensemble(storage, config, trials_by_family))
+        blended = ensemble_row(config, ensemble_selection(storage, config, trials_by_family)[0])  # stored or worked out now
         if blended is not None:
             attach_refit_scores(blended, stored_refit_scores(*refit_scores_place(storage, config, blended)))
             rows.append(blended)

@@ -33,15 +33,17 @@ def store_ensemble(storage, config: RunConfig, studies: dict | None = None) -> d
 
 
 def score_best(storage, config: RunConfig, train: Dataset, test: Dataset | None, *, metric: str | None = None,
-               n_jobs: int = 1, force: bool = False, fitted: tuple[str, dict, object] | None = None) -> dict[str, dict]:
+               n_jobs: int = 1, force: bool = False, fitted: tuple[str, dict, object] | None = None,
+               rows: list[dict] | None = None) -> dict[str, dict]:
     """Refit and score each family's best trial (by ``metric``) that has no stored scores yet.
 
     ``fitted``: (family, params, estimator) already fitted on ``train`` (the run's final model),
-    scored as it is when it is still that family's best. Returns {family: entry} for what was scored
-    now; a failing refit is recorded with its reason (``error``) rather than stopping the others.
+    scored as it is when it is still that family's best; ``rows``: the leaderboard by ``metric``, when
+    the caller has it. Returns {family: entry} for what was scored now; a failing refit is recorded
+    with its reason (``error``) rather than stopping the others.
     """
     done = {}
-    for row in lb.build(storage, config, metric):
+    for row in lb.build(storage, config, metric) if rows is None else rows:
         if row["status"] != "ok":
             continue
         study, key = lb.refit_scores_place(storage, config, row)
@@ -63,10 +65,10 @@ def score_best(storage, config: RunConfig, train: Dataset, test: Dataset | None,
     return done
 
 
-def missing(storage, config: RunConfig, metric: str | None = None) -> list[str]:
-    """Families whose current best trial (by ``metric``) has no stored refit scores."""
+def missing(storage, config: RunConfig, metric: str | None = None, rows: list[dict] | None = None) -> list[str]:
+    """Families whose current best trial (by ``metric``; ``rows``: the leaderboard by it) has no stored refit scores."""
     out = []
-    for row in lb.build(storage, config, metric):
+    for row in lb.build(storage, config, metric) if rows is None else rows:
         if row["status"] == "ok" and lb.stored_refit_scores(*lb.refit_scores_place(storage, config, row)) is None:
             out.append(row["model"])
     return out
@@ -80,13 +82,16 @@ def ensure_scores(storage, config: RunConfig, metric: str | None = None, n_jobs:
     changed after the run (workers, re-ranking by another metric) still shows its test score.
     """
     store_ensemble(storage, config)
-    if not config.test_size or not missing(storage, config, metric):
+    if not config.test_size:
+        return None
+    rows = lb.build(storage, config, metric)  # once: what is missing, then what to score
+    if not missing(storage, config, metric, rows):
         return None
     try:
         train, test = load_split_for_run(config)
     except TunerError as exc:
         return f"test and training scores of some best trials are not available: {exc}"
-    score_best(storage, config, train, test, metric=metric, n_jobs=n_jobs)
+    score_best(storage, config, train, test, metric=metric, n_jobs=n_jobs, rows=rows)
     return None
 
 

@@ -25,6 +25,8 @@ if str(REPO) not in sys.path:  # `benchmarks` is a folder of the repository, not
 
 from benchmarks import compare  # noqa: E402 (after the sys.path line above)
 
+pytestmark = pytest.mark.slow  # whole runs, processes, servers or a browser (pyproject.toml markers)
+
 BUDGET = 4
 
 CRASHING_PEER = """
@@ -36,7 +38,6 @@ HANGING_PEER = """
 import os, subprocess, sys, time
 from pathlib import Path
 
-pytestmark = pytest.mark.slow  # whole runs, processes, servers or a browser (pyproject.toml markers)
 out = Path(sys.argv[sys.argv.index("--out") + 1])
 child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])  # a worker of its own
 (out.parent / "pids.json").write_text('{"peer": %d, "worker": %d}' % (os.getpid(), child.pid))
