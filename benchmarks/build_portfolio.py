@@ -82,6 +82,7 @@ def tables(max_rows: int, seed: int, only: set[str] | None = None):
 def candidates(family: str, group: str, n: int, seed: int) -> list[dict]:
     """The family's defaults, then ``n`` distinct random configurations of its space."""
     import optuna
+
     import search_spaces
     from search_spaces import SpaceContext
 
@@ -107,8 +108,8 @@ def cv_score(family: str, params: dict, ds, cv: int, seed: int) -> float:
     from tuner.data import preprocessing
     from tuner.data.schema import Schema
     from tuner.evaluation.cross_validation import cross_validate
-    from tuner.evaluation.folds import make_folds
     from tuner.evaluation.estimator import build_estimator, space_context
+    from tuner.evaluation.folds import make_folds
     from tuner.search.run_setup import make_config
 
     config = make_config(ds, run="portfolio", metric=None, models=[family], cv=cv, seed=seed)

@@ -56,13 +56,35 @@ import pandas as pd
 
 from benchmarks.peers import PEERS
 from benchmarks.report import plot_normalised, render_markdown
-from benchmarks.scoring import (HEADLINE, METRIC_COLUMNS, SECONDARY, aligned_proba, classes_of,  # noqa: F401
-                                constant_score, score)
-from benchmarks.suites import (REPO, SUITES, TARGET, Dataset, dataset_file, find_data_dir,  # noqa: F401
-                               list_datasets, load_dataset, read_dataset, read_index, seeds_for, split, usable,
-                               write_split)
-from benchmarks.summary import (ON_TIME, TIE, add_normalised, driver_overheads, head_to_head,  # noqa: F401
-                                peer_summary, rank_scores, ranks, seed_spread, wtl_matrix)
+from benchmarks.scoring import HEADLINE, METRIC_COLUMNS, SECONDARY, aligned_proba, classes_of, constant_score, score  # noqa: F401
+from benchmarks.suites import (  # noqa: F401
+    REPO,
+    SUITES,
+    TARGET,
+    Dataset,
+    dataset_file,
+    find_data_dir,
+    list_datasets,
+    load_dataset,
+    read_dataset,
+    read_index,
+    seeds_for,
+    split,
+    usable,
+    write_split,
+)
+from benchmarks.summary import (  # noqa: F401
+    ON_TIME,
+    TIE,
+    add_normalised,
+    driver_overheads,
+    head_to_head,
+    peer_summary,
+    rank_scores,
+    ranks,
+    seed_spread,
+    wtl_matrix,
+)
 
 POLL_S = 0.1
 

@@ -34,14 +34,13 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from tuner.execution import budget
-from tuner.execution import heartbeat
-from tuner.storage import trial_writes
 from tuner.data.dataset import prepare, read_table
-from tuner.storage.runs import open_storage
+from tuner.execution import budget, heartbeat
+from tuner.execution.cores import cpu_count
 from tuner.search.driver import Driver
 from tuner.search.run_setup import start_run
-from tuner.execution.cores import cpu_count
+from tuner.storage import trial_writes
+from tuner.storage.runs import open_storage
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 START, END = "<!-- parallel_throughput:start -->", "<!-- parallel_throughput:end -->"

@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.summary import (ON_TIME, TIE, driver_overheads, head_to_head, peer_summary, seed_spread,
-                                wtl_matrix)
+from benchmarks.summary import ON_TIME, TIE, driver_overheads, head_to_head, peer_summary, seed_spread, wtl_matrix
 
 
 def _fmt(v, digits=4) -> str:

@@ -220,9 +220,8 @@ def cli(*args, code: int = 0):
 
 
 def register_slow_family(monkeypatch) -> None:
-    import search_spaces
-
     import _slow_family
+    import search_spaces
 
     monkeypatch.setitem(search_spaces.FAMILIES, _slow_family.NAME, _slow_family.__name__)
 

@@ -34,8 +34,8 @@ The re-export shims for old skops type paths (``tuner.features``, ``tuner.target
 from __future__ import annotations
 
 import ast
-import re
 import importlib.util
+import re
 from collections import defaultdict
 from functools import lru_cache
 from pathlib import Path

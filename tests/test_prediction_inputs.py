@@ -27,12 +27,11 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import tuner
+from export_helpers import make_run, regression_frame, serving
 from tuner.cli import app
+from tuner.data.inputs import InputError, InputWarning, coerce
 from tuner.data.schema import Schema
 from tuner.deploy.export import export_model
-from tuner.data.inputs import InputError, InputWarning, coerce
-
-from export_helpers import make_run, regression_frame, serving
 
 runner = CliRunner()
 ENTRIES = ["python", "cli", "http"]

@@ -19,7 +19,14 @@ from tuner.data.frames import as_pandas
 from tuner.errors import TunerError
 from tuner.execution import cores
 from tuner.results import leaderboard as lb
-from tuner.storage.runs import DEFAULT_STORAGE, default_run_name, list_runs, load_sql_layer, open_storage, require_config
+from tuner.storage.runs import (
+    DEFAULT_STORAGE,
+    default_run_name,
+    list_runs,
+    load_sql_layer,
+    open_storage,
+    require_config,
+)
 
 if TYPE_CHECKING:
     from tuner.deploy.artifact.loaded_model import LoadedModel
@@ -117,7 +124,6 @@ def _progress(progress, config, trials: int | None, timeout: float | None):
     """``progress=True``: the CLI's live display on stderr; False / None: nothing; else the object itself."""
     if progress is True:
         from tuner.cli.progress import RunProgress
-
         from tuner.search.driver import DEFAULT_TRIALS
 
         total = trials if trials is not None or timeout is not None else DEFAULT_TRIALS
@@ -165,7 +171,6 @@ def report(out: str, *, run: str | None = None, storage: str | None = None, data
     curves refit the model); pass the same DataFrame.
     """
     from tuner.results.html_report import write_report
-
     from tuner.workflow.derived import ensure_scores
 
     store = open_storage(storage, create=False)

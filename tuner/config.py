@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
 import search_spaces
-
 from tuner.errors import TunerError
 
 

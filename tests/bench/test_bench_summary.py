@@ -9,8 +9,16 @@ import pytest
 
 from benchmarks.report import spread_table
 from benchmarks.scoring import constant_score
-from benchmarks.summary import (TIE, add_normalised, head_to_head, peer_summary, rank_scores, ranks, seed_spread,
-                                wtl_matrix)
+from benchmarks.summary import (
+    TIE,
+    add_normalised,
+    head_to_head,
+    peer_summary,
+    rank_scores,
+    ranks,
+    seed_spread,
+    wtl_matrix,
+)
 
 
 def _runs(table: list[tuple], constant: float = 0.5) -> pd.DataFrame:

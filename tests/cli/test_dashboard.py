@@ -12,10 +12,10 @@ import urllib.error
 import urllib.request
 
 import pytest
-from export_helpers import stop_process
 from typer.testing import CliRunner
 
 import tuner
+from export_helpers import stop_process
 from tuner.cli import app
 
 pytestmark = pytest.mark.slow  # whole runs, processes, servers or a browser (pyproject.toml markers)

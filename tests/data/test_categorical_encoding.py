@@ -8,12 +8,11 @@ import pandas as pd
 import pytest
 
 import search_spaces
+from export_helpers import binary_frame, multiclass_frame
 from search_spaces import SpaceContext
 from tuner.data import preprocessing
 from tuner.data.dataset import prepare
 from tuner.evaluation.cross_validation import fit_quietly, predict_outputs
-
-from export_helpers import binary_frame, multiclass_frame
 
 
 def _pipeline(ds, family, params=None, n_rows=None):

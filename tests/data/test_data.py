@@ -152,9 +152,10 @@ def test_date_text_becomes_calendar_features_not_an_identifier():
 
 
 def test_date_columns_are_learnt_from_and_survive_export(tmp_path, storage_url):
+    from typer.testing import CliRunner
+
     import tuner
     from tuner.cli import app
-    from typer.testing import CliRunner
 
     path = tmp_path / "dated.csv"
     _dated_frame(200).to_csv(path, index=False)

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 from sklearn.preprocessing import PowerTransformer
 
-from tuner.data.target_transforms import BoundedLog1p, BoundedYeoJohnson
-
 from export_helpers import regression_frame
+from tuner.data.target_transforms import BoundedLog1p, BoundedYeoJohnson
 
 
 def _skewed(n=200, seed=0):
@@ -54,8 +53,8 @@ def test_a_wildly_extrapolating_model_predicts_finite_values(target):
     from sklearn.compose import TransformedTargetRegressor
 
     from tuner.data.dataset import prepare
-    from tuner.evaluation.estimator import build_estimator, space_context
     from tuner.evaluation.cross_validation import fit_quietly
+    from tuner.evaluation.estimator import build_estimator, space_context
     from tuner.search.run_setup import make_config
 
     frame = regression_frame()
@@ -85,8 +84,8 @@ def test_a_fitted_pipeline_with_them_survives_the_artifact_round_trip(tmp_path):
     from tuner.data.dataset import prepare
     from tuner.deploy.artifact.reader import load_pipeline
     from tuner.deploy.artifact.writer import write_pipeline
-    from tuner.evaluation.estimator import build_estimator, space_context
     from tuner.evaluation.cross_validation import fit_quietly
+    from tuner.evaluation.estimator import build_estimator, space_context
     from tuner.search.run_setup import make_config
 
     frame = regression_frame()

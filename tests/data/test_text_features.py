@@ -219,10 +219,9 @@ def test_cli_predict_and_serve_take_free_text(name_run, tmp_path):
     from typer.testing import CliRunner
 
     import tuner
+    from export_helpers import serving
     from tuner.cli import app
     from tuner.deploy.export import export_model
-
-    from export_helpers import serving
 
     folder, storage, csv, _ = name_run
     out = tmp_path / "model"

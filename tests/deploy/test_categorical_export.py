@@ -11,10 +11,9 @@ import pandas as pd
 import pytest
 
 import tuner
+from export_helpers import binary_frame, fit_pipeline, make_run, multiclass_frame, native_outputs
 from tuner.deploy import onnx_export
 from tuner.deploy.export import export_model
-
-from export_helpers import binary_frame, fit_pipeline, make_run, multiclass_frame, native_outputs
 
 pytest.importorskip("onnxruntime")
 

@@ -12,14 +12,19 @@ from typer.testing import CliRunner
 
 import tuner
 import tuner.api
-from tuner.deploy.artifact import ArtifactError, VersionWarning
-from tuner.cli import app
-from tuner.deploy.export import export_model
-
 from export_helpers import (
-    CLASSIFIERS, REGRESSORS, binary_frame, keras_available, make_run, multiclass_frame, native_outputs,
+    CLASSIFIERS,
+    REGRESSORS,
+    binary_frame,
+    keras_available,
+    make_run,
+    multiclass_frame,
+    native_outputs,
     regression_frame,
 )
+from tuner.cli import app
+from tuner.deploy.artifact import ArtifactError, VersionWarning
+from tuner.deploy.export import export_model
 
 runner = CliRunner()
 
@@ -244,8 +249,8 @@ def test_cli_export_and_errors(binary_run, tmp_path):
 
 def test_export_without_completed_trial(tmp_path):
     from tuner.data.dataset import prepare
-    from tuner.storage.runs import open_storage
     from tuner.search.run_setup import start_run
+    from tuner.storage.runs import open_storage
 
     csv = tmp_path / "d.csv"
     binary_frame().to_csv(csv, index=False)

@@ -7,11 +7,17 @@ import pandas as pd
 import pytest
 
 import tuner
+from export_helpers import (
+    CLASSIFIERS,
+    REGRESSORS,
+    binary_frame,
+    fit_pipeline,
+    make_run,
+    multiclass_frame,
+    regression_frame,
+)
 from tuner.deploy import onnx_export
 from tuner.deploy.export import export_model
-
-from export_helpers import (CLASSIFIERS, REGRESSORS, binary_frame, fit_pipeline, make_run, multiclass_frame,
-                            regression_frame)
 
 ort = pytest.importorskip("onnxruntime")
 

@@ -8,11 +8,10 @@ import pytest
 from typer.testing import CliRunner
 
 import tuner
-from tuner.cli import app
-from tuner.deploy.export import export_model
-from tuner.data.inputs import InputError
-
 from export_helpers import binary_frame, make_run, regression_frame
+from tuner.cli import app
+from tuner.data.inputs import InputError
+from tuner.deploy.export import export_model
 
 runner = CliRunner()
 

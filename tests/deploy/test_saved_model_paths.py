@@ -17,8 +17,8 @@ import pytest
 from sklearn.base import BaseEstimator
 
 import tuner
-from tuner import model_types
 from tests.test_architecture import module_files
+from tuner import model_types
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "model_folders"
 # sklearn estimators of tuner's that a model folder never records by name

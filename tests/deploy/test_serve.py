@@ -13,10 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 import tuner
+from export_helpers import binary_frame, make_run, serving
 from tuner.cli import app
 from tuner.deploy.export import export_model
-
-from export_helpers import binary_frame, make_run, serving
 
 pytestmark = pytest.mark.slow  # whole runs, processes, servers or a browser (pyproject.toml markers)
 

@@ -22,9 +22,8 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 import tuner
-from tuner.deploy.export import export_model
-
 from export_helpers import binary_frame, make_run, serving
+from tuner.deploy.export import export_model
 
 pytestmark = pytest.mark.slow  # whole runs, processes, servers or a browser (pyproject.toml markers)
 

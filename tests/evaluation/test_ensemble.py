@@ -14,13 +14,12 @@ import pytest
 from typer.testing import CliRunner
 
 import tuner
+from export_helpers import binary_frame, regression_frame, serving
 from tuner.cli.app import app
 from tuner.evaluation.ensemble_selection import greedy_weights, select
 from tuner.evaluation.metrics import score_all
 from tuner.storage import out_of_fold
 from tuner.storage.runs import family_study_name
-
-from export_helpers import binary_frame, regression_frame, serving
 
 runner = CliRunner()
 
@@ -161,8 +160,8 @@ def test_the_exported_ensemble_predicts_serves_and_converts(binary_run):
 
 def _export_member(folder, storage, member: dict, i: int):
     """A member's trial refit alone (the trial may not be its family's best): the same builder."""
-    from tuner.deploy import artifact
     from tuner.data.dataset import load_for_run
+    from tuner.deploy import artifact
     from tuner.deploy.export import refit
     from tuner.storage.runs import open_storage, require_config
 

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from search_spaces import Preprocessing, SpaceContext
 from tuner.data.dataset import prepare
+from tuner.data.preprocessing import build_pipeline
 from tuner.errors import TunerError
 from tuner.evaluation.cross_validation import cross_validate, summarise
 from tuner.evaluation.folds import make_folds
-from tuner.data.preprocessing import build_pipeline
-from search_spaces import Preprocessing, SpaceContext
 
 
 def test_folds_are_deterministic_stratified_and_cover_every_row():

@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 import search_spaces
 import tuner
-from tuner.results import leaderboard as lb
 from tuner.cli import app
 from tuner.evaluation.stats import compare_with_leader, corrected_resampled_ttest, fold_size_ratio
+from tuner.results import leaderboard as lb
 from tuner.storage.runs import open_storage, require_config
 
 

@@ -6,13 +6,12 @@ In CI a skip is a failure: the PostgreSQL case needs the server of the distribut
 
 from __future__ import annotations
 
-import _scaleout as so
 import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tuner.execution import budget
-from tuner.execution import heartbeat
+import _scaleout as so
+from tuner.execution import budget, heartbeat
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

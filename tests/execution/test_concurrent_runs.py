@@ -18,13 +18,13 @@ import re
 from collections import Counter
 from pathlib import Path
 
-import _scaleout as so
-import _slow_family
 import numpy as np
 import optuna
 import pandas as pd
 import pytest
 
+import _scaleout as so
+import _slow_family
 from tuner.execution.heartbeat import WORKER_ATTR
 from tuner.storage.runs import require_config
 
@@ -126,8 +126,8 @@ def test_different_data_started_at_the_same_moment_the_second_config_is_refused(
     reading it again, so the second to get there is refused like any later call."""
     from tuner.data.dataset import prepare
     from tuner.errors import TunerError
-    from tuner.storage.runs import open_storage, save_config
     from tuner.search.run_setup import make_config
+    from tuner.storage.runs import open_storage, save_config
 
     store = open_storage(f"sqlite:///{tmp_path / 'tuner.db'}", create=True)
     first = make_config(prepare(mixed_frame, "churned", "auto"), run=RUN, metric=None,

@@ -22,14 +22,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import _scaleout as so
-import _slow_family
 import numpy as np
 import optuna
 import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
+import _scaleout as so
+import _slow_family
 from tuner.execution.heartbeat import WORKER_ATTR
 
 pytestmark = pytest.mark.slow  # whole runs, processes, servers or a browser (pyproject.toml markers)

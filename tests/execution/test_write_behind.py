@@ -6,14 +6,13 @@ In CI a skip is a failure: the PostgreSQL cases need the server of the distribut
 
 from __future__ import annotations
 
-import _scaleout as so
 import optuna
 import pytest
 from optuna.trial import TrialState
 
+import _scaleout as so
 import tuner
-from tuner.execution import budget
-from tuner.execution import write_behind
+from tuner.execution import budget, write_behind
 from tuner.storage.runs import open_storage
 
 

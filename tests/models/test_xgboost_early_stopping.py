@@ -8,9 +8,8 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
-from tuner.models.xgboost_early_stopping import EarlyStoppingXGBClassifier, EarlyStoppingXGBRegressor
-
 from export_helpers import fit_pipeline
+from tuner.models.xgboost_early_stopping import EarlyStoppingXGBClassifier, EarlyStoppingXGBRegressor
 
 
 def _noisy(n: int = 3000, seed: int = 0):
@@ -78,9 +77,8 @@ def test_a_run_exports_the_early_stopped_model_and_loads_it_back(tmp_path):
     import json
 
     import tuner
-    from tuner.deploy.export import export_model
-
     from export_helpers import make_run
+    from tuner.deploy.export import export_model
 
     X, y = _noisy(2400, seed=2)
     frame = pd.DataFrame(X, columns=list("abcd")).assign(kind=np.where(X[:, 1] > 0, "up", "down"), target=y)

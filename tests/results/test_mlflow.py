@@ -13,9 +13,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from tuner.cli.app import app
-
 from export_helpers import binary_frame, serving
+from tuner.cli.app import app
 
 mlflow = pytest.importorskip("mlflow")
 runner = CliRunner()

@@ -11,12 +11,12 @@ from typer.testing import CliRunner
 
 import tuner
 from tuner import api
-from tuner.results import leaderboard as lb
-from tuner.results import top_trials
 from tuner.cli import app
 from tuner.data.dataset import prepare
-from tuner.storage.runs import family_study_name, open_storage, require_config, save_config
+from tuner.results import leaderboard as lb
+from tuner.results import top_trials
 from tuner.search.run_setup import make_config
+from tuner.storage.runs import family_study_name, open_storage, require_config, save_config
 
 # (roc_auc, accuracy, log_loss) per trial; ranking by each metric orders the families differently:
 #   roc_auc:  lr (trial 0: 0.90) > rf (0.88)

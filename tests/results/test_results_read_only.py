@@ -8,11 +8,11 @@ import optuna
 import pytest
 
 import tuner
-from tuner.results import ensemble, leaderboard as lb, top_trials
+from export_helpers import binary_frame
+from tuner.results import ensemble, top_trials
+from tuner.results import leaderboard as lb
 from tuner.storage.runs import open_storage, require_config
 from tuner.workflow import derived
-
-from export_helpers import binary_frame
 
 WRITES = ("create_new_study", "delete_study", "set_study_user_attr", "set_study_system_attr", "create_new_trial",
           "set_trial_param", "set_trial_state_values", "set_trial_intermediate_value", "set_trial_user_attr",

@@ -12,8 +12,8 @@ from optuna.trial import TrialState
 
 import search_spaces
 import tuner
-from tuner.results import leaderboard as lb
 from tuner.errors import TunerError
+from tuner.results import leaderboard as lb
 from tuner.storage.runs import list_runs, open_storage, require_config
 
 

@@ -7,7 +7,6 @@ import pytest
 from typer.testing import CliRunner
 
 import search_spaces
-
 import tuner
 from tuner.cli import app
 from tuner.storage.runs import open_storage, require_config

@@ -14,9 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 import search_spaces
-from tuner.cli.app import app
-
 from export_helpers import regression_frame
+from tuner.cli.app import app
 
 runner = CliRunner()
 REF = "plugin_family_example:SPACE"

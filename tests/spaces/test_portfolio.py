@@ -12,9 +12,10 @@ import pytest
 
 import search_spaces
 import tuner
-from search_spaces import SpaceContext, portfolio as _portfolio
-from search_spaces._portfolios import PORTFOLIOS, PROVENANCE
 from benchmarks import build_portfolio
+from search_spaces import SpaceContext
+from search_spaces import portfolio as _portfolio
+from search_spaces._portfolios import PORTFOLIOS, PROVENANCE
 from tuner.storage.runs import load_family_study
 
 

@@ -11,16 +11,16 @@ from sklearn.model_selection import train_test_split
 from typer.testing import CliRunner
 
 import tuner
-from tuner.evaluation.folds import make_folds
-from tuner.workflow import derived
-from tuner.results import leaderboard as lb
 from tuner.cli import app
 from tuner.data.dataset import load_for_run, load_split_for_run, prepare, read_table, split_holdout
 from tuner.errors import TunerError
-from tuner.evaluation.estimator import build_estimator, space_context
 from tuner.evaluation.cross_validation import predict_outputs
+from tuner.evaluation.estimator import build_estimator, space_context
+from tuner.evaluation.folds import make_folds
 from tuner.evaluation.metrics import score_all
+from tuner.results import leaderboard as lb
 from tuner.storage.runs import open_storage, require_config
+from tuner.workflow import derived
 
 
 @pytest.fixture

@@ -13,8 +13,19 @@ from typing import Annotated, Optional
 
 import typer
 
-from tuner.cli.common import (MlflowOpt, RunOpt, StorageOpt, TrialTimeoutOpt, WideOpt, choose_run, err, out,
-                              print_fitted, table_width, user_errors)
+from tuner.cli.common import (
+    MlflowOpt,
+    RunOpt,
+    StorageOpt,
+    TrialTimeoutOpt,
+    WideOpt,
+    choose_run,
+    err,
+    out,
+    print_fitted,
+    table_width,
+    user_errors,
+)
 from tuner.cli.common import quiet_libraries as _quiet_libraries
 from tuner.cli.importance import importance as _importance
 from tuner.cli.run import run as _run
@@ -72,10 +83,10 @@ def leaderboard(
 ) -> None:
     """Show a run's families ranked by cross-validated score (from the storage alone)."""
     from tuner.evaluation.metrics import check_metric
-    from tuner.workflow.derived import ensure_scores
     from tuner.results import leaderboard as lb
     from tuner.results import top_trials as tt
     from tuner.storage.runs import open_storage
+    from tuner.workflow.derived import ensure_scores
 
     if fmt == Format.table and out_file is not None:
         raise TunerError("--format table prints to the terminal; use --format json|csv|markdown|html with --out")
@@ -159,7 +170,6 @@ def spaces(task: Annotated[Optional[str], typer.Option(help="binary, multiclass 
     from rich.table import Table
 
     import search_spaces
-
     from tuner.data import preprocessing
 
     if task is not None and task not in search_spaces.TASKS:
@@ -271,7 +281,6 @@ def export(
 ) -> None:
     """Refit the winner (or --model's best) on all training rows and write a model folder."""
     from tuner.deploy.export import export_model
-
     from tuner.storage.runs import open_storage
 
     _quiet_libraries()

@@ -76,7 +76,8 @@ def print_fitted(fitted, wide: bool = False) -> None:
 
 def choose_run(store, run_name: str | None, url: str | None, data: str | None = None):
     """The run of a command taking --run, the same way for every command; says which when it chose."""
-    from tuner.storage.runs import DEFAULT_STORAGE, choose_run as choose
+    from tuner.storage.runs import DEFAULT_STORAGE
+    from tuner.storage.runs import choose_run as choose
 
     config, why = choose(store, run_name, data=data)
     if why:  # said on stderr when the command succeeds (stdout stays the command's output)

@@ -11,8 +11,19 @@ from typing import Annotated, Optional
 
 import typer
 
-from tuner.cli.common import (MlflowOpt, RunOpt, StorageOpt, TrialTimeoutOpt, WideOpt, err, out, print_fitted,
-                              quiet_libraries, table_width, user_errors)
+from tuner.cli.common import (
+    MlflowOpt,
+    RunOpt,
+    StorageOpt,
+    TrialTimeoutOpt,
+    WideOpt,
+    err,
+    out,
+    print_fitted,
+    quiet_libraries,
+    table_width,
+    user_errors,
+)
 from tuner.errors import TunerError
 
 NEXT_STEPS_ENV = "TUNER_NEXT_STEPS"
@@ -78,8 +89,8 @@ def run(
     from tuner.data.dataset import check_test_size, prepare, read_table
     from tuner.evaluation.cross_validation import rare_class_note
     from tuner.execution import cores
-    from tuner.results import leaderboard as lb
     from tuner.execution.worker import standing
+    from tuner.results import leaderboard as lb
     from tuner.storage.runs import DEFAULT_STORAGE, default_run_name
     from tuner.workflow.run import TuningRun
 

@@ -16,7 +16,6 @@ def print_space_file(path: Path, task: str | None) -> None:
     against what the data offers (and every key again) before it writes anything."""
     import search_spaces
     from search_spaces import SpaceContext
-
     from tuner.search import space_file
 
     overrides = space_file.read(path)

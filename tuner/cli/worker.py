@@ -7,8 +7,8 @@ import signal
 import time
 from pathlib import Path
 
-from tuner.execution import budget
 from tuner.errors import TunerError
+from tuner.execution import budget
 
 
 class _Lines:
@@ -38,9 +38,9 @@ def load_data(config, data: str | None):
 def join(*, run_name: str, storage: str | None, timeout: float | None, trials: int | None, n_jobs: int | None,
          data: str | None, out, err, trial_timeout: float | None = None) -> int:
     """Run the worker; returns the exit code (0 done, 130 interrupted, 143 terminated)."""
-    from tuner.storage.runs import DEFAULT_STORAGE, open_storage, require_config
     from tuner.execution import cores
     from tuner.execution.worker import install_sigterm_handler
+    from tuner.storage.runs import DEFAULT_STORAGE, open_storage, require_config
 
     if timeout is not None and timeout <= 0:
         raise TunerError(f"--timeout must be a positive number of seconds (got {timeout:g})")

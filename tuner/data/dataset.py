@@ -16,7 +16,6 @@ import pandas as pd
 
 from tuner.data.columns import dropped_notes, is_text, listing, numbers_in_text, text_as_numbers, useless_reason
 from tuner.data.features import looks_like_dates
-from tuner.data.text import MAX_TOKENS, MIN_TOKEN_ROWS, free_text
 from tuner.data.read import NOTES_ATTR, fingerprint, read_table
 from tuner.data.row_columns import check_names, describe_span, group_codes, time_order, time_values, weight_values
 from tuner.data.schema import (
@@ -29,6 +28,7 @@ from tuner.data.schema import (
     is_categorical_dtype,
 )
 from tuner.data.target import check_target_values, encode_target, merge_spaced_labels, positive_class, run_pos_label
+from tuner.data.text import MAX_TOKENS, MIN_TOKEN_ROWS, free_text
 from tuner.errors import TunerError
 
 # The data API callers import from here; the names defined in the modules above are

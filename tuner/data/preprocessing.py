@@ -20,7 +20,6 @@ from sklearn.pipeline import Pipeline as SkPipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, PolynomialFeatures, StandardScaler, TargetEncoder
 
 from search_spaces import Preprocessing, SpaceContext
-
 from tuner.data.categories import MAX_CODES, CategoryCodes
 from tuner.data.features import DatetimeFeatures
 from tuner.data.schema import MAX_ONEHOT_CATEGORIES, Schema

@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tuner.deploy import artifact
 from tuner.config import now_iso
+from tuner.deploy import artifact
 from tuner.errors import TunerError
 from tuner.models.ensemble import NAME as ENSEMBLE
 
@@ -70,8 +70,8 @@ def schema_card(schema: dict) -> dict:
 def refit(config, family: str, params: dict, ds, *, n_jobs: int = 1):
     """(fitted pipeline, seconds): ``family`` with ``params`` fitted on all rows of ``ds``
     (the run's training part: ``tuner.data.dataset.load_split_for_run(config, data)[0]``)."""
-    from tuner.evaluation.estimator import build_estimator, space_context
     from tuner.evaluation.cross_validation import fit_quietly
+    from tuner.evaluation.estimator import build_estimator, space_context
     from tuner.evaluation.weights import fit_params
 
     ctx = space_context(config, n_jobs, n_rows=len(ds.X))

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tuner.deploy.kept_model import ATTR, run_study, location, row_key
+from tuner.deploy.kept_model import ATTR, location, row_key, run_study
 from tuner.errors import TunerError
 
 RESERVE_SHARE = 0.12  # of a clock, kept for the final fit

@@ -25,8 +25,8 @@ from tuner.deploy.artifact.layout import ONNX_FILE, installed_versions, missing_
 from tuner.deploy.onnx_convert import OPSET, convert, input_spec, onnx_feeds
 from tuner.deploy.onnx_custom import NotConvertible
 from tuner.deploy.onnx_ensemble import convert_ensemble
-from tuner.models.ensemble import WeightedEnsemble
 from tuner.errors import TunerError
+from tuner.models.ensemble import WeightedEnsemble
 
 # The ONNX model must reproduce the native predictions on this many training rows ...
 VERIFY_ROWS = 1000

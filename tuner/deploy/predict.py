@@ -16,8 +16,8 @@ from typing import Callable, Iterator
 
 import pandas as pd
 
-from tuner.errors import TunerError
 from tuner.data.inputs import NA_TEXT, check_columns
+from tuner.errors import TunerError
 
 DEFAULT_CHUNK_ROWS = 50_000
 

@@ -18,19 +18,19 @@ body gets a 500: what the model cannot predict is a 422 too, and numbers JSON ca
 # No `from __future__ import annotations` here: FastAPI reads the endpoint annotations at
 # runtime, and the request models are built per app from the model's schema.
 import hmac
-import re
 import ipaddress
 import json
 import math
 import os
+import re
 import sys
 import traceback
 from typing import Any, Optional
 
-from tuner.deploy.artifact import LoadedModel, missing_extra
-from tuner.errors import TunerError
 from tuner.data import inputs
 from tuner.data.inputs import InputError
+from tuner.deploy.artifact import LoadedModel, missing_extra
+from tuner.errors import TunerError
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 TOKEN_ENV = "TUNER_SERVE_TOKEN"

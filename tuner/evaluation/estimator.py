@@ -10,11 +10,10 @@ from typing import Any, Mapping
 
 import search_spaces
 from search_spaces import SpaceContext
-
-from tuner.data import preprocessing
-from tuner.models import ensemble
 from tuner.config import RunConfig
+from tuner.data import preprocessing
 from tuner.data.dataset import Schema
+from tuner.models import ensemble
 
 
 def space_context(config: RunConfig, n_jobs: int = 1, *, n_rows: int | None = None) -> SpaceContext:

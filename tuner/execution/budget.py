@@ -55,8 +55,7 @@ from optuna.trial import TrialState
 from tuner.execution import heartbeat
 from tuner.storage import trial_writes
 from tuner.storage.locks import LOCK_TIMEOUT_S, run_lock  # noqa: F401 — the run's lock, used with the budget
-from tuner.storage.optuna_adapter import (UpdateFinishedTrialError, models, rdb, stale_trial_ids, storage_of,
-                                          trial_id)
+from tuner.storage.optuna_adapter import UpdateFinishedTrialError, models, rdb, stale_trial_ids, storage_of, trial_id
 from tuner.storage.runs import load_family_study
 
 TARGET_ATTR = "tuner_target"

@@ -16,7 +16,6 @@ import numpy as np
 import optuna
 
 import search_spaces
-
 from tuner.storage import out_of_fold
 
 # After a family has a result, this many failed trials in a row (in one worker) set it aside.

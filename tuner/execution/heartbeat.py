@@ -35,8 +35,16 @@ import threading
 import optuna
 
 from tuner.storage import trial_writes
-from tuner.storage.heartbeat_options import (DEFAULT_INTERVAL_S, ENV, GRACE_INTERVALS, MAX_RETRY, grace_s,  # noqa: F401
-                                      interval_s, quiet, retry_callback_of)
+from tuner.storage.heartbeat_options import (  # noqa: F401
+    DEFAULT_INTERVAL_S,
+    ENV,
+    GRACE_INTERVALS,
+    MAX_RETRY,
+    grace_s,
+    interval_s,
+    quiet,
+    retry_callback_of,
+)
 from tuner.storage.optuna_adapter import rdb, stale_trial_ids, storage_of, trial_id
 
 WORKER_ATTR = "tuner_worker"  # trial system attribute: the process that claimed the trial

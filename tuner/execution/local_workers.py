@@ -32,11 +32,10 @@ from dataclasses import dataclass, field
 import optuna
 from optuna.trial import TrialState
 
-from tuner.execution import budget
 from tuner.errors import TunerError
+from tuner.execution import budget
 from tuner.execution.cores import threads_per_worker
-from tuner.execution.worker import (Interrupted, Outcome, best_value, install_sigterm_handler,
-                                    to_monotonic, work)
+from tuner.execution.worker import Interrupted, Outcome, best_value, install_sigterm_handler, to_monotonic, work
 from tuner.storage.optuna_adapter import UpdateFinishedTrialError, rdb, storage_of, trial_id
 
 SET_ASIDE_AFTER = 3  # trials of a family timed out / killed in a row

@@ -24,10 +24,8 @@ import optuna
 from optuna.trial import TrialState
 
 from tuner.config import RunConfig
-from tuner.execution import budget, fit_watchdog, plateau
+from tuner.execution import budget, fit_watchdog, heartbeat, plateau, write_behind
 from tuner.execution.family_state import FamilyState
-from tuner.execution import heartbeat
-from tuner.execution import write_behind
 from tuner.execution.heartbeat import worker_id  # noqa: F401 — this process' "host:pid"
 from tuner.storage.optuna_adapter import UpdateFinishedTrialError, storage_of, trial_id
 from tuner.storage.runs import load_family_study

@@ -49,8 +49,8 @@ def refit_and_score(config: RunConfig, family: str, params: dict, train: Dataset
                     n_jobs: int = 1, fitted=None) -> dict:
     """Refit one configuration on ``train``; every metric on ``train`` and (if given) ``test``.
     ``fitted``: this configuration already fitted on ``train`` (the run's final model): no refit."""
-    from tuner.evaluation.estimator import build_estimator, space_context
     from tuner.evaluation.cross_validation import fit_quietly, predict_outputs
+    from tuner.evaluation.estimator import build_estimator, space_context
     from tuner.evaluation.metrics import score_all
     from tuner.evaluation.weights import fit_params
 

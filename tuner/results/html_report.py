@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tuner.results import leaderboard as lb
 from tuner.config import RunConfig, now_iso
 from tuner.errors import TunerError
+from tuner.results import leaderboard as lb
 from tuner.storage.runs import load_family_study
 
 TITLES = {
@@ -131,8 +131,8 @@ def _winner_predictions(config: RunConfig, row: dict, train, test, n_jobs: int):
     """(y_true, predictions, probabilities or None, description) for the winner."""
     from sklearn.base import clone
 
-    from tuner.evaluation.estimator import build_estimator, space_context
     from tuner.evaluation.cross_validation import fit_quietly, predict_outputs
+    from tuner.evaluation.estimator import build_estimator, space_context
     from tuner.evaluation.folds import folds_for_run
     from tuner.evaluation.weights import fit_params
 

@@ -18,7 +18,8 @@ from tuner.config import RunConfig
 from tuner.evaluation import stats
 from tuner.evaluation.metrics import get_metric, metrics_for
 from tuner.models.ensemble import NAME as ENSEMBLE
-from tuner.results.ensemble import row as ensemble_row, selection as ensemble_selection
+from tuner.results.ensemble import row as ensemble_row
+from tuner.results.ensemble import selection as ensemble_selection
 from tuner.storage.runs import load_family_study
 
 # The family study's user attribute holding refit scores ({trial number: entry}), written by

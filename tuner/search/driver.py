@@ -17,17 +17,15 @@ from optuna.trial import TrialState
 import search_spaces
 from search_spaces import SpaceContext
 from search_spaces.portfolio import portfolio
-
-from tuner.execution import budget
-from tuner.data import preprocessing
-from tuner.execution import cores, threads, worker
 from tuner.config import RunConfig
+from tuner.data import preprocessing
 from tuner.data.dataset import Dataset
-from tuner.evaluation.pruning import FoldPruner
-from tuner.evaluation.estimator import space_context
-from tuner.execution.family_state import FamilyState
 from tuner.errors import TunerError
+from tuner.evaluation.estimator import space_context
 from tuner.evaluation.folds import folds_for_run
+from tuner.evaluation.pruning import FoldPruner
+from tuner.execution import budget, cores, threads, worker
+from tuner.execution.family_state import FamilyState
 from tuner.search import space_file
 from tuner.search import trial as trial_run
 from tuner.search.run_setup import schema_of

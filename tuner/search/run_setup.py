@@ -8,7 +8,6 @@ import numpy as np
 import optuna
 
 import search_spaces
-
 from tuner.config import RunConfig, now_iso, plugin_refs, resolve_families
 from tuner.data import preprocessing
 from tuner.data.dataset import Dataset

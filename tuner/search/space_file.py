@@ -28,7 +28,6 @@ from pathlib import Path
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 import search_spaces
-
 from tuner.errors import TunerError
 
 MAX_PASSES = 8  # recording passes: each picks the next choice of every categorical

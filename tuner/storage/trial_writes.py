@@ -33,9 +33,18 @@ import optuna
 from optuna.trial import TrialState
 from sqlalchemy import exc as sqlalchemy_exc
 
-from tuner.storage.optuna_adapter import (UpdateFinishedTrialError, forget_cached_trials, frozen_of, models,
-                                          orm_session, put_in_memory, rdb, set_param_without_commit, storage_of,
-                                          trial_id)
+from tuner.storage.optuna_adapter import (
+    UpdateFinishedTrialError,
+    forget_cached_trials,
+    frozen_of,
+    models,
+    orm_session,
+    put_in_memory,
+    rdb,
+    set_param_without_commit,
+    storage_of,
+    trial_id,
+)
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from tuner.data.dataset import Dataset
 from tuner.deploy import final_fit
 from tuner.errors import TunerError
 from tuner.execution import budget, cores, plateau
+from tuner.execution.family_state import FamilyState
 from tuner.results import holdout
 from tuner.results import leaderboard as lb
-from tuner.execution.family_state import FamilyState
 from tuner.search.driver import DEFAULT_TRIALS, Driver
 from tuner.search.run_setup import make_config, start_run
 from tuner.storage.runs import load_config, open_storage

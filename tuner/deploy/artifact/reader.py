@@ -11,10 +11,11 @@ import json
 import warnings
 from pathlib import Path
 
+from tuner import model_types
 from tuner.deploy.artifact.layout import (
     CARD,
-    FORMAT,
     ENSEMBLE_FORMAT_VERSION,
+    FORMAT,
     ArtifactError,
     VersionWarning,
     installed_versions,
@@ -23,7 +24,6 @@ from tuner.deploy.artifact.layout import (
 )
 from tuner.deploy.artifact.loaded_model import LoadedModel
 from tuner.deploy.artifact.trust import is_trusted_type, skops_io
-from tuner import model_types
 from tuner.errors import TunerError
 from tuner.models.ensemble import WeightedEnsemble
 
