@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
-import time
 
 import optuna
 import pytest
@@ -66,15 +66,15 @@ def test_different_data_under_an_existing_run_is_refused_without_writing(mixed_f
 
 
 def test_timeout_is_respected_and_trials_are_stopped_at_the_deadline(mixed_frame, storage_url):
-    start = time.monotonic()
+    deadline = datetime.datetime.now() + datetime.timedelta(seconds=6)
     board = tuner.tune(mixed_frame, target="churned", timeout=6, cv=3, storage=storage_url, run="t")
-    elapsed = time.monotonic() - start
-    # the clock includes start-up; a trial running at the deadline is stopped after its
-    # current fold (loose bound: the CI machine may be busy; benchmarks measure the real overrun)
-    assert elapsed < 6 + 4, elapsed
+    # the clock includes start-up; a trial running at the deadline is stopped after its current fold.
+    # The overrun in seconds is measured by benchmarks (a test is not one): here, what the run did
     assert board.loc[board["model"] == "logistic_regression", "status"].item() == "ok"
     for family in set(board["model"]) - {"ensemble"}:
         counts, study = _counts(storage_url, "t", family)
+        started = [t for t in study.trials if t.state != TrialState.WAITING]  # queued starts wait for a resume
+        assert all(t.datetime_start < deadline and t.state != TrialState.RUNNING for t in started)
         if counts[TrialState.COMPLETE] == 0:  # a family without a result says why
             reasons = {t.user_attrs.get("stopped", "") for t in study.trials if t.state == TrialState.PRUNED}
             assert counts[TrialState.PRUNED] == 0 or any(r.startswith(("time budget", "time cap")) for r in reasons)
