@@ -49,7 +49,8 @@ def test_cross_validate_records_every_metric_and_times(mixed_frame):
     results = cross_validate(est, ds.X, ds.y, folds, ds.task, 2)
     assert len(results) == 4 and all(r.fit_time_s > 0 for r in results)
     summary = summarise(results)
-    assert set(summary["metrics"]) == {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"}
+    assert set(summary["metrics"]) == {"accuracy", "balanced_accuracy", "precision", "recall", "f1", "mcc",
+                                        "roc_auc", "pr_auc", "log_loss", "brier", "cosine_similarity"}
     assert len(summary["metrics"]["roc_auc"]["folds"]) == 4
     assert summary["metrics"]["roc_auc"]["mean"] > 0.8
     assert summary["predict_time_ms_per_1k"] > 0

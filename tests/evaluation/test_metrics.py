@@ -19,7 +19,7 @@ def test_every_contract_metric_is_registered_with_a_direction():
 
 
 def test_metrics_per_task():
-    assert {m.name for m in metrics_for("regression")} == {"mse", "rmse", "mae", "r2"}
+    assert {m.name for m in metrics_for("regression")} == {"mse", "rmse", "mae", "r2", "cosine_similarity"}
     assert "top_k_accuracy" not in {m.name for m in metrics_for("binary")}
     assert "top_k_accuracy" in {m.name for m in metrics_for("multiclass")}
 
@@ -181,3 +181,82 @@ def test_numpy_regression_metrics_match_scikit_learn(seed):
                 "mae": skm.mean_absolute_error(y, pred), "r2": skm.r2_score(y, pred)}
     for name, value in expected.items():
         assert METRICS[name].fn(y, pred, 0) == pytest.approx(value, rel=1e-9, abs=1e-12), name
+
+
+def _reference(name, y, pred, proba, k, w):
+    """scikit-learn's value of ``name`` (Brier multiclass: the sum of the per-class binary scores)."""
+    average = "binary" if k == 2 else "macro"
+    if name == "balanced_accuracy":
+        return skm.balanced_accuracy_score(y, pred, sample_weight=w)
+    if name == "mcc":
+        return skm.matthews_corrcoef(y, pred, sample_weight=w)
+    if name.startswith("f_beta@"):
+        return skm.fbeta_score(y, pred, beta=float(name.split("@")[1]), average=average, sample_weight=w,
+                               zero_division=0)
+    if name == "pr_auc":
+        if k == 2:
+            return skm.average_precision_score(y, proba[:, 1], sample_weight=w)
+        return skm.average_precision_score(np.eye(k)[y], proba, average="macro", sample_weight=w)
+    if name == "brier":
+        if k == 2:
+            return skm.brier_score_loss(y, proba[:, 1], sample_weight=w)
+        return sum(skm.brier_score_loss(y == j, proba[:, j], sample_weight=w) for j in range(k))
+    if name.startswith("top_k_accuracy@"):
+        return skm.top_k_accuracy_score(y, proba, k=int(name.split("@")[1]), labels=np.arange(k), sample_weight=w)
+    raise AssertionError(name)
+
+
+@pytest.mark.parametrize("k", [2, 5])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("name", ["balanced_accuracy", "mcc", "f_beta@2", "f_beta@0.5", "pr_auc", "brier",
+                                  "top_k_accuracy@2"])
+def test_the_new_metrics_match_scikit_learn_weighted_and_not(name, k, weighted):
+    if name.startswith("top_k") and k == 2:
+        pytest.skip("top-k accuracy is a multiclass metric")
+    rng = np.random.default_rng(k * 10 + weighted)
+    n = 400
+    y = rng.integers(0, k, n)
+    proba = rng.dirichlet(np.ones(k), n)
+    proba[:, 0] = np.round(proba[:, 0], 1)  # ties among scores, as trees give
+    proba /= proba.sum(axis=1, keepdims=True)
+    pred = proba.argmax(axis=1)
+    w = rng.uniform(0, 3, n) if weighted else None
+    task = "binary" if k == 2 else "multiclass"
+    got = score_all(task, y, pred, proba, k, w, metric=name)[name]
+    assert got == pytest.approx(_reference(name, y, pred, proba, k, w), abs=1e-10)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cosine_similarity_matches_keras(weighted):
+    keras = pytest.importorskip("keras")
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 4, 200)
+    proba = rng.dirichlet(np.ones(4), 200)
+    w = rng.uniform(0, 2, 200) if weighted else None
+    got = score_all("multiclass", y, proba.argmax(axis=1), proba, 4, w)["cosine_similarity"]
+    reference = keras.metrics.CosineSimilarity()
+    reference.update_state(np.eye(4)[y], proba, sample_weight=w)
+    assert got == pytest.approx(float(reference.result()), abs=1e-6)
+    # regression: the cosine of the true and predicted value vectors, weighted as sqrt(w) * each
+    values, predicted = rng.normal(size=200), rng.normal(size=200)
+    got = score_all("regression", values, predicted, None, 0, w)["cosine_similarity"]
+    scale = np.ones(200) if w is None else np.sqrt(w)
+    expected = -float(keras.losses.cosine_similarity(scale * values, scale * predicted, axis=-1))
+    assert got == pytest.approx(expected, abs=1e-6)
+
+
+def test_metrics_with_a_parameter_are_named_and_checked():
+    assert check_metric("top_k_accuracy@5", "multiclass").name == "top_k_accuracy@5"
+    assert check_metric("f_beta@0.50", "binary").name == "f_beta@0.5"
+    assert "f_beta@2" in {m.name for m in metrics_for("binary", "f_beta@2")}
+    assert "f_beta@2" not in {m.name for m in metrics_for("binary")}
+    with pytest.raises(TunerError, match="needs its beta: e.g. f_beta@2"):
+        check_metric("f_beta", "binary")
+    with pytest.raises(TunerError, match="k must be a whole number"):
+        check_metric("top_k_accuracy@1.5", "multiclass")
+    with pytest.raises(TunerError, match="beta must be a positive number"):
+        check_metric("f_beta@-1", "binary")
+    with pytest.raises(TunerError, match="takes no parameter"):
+        check_metric("accuracy@3", "binary")
+    with pytest.raises(TunerError, match="does not apply to a binary task"):
+        check_metric("top_k_accuracy@2", "binary")

@@ -123,19 +123,20 @@ def evaluate_fold(
         result.train_outputs = (y[seen], train_pred, train_proba, None if weights is None else weights[seen])
     if headline is None:
         score_folds([result], task, n_classes)
-    else:
+    else:  # the headline is the run's metric
         result.scores = score_splits(task, [result.outputs], n_classes, names=[headline])[0]
     return result, notes
 
 
-def score_folds(results: list[FoldResult], task: str, n_classes: int) -> None:
+def score_folds(results: list[FoldResult], task: str, n_classes: int, metric: str | None = None) -> None:
     """Score every metric of each result's kept predictions (test rows, and training rows where
-    kept), all folds together (``tuner.evaluation.metrics.score_splits``), then let the predictions go."""
+    kept), all folds together (``tuner.evaluation.metrics.score_splits``), then let the predictions go.
+    ``metric``: the run's (scored too when it has a parameter, e.g. ``f_beta@2``)."""
     tested = [r for r in results if r.outputs is not None]
-    for r, scores in zip(tested, score_splits(task, [r.outputs for r in tested], n_classes)):
+    for r, scores in zip(tested, score_splits(task, [r.outputs for r in tested], n_classes, metric=metric)):
         r.scores, r.outputs = scores, None
     trained = [r for r in results if r.train_outputs is not None]
-    for r, scores in zip(trained, score_splits(task, [r.train_outputs for r in trained], n_classes)):
+    for r, scores in zip(trained, score_splits(task, [r.train_outputs for r in trained], n_classes, metric=metric)):
         r.train_scores, r.train_outputs = scores, None
 
 

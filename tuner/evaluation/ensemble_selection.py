@@ -98,7 +98,7 @@ def select(preds: list[np.ndarray], y: np.ndarray, w: np.ndarray | None, fold_si
             weights = uniform
         fold_splits.append(_splits([blend([p[test] for p in preds], weights)], y[test],
                                    None if w is None else w[test], task)[0])
-    fold_scores = score_splits(task, fold_splits, n_classes)
+    fold_scores = score_splits(task, fold_splits, n_classes, metric=metric)
     return Selection(greedy_weights(preds, y, w, task, n_classes, metric), fold_scores)
 
 

@@ -5,15 +5,24 @@ With row weights (``--weights``) every metric is its weighted form, as scikit-le
 confusion matrix (precision, recall, F1), weighted sums of squares around the weighted mean
 (R²), and ROC-AUC over weighted pairs (scikit-learn's own, per split).
 
-Multiclass averaging: precision / recall / F1 are macro averages (every class
-counts the same); ROC-AUC is one-vs-rest, macro averaged; top-k accuracy uses
-k = min(3, n_classes - 1). For binary problems the positive class is the second of
-the sorted class labels (index 1).
+Multiclass averaging: precision / recall / F1 / F-beta are macro averages (every class
+counts the same); ROC-AUC and PR-AUC are one-vs-rest, macro averaged; balanced accuracy is the
+mean recall over the classes present; MCC is its multiclass form (scikit-learn's); Brier score
+is the mean squared distance between the probabilities and the one-hot truth (summed over the
+classes; binary: of the positive class only, as ``brier_score_loss``); cosine similarity is the
+per-row cosine between the probabilities and the one-hot truth (Keras' ``CosineSimilarity``), and
+for regression the cosine between the true and predicted value vectors of the split. For binary
+problems the positive class is the second of the sorted class labels (index 1).
+
+Metrics with a parameter are named ``NAME@VALUE``: ``top_k_accuracy@5`` (plain ``top_k_accuracy``
+uses k = min(3, n_classes - 1)) and ``f_beta@2`` (β; F-beta has no default β).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Callable
 
 import numpy as np
@@ -113,8 +122,43 @@ def _precision_recall_f1(s: Splits) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return precision.mean(axis=1), recall.mean(axis=1), f1.mean(axis=1)
 
 
+def _f_beta(s: Splits, beta: float) -> np.ndarray:
+    cm = s.confusion()
+    tp = np.diagonal(cm, axis1=1, axis2=2).astype(float)
+    predicted, actual = cm.sum(axis=1), cm.sum(axis=2)
+    b2 = beta * beta
+    f = _ratio((1 + b2) * tp, b2 * actual + predicted)
+    return f[:, 1] if s.k == 2 else f.mean(axis=1)
+
+
+def _totals(cm: np.ndarray) -> np.ndarray:
+    return cm.sum(axis=(1, 2)).astype(float)
+
+
 def _accuracy(s: Splits) -> np.ndarray:
-    return s.mean((s.y == s.pred).astype(float))
+    cm = s.confusion()
+    total = _totals(cm)
+    return np.divide(np.trace(cm, axis1=1, axis2=2), total, out=np.full(len(cm), np.nan), where=total > 0)
+
+
+def _balanced_accuracy(s: Splits) -> np.ndarray:
+    """Mean recall over the classes present in the split (scikit-learn's, without ``adjusted``)."""
+    cm = s.confusion()
+    actual = cm.sum(axis=2)
+    recall = _ratio(np.diagonal(cm, axis1=1, axis2=2), actual)
+    present = actual > 0
+    return np.divide((recall * present).sum(axis=1), present.sum(axis=1), out=np.full(len(cm), np.nan),
+                     where=present.any(axis=1))
+
+
+def _mcc(s: Splits) -> np.ndarray:
+    """Matthews correlation, multiclass (Gorodkin's R_K, as ``matthews_corrcoef``); 0 where undefined."""
+    cm = s.confusion().astype(float)
+    t, p = cm.sum(axis=2), cm.sum(axis=1)
+    c, n = np.trace(cm, axis1=1, axis2=2), _totals(cm)
+    cov = c * n - (t * p).sum(axis=1)
+    den = np.sqrt((n * n - (p * p).sum(axis=1)) * (n * n - (t * t).sum(axis=1)))
+    return _ratio(cov, den)
 
 
 def average_ranks(x: np.ndarray) -> np.ndarray:
@@ -200,9 +244,62 @@ def _log_loss(s: Splits) -> np.ndarray:
     return s.mean(-np.log(np.clip(picked, 1e-15, 1.0)))
 
 
-def _top_k(s: Splits) -> np.ndarray:
-    top = np.argsort(s.proba, axis=1, kind="mergesort")[:, ::-1][:, :top_k_for(s.k)]
+def _top_k(s: Splits, k: int | None = None) -> np.ndarray:
+    top = np.argsort(s.proba, axis=1, kind="mergesort")[:, ::-1][:, :k or top_k_for(s.k)]
     return s.mean((top == s.y[:, None]).any(axis=1).astype(float))
+
+
+def _one_hot(s: Splits) -> np.ndarray:
+    return s.y.astype(np.int64)[:, None] == np.arange(s.proba.shape[1])
+
+
+def _brier(s: Splits) -> np.ndarray:
+    if s.k == 2:
+        return s.mean((s.proba[:, 1] - (s.y == 1)) ** 2)
+    return s.mean(((s.proba - _one_hot(s)) ** 2).sum(axis=1))
+
+
+def _cosine_classes(s: Splits) -> np.ndarray:
+    """Per row: the cosine between the probabilities and the one-hot truth, p[y] / |p|."""
+    norm = np.sqrt((s.proba ** 2).sum(axis=1))
+    picked = s.proba[np.arange(len(s.y)), s.y.astype(np.int64)]
+    return s.mean(_ratio(picked, norm))
+
+
+def _cosine_values(s: Splits) -> np.ndarray:
+    """The cosine between the split's true and predicted value vectors (weighted: of sqrt(w) * each)."""
+    y, p = s.y.astype(float), s.pred.astype(float)
+    dot, yy, pp = s.per_split(s.weigh(y * p)), s.per_split(s.weigh(y * y)), s.per_split(s.weigh(p * p))
+    return _ratio(dot, np.sqrt(yy * pp))
+
+
+def _average_precision(s: Splits) -> np.ndarray:
+    """Area under the precision-recall curve as ``average_precision_score``: sum over the distinct
+    scores (highest first) of the recall gained times the precision there; one-vs-rest, macro over
+    the classes present for multiclass; NaN on a split without positives."""
+    columns = [(s.proba[:, 1], s.y == 1)] if s.k == 2 else [(s.proba[:, j], s.y == j) for j in range(s.k)]
+    w = np.ones(len(s.y)) if s.w is None else s.w
+    out = np.full((s.n, len(columns)), np.nan)
+    for i, (start, size) in enumerate(zip(s.starts, s.sizes)):
+        rows = slice(start, start + size)
+        for j, (score, positive) in enumerate(columns):
+            out[i, j] = _ap(score[rows], positive[rows], w[rows])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a split without some class: NaN there
+        return np.nanmean(out, axis=1) if s.k > 2 else out[:, 0]
+
+
+def _ap(score: np.ndarray, positive: np.ndarray, w: np.ndarray) -> float:
+    order = np.argsort(-score, kind="mergesort")
+    score, positive, w = score[order], positive[order], w[order]
+    last = np.r_[np.flatnonzero(np.diff(score)), len(score) - 1]  # the last row of each distinct score
+    tp = np.cumsum(w * positive)[last]
+    fp = np.cumsum(w * ~positive)[last]
+    if len(tp) == 0 or tp[-1] <= 0:
+        return np.nan
+    precision = _ratio(tp, tp + fp)
+    recall_gain = np.diff(np.r_[0.0, tp]) / tp[-1]
+    return float((recall_gain * precision).sum())
 
 
 def _squared(s: Splits) -> np.ndarray:
@@ -226,6 +323,7 @@ class Metric:
     tasks: tuple[str, ...]
     needs: str  # "label" (predicted class), "proba" (class probabilities), "value" (regression)
     per_split: Callable[[Splits], np.ndarray]  # the metric on every split at once
+    parameter: str = ""  # the name of its parameter (``NAME@VALUE``), if it takes one
 
     @property
     def direction(self) -> str:
@@ -247,12 +345,17 @@ METRICS: dict[str, Metric] = {
     m.name: m
     for m in [
         Metric("accuracy", True, _CLS, "label", _accuracy),
+        Metric("balanced_accuracy", True, _CLS, "label", _balanced_accuracy),
         Metric("precision", True, _CLS, "label", lambda s: _prf(s)[0]),
         Metric("recall", True, _CLS, "label", lambda s: _prf(s)[1]),
         Metric("f1", True, _CLS, "label", lambda s: _prf(s)[2]),
+        Metric("mcc", True, _CLS, "label", _mcc),
         Metric("roc_auc", True, _CLS, "proba", _roc_auc),
+        Metric("pr_auc", True, _CLS, "proba", _average_precision),
         Metric("log_loss", False, _CLS, "proba", _log_loss),
-        Metric("top_k_accuracy", True, ("multiclass",), "proba", _top_k),
+        Metric("brier", False, _CLS, "proba", _brier),
+        Metric("cosine_similarity", True, _CLS, "proba", _cosine_classes),
+        Metric("top_k_accuracy", True, ("multiclass",), "proba", _top_k, parameter="k"),
         Metric("mse", False, ("regression",), "value", lambda s: s.mean(_squared(s))),
         Metric("rmse", False, ("regression",), "value", lambda s: np.sqrt(s.mean(_squared(s)))),
         Metric("mae", False, ("regression",), "value",
@@ -260,23 +363,59 @@ METRICS: dict[str, Metric] = {
         Metric("r2", True, ("regression",), "value", _r2),
     ]
 }
+# The regression form of cosine_similarity shares the name: which one applies is the task's.
+_REGRESSION_COSINE = Metric("cosine_similarity", True, ("regression",), "value", _cosine_values)
+# Metrics that exist only with their parameter (NAME@VALUE): none of their values is a default.
+_PARAMETRISED = {"f_beta": Metric("f_beta", True, _CLS, "label", _f_beta, parameter="beta")}
 DEFAULT_METRIC = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "rmse"}
 
 
-def get_metric(name: str) -> Metric:
-    try:
+def _known() -> str:
+    return ", ".join([*METRICS, "f_beta@BETA", "top_k_accuracy@K"])
+
+
+def get_metric(name: str, task: str | None = None) -> Metric:
+    """The metric called ``name`` (``NAME@VALUE`` for one with a parameter); ``task`` picks the
+    regression form of a name two tasks share."""
+    if task == "regression" and name == _REGRESSION_COSINE.name:
+        return _REGRESSION_COSINE
+    if name in METRICS:
         return METRICS[name]
-    except KeyError:
-        raise TunerError(f"unknown metric {name!r}; choose one of: {', '.join(METRICS)}") from None
+    base, at, value = name.partition("@")
+    metric = METRICS.get(base) or _PARAMETRISED.get(base)
+    if metric is None:
+        raise TunerError(f"unknown metric {name!r}; choose one of: {_known()}")
+    if not at:  # f_beta alone
+        raise TunerError(f"metric {base!r} needs its {metric.parameter}: e.g. {base}@2 "
+                         "(recall counts twice as much as precision) or {base}@0.5".replace("{base}", base))
+    if not metric.parameter:
+        raise TunerError(f"metric {base!r} takes no parameter; use {base!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if metric.parameter == "k":
+        if not number.is_integer() or number < 1:
+            raise TunerError(f"metric {name!r}: k must be a whole number of at least 1, e.g. {base}@5")
+        return replace(metric, name=f"{base}@{int(number)}", per_split=partial(_top_k, k=int(number)))
+    if not np.isfinite(number) or number <= 0:
+        raise TunerError(f"metric {name!r}: beta must be a positive number, e.g. {base}@2")
+    return replace(metric, name=f"{base}@{number:g}", per_split=partial(metric.per_split, beta=number))
 
 
-def metrics_for(task: str) -> list[Metric]:
-    return [m for m in METRICS.values() if task in m.tasks]
+def metrics_for(task: str, metric: str | None = None) -> list[Metric]:
+    """Every metric of ``task``; with ``metric`` (the run's), that one too when it has a parameter."""
+    out = [m for m in METRICS.values() if task in m.tasks] + ([_REGRESSION_COSINE] if task == "regression" else [])
+    if metric and "@" in metric:
+        extra = get_metric(metric, task)
+        if task in extra.tasks and all(m.name != extra.name for m in out):
+            out.append(extra)
+    return out
 
 
 def check_metric(name: str | None, task: str) -> Metric:
     """The metric to optimise for ``task``: the default when ``name`` is None."""
-    metric = get_metric(name or DEFAULT_METRIC[task])
+    metric = get_metric(name or DEFAULT_METRIC[task], task)
     if task not in metric.tasks:
         valid = ", ".join(m.name for m in metrics_for(task))
         raise TunerError(f"metric {metric.name!r} does not apply to a {task} task; choose one of: {valid}")
@@ -284,15 +423,16 @@ def check_metric(name: str | None, task: str) -> Metric:
 
 
 def score_splits(task: str, splits: list[tuple], n_classes: int,
-                 names: list[str] | None = None) -> list[dict[str, float]]:
+                 names: list[str] | None = None, metric: str | None = None) -> list[dict[str, float]]:
     """Every metric of ``task`` (or just ``names``) on each split ``(y_true, y_pred, proba)`` or
     ``(y_true, y_pred, proba, weights)``: one dict per split, computed for all splits together
-    (a trial's folds at its end)."""
+    (a trial's folds at its end). ``metric``: the run's, scored too when it has a parameter."""
     if not splits:
         return []
     s = Splits(splits, n_classes)
     out: list[dict[str, float]] = [{} for _ in splits]
-    for m in metrics_for(task):
+    wanted = metrics_for(task, metric or next((n for n in names or () if "@" in n), None))
+    for m in wanted:
         if names is not None and m.name not in names:
             continue
         if m.needs == "proba" and s.proba is None:
@@ -308,6 +448,6 @@ def score_splits(task: str, splits: list[tuple], n_classes: int,
 
 
 def score_all(task: str, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None, n_classes: int,
-              weights: np.ndarray | None = None) -> dict[str, float]:
+              weights: np.ndarray | None = None, metric: str | None = None) -> dict[str, float]:
     """Every metric of ``task`` on one evaluation split (weighted when ``weights`` is given)."""
-    return score_splits(task, [(y_true, y_pred, proba, weights)], n_classes)[0]
+    return score_splits(task, [(y_true, y_pred, proba, weights)], n_classes, metric=metric)[0]

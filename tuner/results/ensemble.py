@@ -90,7 +90,7 @@ def select_members(config: RunConfig, found: list[tuple[str, object]], layout: d
                 "predict_time_ms_per_1k": t.user_attrs.get("predict_time_ms_per_1k")}
                for (family, t), wt in zip(found, selection.weights) if wt > 0]
     metrics = {}
-    for m in metrics_for(config.task):
+    for m in metrics_for(config.task, config.metric):
         values = np.array([s.get(m.name, np.nan) for s in selection.fold_scores], dtype=float)
         finite = values[np.isfinite(values)]
         metrics[m.name] = {"mean": float(finite.mean()) if finite.size else None,

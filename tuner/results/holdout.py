@@ -63,7 +63,7 @@ def refit_and_score(config: RunConfig, family: str, params: dict, train: Dataset
     def score(ds: Dataset) -> dict:
         pred, proba = predict_outputs(estimator, ds.X, config.task, k)
         return {m: (None if v is None or not math.isfinite(v) else float(v))
-                for m, v in score_all(config.task, ds.y, pred, proba, k, ds.weights).items()}
+                for m, v in score_all(config.task, ds.y, pred, proba, k, ds.weights, config.metric).items()}
 
     return {
         "train": score(train),

@@ -39,7 +39,7 @@ def permutation_importances(config, family: str, params: dict, train, test=None,
 
     def scorer(estimator, X, y, sample_weight=None) -> float:
         pred, proba = predict_outputs(estimator, X, config.task, k)
-        value = score_all(config.task, y, pred, proba, k, sample_weight)[config.metric]
+        value = score_all(config.task, y, pred, proba, k, sample_weight, config.metric)[config.metric]
         return sign * value  # greater is better, as permutation_importance expects
 
     def held_out(fit_rows, fit_y, fit_w, X, y, w, seed: int) -> np.ndarray:

@@ -84,13 +84,13 @@ def family_row(config: RunConfig, family: str, trials, metric: str) -> dict:
             row["status"] = f"all {counts['failed']} trial(s) failed; last error: {reasons[-1] if reasons else 'unknown'}"
         else:
             row["status"] = "no completed trial yet"
-        row["metrics"] = {m.name: {"mean": None, "std": None} for m in metrics_for(config.task)}
+        row["metrics"] = {m.name: {"mean": None, "std": None} for m in metrics_for(config.task, config.metric)}
         return row
     stored = best.user_attrs.get("metrics", {})
     row.update(
         status="ok",
         metrics={m.name: {"mean": stored.get(m.name, {}).get("mean"), "std": stored.get(m.name, {}).get("std")}
-                 for m in metrics_for(config.task)},
+                 for m in metrics_for(config.task, config.metric)},
         fold_scores={name: v.get("folds") for name, v in stored.items()},
         fit_time_s=best.user_attrs.get("fit_time_s"),
         predict_time_ms_per_1k=best.user_attrs.get("predict_time_ms_per_1k"),
@@ -163,12 +163,12 @@ def to_frame(rows: list[dict], config: RunConfig) -> pd.DataFrame:
     records = []
     for r in rows:
         rec = {"rank": r["rank"], "model": r["model"]}
-        for m in metrics_for(config.task):
+        for m in metrics_for(config.task, config.metric):
             rec[f"{m.name}_mean"] = r["metrics"][m.name]["mean"]
             rec[f"{m.name}_std"] = r["metrics"][m.name]["std"]
         rec["p_value_vs_leader"] = r.get("p_value_vs_leader")
         rec["tied_with_leader"] = r.get("tied_with_leader")
-        for m in metrics_for(config.task):
+        for m in metrics_for(config.task, config.metric):
             if "test_scores" in r:
                 rec[f"test_{m.name}"] = r["test_scores"].get(m.name)
             if "overfitting" in r:
@@ -231,7 +231,7 @@ def notes(rows: list[dict], config: RunConfig, metric: str | None = None) -> lis
 def display_rows(rows: list[dict], config: RunConfig, metric: str | None = None) -> tuple[list[str], list[list[str]]]:
     """Header and text cells shared by the terminal, Markdown and HTML renderings."""
     metric = metric or config.metric
-    names = [metric] + [m.name for m in metrics_for(config.task) if m.name != metric]
+    names = [metric] + [m.name for m in metrics_for(config.task, config.metric) if m.name != metric]
     with_status = any(r["status"] != "ok" for r in rows)
     with_test = any("test_scores" in r for r in rows)
     with_gap = any("overfitting" in r for r in rows)
@@ -313,7 +313,7 @@ def terminal_columns(rows: list[dict], config: RunConfig, metric: str | None = N
     if any("test_scores" in r for r in rows):
         cols.append(Column(f"{metric} (test)", [format_score((r.get("test_scores") or {}).get(metric), None)
                                                 for r in rows]))
-    for m in metrics_for(config.task):
+    for m in metrics_for(config.task, config.metric):
         if m.name != metric:
             cols.append(Column(m.name, score(m.name), short=mean(m.name)))
     cols.append(Column("fit s/fold", [f"{r['fit_time_s']:.2f}" if r.get("fit_time_s") is not None else "—"

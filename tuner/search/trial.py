@@ -137,7 +137,7 @@ def evaluate(driver, fam, trial: optuna.Trial, deadline: float | None, *, others
             if i < len(driver.folds) - 1 and study.pruner.prune_values(study, trial.number, out.scores):
                 raise optuna.TrialPruned()
         kept = driver.kept_predictions(fam, results)  # before score_folds lets them go
-        score_folds(results, cfg.task, len(cfg.classes))  # every metric, all folds at once
+        score_folds(results, cfg.task, len(cfg.classes), cfg.metric)  # every metric, all folds at once
         summary = summarise(results)
         summary["duration_s"] = time.monotonic() - start
         summary["model_time_s"] = model_s
