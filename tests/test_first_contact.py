@@ -17,7 +17,7 @@ from tuner.results.table import Column, fit
 from tuner.storage.runs import choose_run, load_config, open_storage
 
 runner = CliRunner()
-WIDTHS = (80, 100, 120, 200)
+WIDTHS = (80, 100, 120, 200, 300)
 
 
 def invoke(*args, **kwargs):

@@ -22,9 +22,10 @@ if TYPE_CHECKING:  # what type checkers see; at run time __getattr__ imports eac
     from tuner.deploy.artifact import load
     from tuner.errors import TunerError
     from tuner.estimators import TunerClassifier, TunerRegressor
+    from tuner.evaluation.custom_metric import metric
 
 __all__ = ["tune", "leaderboard", "runs", "report", "export", "best_model", "importance", "load", "TunerClassifier",
-           "TunerRegressor", "TunerError"]
+           "TunerRegressor", "TunerError", "metric"]
 
 
 def __getattr__(name: str):
@@ -36,6 +37,10 @@ def __getattr__(name: str):
         from tuner.deploy.artifact import load
 
         return load
+    if name == "metric":  # the decorator that declares a user's metric (tuner.evaluation.custom_metric)
+        from tuner.evaluation.custom_metric import metric
+
+        return metric
     if name in {"TunerClassifier", "TunerRegressor"}:
         from tuner import estimators
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import pandas as pd
 
@@ -39,7 +39,7 @@ def tune(
     *,
     target: str,
     task: str = "auto",
-    metric: str | None = None,
+    metric: str | Callable | None = None,
     models: list[str] | str | None = None,
     trials: int | None = None,
     timeout: float | None = None,
@@ -59,6 +59,7 @@ def tune(
     weights: str | None = None,
     space: str | dict | None = None,
     early_stop: bool | None = None,
+    threshold_metric: str | None = None,
 ) -> pd.DataFrame:
     """Tune every family on ``data`` and return the leaderboard (best first).
 
@@ -85,6 +86,9 @@ def tune(
     ``early_stop`` (``tuner run --early-stop``; a ``timeout`` and no ``trials``): the trials end
     before the clock once the leaderboard has stopped moving (``tuner.execution.plateau``); why is
     in the returned frame's ``attrs["stopped_early"]`` (None: the whole clock was used).
+    ``threshold_metric`` (``--threshold-metric``; binary tasks): the label metric the model's decision
+    threshold is chosen for on out-of-fold predictions (default: the run's metric when it scores
+    labels, else accuracy; ``tuner.evaluation.threshold``).
 
     Quiet by default: nothing is printed and none of Optuna's INFO logs show. ``progress=True``
     shows the live per-family progress (trials done, best so far, time left) on stderr, as
@@ -92,6 +96,7 @@ def tune(
     receives the same updates. The returned DataFrame is the same either way.
     """
     started_at = time.time()  # the timeout covers reading the data and opening the storage too
+    metric = _metric_name(metric)
     validate_budget(trials, timeout, trial_timeout)
     cores.requested(n_jobs, "n_jobs")
     if cv_repeats is not None and cv_repeats < 1:
@@ -111,7 +116,8 @@ def tune(
                                   run=run or (default_run_name(source) if isinstance(data, str) else "dataframe"),
                                   metric=metric, models=models, cv=cv, seed=seed, cv_repeats=cv_repeats,
                                   test_size=test_size, gap=gap, space=space, trials=trials, timeout=timeout,
-                                  n_jobs=n_jobs, started_at=started_at, early_stop=early_stop)
+                                  n_jobs=n_jobs, started_at=started_at, early_stop=early_stop,
+                                  threshold_metric=threshold_metric)
         with _progress(progress, the_run.config, trials, timeout) as shown:
             families = the_run.tune(progress=shown, trial_timeout=trial_timeout)
     board = lb.to_frame(the_run.finish(families).rows, the_run.config)
@@ -145,12 +151,22 @@ def _optuna_quiet():
         optuna.logging.set_verbosity(before)
 
 
-def leaderboard(*, run: str | None = None, storage: str | None = None, metric: str | None = None) -> pd.DataFrame:
+def _metric_name(metric) -> str | None:
+    """A metric given as a function or scorer: its stored reference (``tuner.evaluation.custom_metric``)."""
+    if metric is None or isinstance(metric, str):
+        return metric
+    from tuner.evaluation.custom_metric import reference
+
+    return reference(metric)
+
+
+def leaderboard(*, run: str | None = None, storage: str | None = None, metric: str | Callable | None = None) -> pd.DataFrame:
     """The leaderboard of a stored run as a DataFrame, ranked by ``metric`` (default: the run's).
 
     Columns include ``p_value_vs_leader`` / ``tied_with_leader`` (corrected resampled
     t-test on the paired fold scores) and, with a held-out test set, ``test_<metric>``.
     """
+    metric = _metric_name(metric)
     from tuner.evaluation.metrics import check_metric
 
     store = open_storage(storage, create=False)

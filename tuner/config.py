@@ -38,6 +38,7 @@ class RunConfig:
     gap: int = 0  # --gap: rows left out between past and future (time column only)
     n_groups: int = 0  # groups in the rows tuned on
     weights: str = ""  # --weights: the column of row weights, used in every fit and metric
+    threshold_metric: str = ""  # --threshold-metric: the label metric a binary model's cut serves (tuner.evaluation.threshold)
     space: dict = field(default_factory=dict)  # --space: checked per-family overrides (tuner.search.space_file)
     plugins: dict = field(default_factory=dict)  # plug-in families of the run: name -> "module:ATTRIBUTE"
     source: str = ""

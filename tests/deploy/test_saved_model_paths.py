@@ -26,6 +26,9 @@ NOT_STORED = {
     "tuner.estimators.base._TunerEstimator", "tuner.estimators.base.TunerClassifier",
     "tuner.estimators.base.TunerRegressor",  # the user's scikit-learn API over tuner.tune, not a model part
     "tuner.models.ensemble.WeightedEnsemble",  # an ensemble folder stores its members, not the ensemble
+    # stand-ins holding one fold's predictions for a user's scikit-learn scorer, never saved
+    "tuner.evaluation.custom_metric._Predicted", "tuner.evaluation.custom_metric._PredictedClassifier",
+    "tuner.evaluation.custom_metric._PredictedRegressor",
     "tuner.models.keras_mlp.estimator.KerasMLPBase",  # a base class
 }
 

@@ -127,3 +127,16 @@ def test_wrong_or_missing_token_is_401(server):
 def test_non_loopback_without_token_is_refused(tmp_path):
     r = CliRunner().invoke(app, ["serve", str(tmp_path), "--host", "0.0.0.0"], env={"TUNER_SERVE_TOKEN": ""})
     assert r.exit_code == 2 and "without a token" in r.output
+
+
+def test_a_request_may_bring_its_own_threshold(server):
+    base, model_dir, csv = server
+    raw, records = _records(csv, 20)
+    status, body = _call(base + "/predict", "POST", {"records": records, "threshold": 0.0})
+    assert status == 200, body
+    assert set(body["predictions"]) == {"yes"}  # every probability reaches 0
+    assert body["predictions"] != list(tuner.load(model_dir).predict(raw)) or set(tuner.load(model_dir).predict(raw)) == {"yes"}
+    status, body = _call(base + "/predict", "POST", {"records": records, "threshold": 1.5})
+    assert status == 422 and "between 0 and 1" in body["message"]
+    status, body = _call(base + "/predict", "POST", {"records": records, "threshold": "high"})
+    assert status == 422 and body["detail"][0]["loc"] == ["body", "threshold"]

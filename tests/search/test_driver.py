@@ -123,7 +123,8 @@ def test_leaderboard_json_shape_from_a_fresh_storage_handle(mixed_frame, storage
     for row in rows:
         assert set(row) >= {"rank", "model", "trials", "metrics", "fit_time_s", "predict_time_ms_per_1k", "params", "trial_number"}
         assert set(row["trials"]) >= {"complete", "pruned", "failed"}
-        assert set(row["metrics"]) == {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"}
+        assert set(row["metrics"]) == {"accuracy", "balanced_accuracy", "precision", "recall", "f1", "mcc", "roc_auc",
+                                      "pr_auc", "log_loss", "brier", "cosine_similarity"}
         for m in row["metrics"].values():
             assert set(m) == {"mean", "std"} and isinstance(m["mean"], float)
     assert rows[0]["metrics"]["roc_auc"]["mean"] >= rows[1]["metrics"]["roc_auc"]["mean"]

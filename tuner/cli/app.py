@@ -305,6 +305,11 @@ def export(
                   soft_wrap=True, markup=False)
     if result.note and not result.kept:
         out.print(f"  note: refit because {result.note}", soft_wrap=True, markup=False)
+    from tuner.deploy.export import decision_line
+
+    labels = decision_line(card.get("decision"))
+    if labels:
+        out.print(f"  {labels}", soft_wrap=True, markup=False)
     pipeline = card["pipeline"]
     members = pipeline.get("members") or [pipeline]  # an ensemble: every member's own files
     if pipeline["format"] == "ensemble":
@@ -357,6 +362,9 @@ def predict(
     out_file: Annotated[Optional[Path], typer.Option("--out", help="CSV to write [default: standard output].")] = None,
     proba: Annotated[bool, typer.Option("--proba", help="Add one proba_<class> column per class.")] = False,
     chunk_rows: Annotated[int, typer.Option("--chunk-rows", help="Rows read and predicted at a time.")] = 50_000,
+    threshold: Annotated[Optional[float], typer.Option(
+        "--threshold", help="Binary models: the probability of the positive class from which it is the label "
+                            "[default: the model card's decision threshold].")] = None,
     trust_pickle: TrustPickleOpt = False,
     trust_module: TrustModuleOpt = None,
 ) -> None:
@@ -364,7 +372,9 @@ def predict(
     from tuner.deploy.predict import predict_file
 
     model = _load_model(model_dir, trust_pickle, trust_module)
-    stats = predict_file(model, data, out_file, proba=proba, chunk_rows=chunk_rows,
+    if threshold is not None:
+        model.check_threshold(threshold)  # before any row is read
+    stats = predict_file(model, data, out_file, proba=proba, chunk_rows=chunk_rows, threshold=threshold,
                          on_note=lambda text: err.print(f"note: {text}", markup=False))
     if out_file is not None:
         err.print(f"wrote {stats.rows} prediction(s) to {out_file} in {stats.seconds:.2f}s")

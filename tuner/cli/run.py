@@ -37,7 +37,10 @@ def run(
     pos_label: Annotated[Optional[str], typer.Option(
         "--pos-label", help="Binary targets: the class precision / recall / f1 / roc_auc score as positive "
                             "[default: the second of the sorted labels].")] = None,
-    metric: Annotated[Optional[str], typer.Option(help="Metric to optimise [default: roc_auc / accuracy / rmse].")] = None,
+    metric: Annotated[Optional[str], typer.Option(
+        help="Metric to optimise: accuracy, f1, mcc, pr_auc, rmse, ... (docs/reference.md), NAME@VALUE "
+             "(f_beta@2, top_k_accuracy@5) or your own package.module:function [default: roc_auc / accuracy / rmse]."
+    )] = None,
     models: Annotated[Optional[str], typer.Option(help="Comma-separated families [default: all of the task].")] = None,
     trials: Annotated[Optional[int], typer.Option(
         help="Complete trials per family to add to the run's budget (default 20).")] = None,
@@ -74,6 +77,9 @@ def run(
     early_stop: Annotated[Optional[bool], typer.Option(
         "--early-stop/--whole-clock", help="With --timeout alone: end the trials once the leaderboard has stopped "
                                            "moving, and say why / use the whole clock [default: --whole-clock].")] = None,
+    threshold_metric: Annotated[Optional[str], typer.Option(
+        "--threshold-metric", help="Binary tasks: the label metric the decision threshold is chosen for "
+                                   "[default: the run's metric when it scores labels, else accuracy].")] = None,
     trial_timeout: TrialTimeoutOpt = None,
     mlflow: MlflowOpt = None,
     wide: WideOpt = False,
@@ -112,7 +118,7 @@ def run(
     the_run = TuningRun.begin(full, url=url, run=run_name or default_run_name(data), metric=metric,
                               models=model_list, cv=cv, seed=seed, cv_repeats=cv_repeats, test_size=test_size,
                               gap=gap, space=space, trials=trials, timeout=timeout, n_jobs=n_jobs,
-                              started_at=invoked_at, early_stop=early_stop)
+                              started_at=invoked_at, early_stop=early_stop, threshold_metric=threshold_metric)
     store, config, ds, existed = the_run.store, the_run.config, the_run.ds, the_run.existed
 
     n_num, n_cat, n_date = len(ds.schema.numeric), len(ds.schema.encoded), len(ds.schema.datetime)

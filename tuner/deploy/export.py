@@ -172,12 +172,43 @@ def card_for(config, row: dict, storage: str, ds, seconds: float) -> dict:
             "gap": config.gap,
             "weights": config.weights or None,  # used in the refit; not needed to predict
         },
+        "decision": decision_card(config, row),
         "refit_seconds": round(seconds, 3),
         # a plug-in family's model needs its module wherever it is loaded (and --trust-module)
         "plugins": {f: config.plugins[f] for f in _families(family, row["params"]) if f in config.plugins} or None,
         "versions": artifact.installed_versions(tuple(dict.fromkeys(
             lib for f in _families(family, row["params"]) for lib in artifact.libraries_for(f)))),
     }
+
+
+def decision_card(config, row: dict) -> dict | None:
+    """How a binary model turns its probability into a label (``tuner.evaluation.threshold``): the cut
+    the model answers the positive class from (None: its most probable class), chosen for which
+    metric, and that metric at the cut and at 0.5, cross-fitted on the run's folds."""
+    if config.task != "binary":
+        return None
+    cut = row.get("threshold")
+    if not cut:
+        return {"threshold": None, "positive_class": config.classes[1],
+                "why": "no out-of-fold predictions kept for this row: the most probable class"}
+    return {"threshold": cut["threshold"], "positive_class": config.classes[1], "metric": cut["metric"],
+            "cv": cut["cv"], "at_plain": cut["at_plain"], "rows": cut["rows"],
+            "why": ("chosen on out-of-fold predictions; each fold's score at a cut chosen on the other folds"
+                    if cut["threshold"] is not None else
+                    "no cut beat the most probable class on held-back folds: the most probable class")}
+
+
+def decision_line(decision: dict | None) -> str | None:
+    """What a binary model's card says of its labels, in a line (None: not a binary model)."""
+    if not decision:
+        return None
+    name, positive = decision.get("metric"), decision["positive_class"]
+    if decision["threshold"] is None:
+        return f"labels: the most probable class ({decision['why']})"
+    at, plain = ((decision["cv"].get(name) or {}).get("mean"), decision["at_plain"].get(name))
+    at, plain = ("—" if v is None else f"{v:.4f}" for v in (at, plain))
+    return (f"labels: {positive!r} from probability {decision['threshold']:.3f}, chosen for {name} "
+            f"({at} cross-validated at that cut, {plain} at 0.5); `tuner predict --threshold X` overrides it")
 
 
 def _families(family: str, params: dict) -> list[str]:

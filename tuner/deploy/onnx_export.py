@@ -11,7 +11,8 @@ ONNX model contract: one input per column, named as the column, shape ``[N, 1]``
 ``float`` for numeric columns (missing = NaN), ``string`` for categorical ones
 (missing = ``""``). Outputs: ``label`` (class code 0..K-1, ``classes[code]`` in the model
 card) and ``probabilities`` ``[N, K]`` for classification; ``prediction`` ``[N, 1]`` for
-regression.
+regression. A binary model with a decision threshold (the card's ``decision``) has it in the graph:
+``label`` is 1 where ``probabilities[:, 1]`` reaches it, as the native model's labels.
 """
 
 from __future__ import annotations
@@ -47,6 +48,27 @@ def require_onnx() -> None:
             raise missing_extra(package, "onnx") from None
 
 
+def with_threshold(onx, cut: float):
+    """``onx`` whose ``label`` output is ``probabilities[:, 1] >= cut`` (a binary model's decision threshold)."""
+    from onnx import TensorProto, helper
+
+    graph = onx.graph
+    for node in graph.node:
+        node.output[:] = ["label_most_probable" if o == "label" else o for o in node.output]
+    graph.initializer.extend([helper.make_tensor("threshold_column", TensorProto.INT64, [], [1]),
+                              helper.make_tensor("threshold", TensorProto.FLOAT, [], [float(cut)])])
+    graph.node.extend([
+        helper.make_node("Gather", ["probabilities", "threshold_column"], ["positive_probability"], axis=1),
+        helper.make_node("GreaterOrEqual", ["positive_probability", "threshold"], ["positive"]),
+        helper.make_node("Cast", ["positive"], ["label"], to=TensorProto.INT64),
+    ])
+    return onx
+
+
+def _threshold(card: dict) -> float | None:
+    return (card.get("decision") or {}).get("threshold") if card["task"] == "binary" else None
+
+
 def verify(onnx_bytes: bytes, fitted, card: dict, X: pd.DataFrame) -> dict:
     """Compare ONNX Runtime with the native pipeline on ``X`` (fitted representation)."""
     import onnxruntime as ort
@@ -71,6 +93,11 @@ def verify(onnx_bytes: bytes, fitted, card: dict, X: pd.DataFrame) -> dict:
     diff = np.abs(p - proba)
     top2 = np.sort(proba, axis=1)[:, -2:]
     tie = (top2[:, 1] - top2[:, 0]) < TIE_MARGIN
+    cut = _threshold(card)
+    if cut is not None:  # the labels at the model's decision threshold, ties at the cut
+        from tuner.evaluation.threshold import labels as labels_at
+
+        codes, tie = labels_at(proba[:, 1], cut), np.abs(proba[:, 1] - cut) < TIE_MARGIN
     labels = np.asarray(got["label"]).reshape(-1).astype(int)
     mismatched = labels != codes
     report.update(
@@ -102,6 +129,8 @@ def write_onnx(fitted, card: dict, X_train: pd.DataFrame, folder) -> dict:
         onx = convert_ensemble(fitted, card) if isinstance(fitted, WeightedEnsemble) else convert(fitted, card)
     except NotConvertible as exc:
         return {"status": "not converted", "reason": f"{card['family']}: {exc}", "versions": versions}
+    if _threshold(card) is not None:
+        onx = with_threshold(onx, _threshold(card))
     data = onx.SerializeToString()
     sample = verification_rows(X_train, card["schema"])
     try:
@@ -116,10 +145,15 @@ def write_onnx(fitted, card: dict, X_train: pd.DataFrame, folder) -> dict:
     Path(folder, ONNX_FILE).write_bytes(data)
     return {
         "status": "verified", "file": ONNX_FILE, "opset": OPSET, "inputs": input_spec(card["schema"]),
-        "outputs": (["label (class code; classes[code] in this card)", "probabilities [N, K]"]
+        "outputs": ([f"label (class code; classes[code] in this card{_label_rule(card)})", "probabilities [N, K]"]
                     if card["task"] != "regression" else ["prediction [N, 1]"]),
         "verification": report, "versions": versions,
     }
+
+
+def _label_rule(card: dict) -> str:
+    cut = _threshold(card)
+    return "" if cut is None else f"; 1 where probabilities[:, 1] >= {cut:.6g}, the decision threshold"
 
 
 def check_loaded(model, X: pd.DataFrame | None = None) -> dict:

@@ -147,8 +147,10 @@ def output_frame(model, result) -> pd.DataFrame:
 def predict_file(
     model, source: str, out: str | Path | None = None, *, proba: bool = False,
     chunk_rows: int = DEFAULT_CHUNK_ROWS, on_note: Callable[[str], None] | None = None,
+    threshold: float | None = None,
 ) -> PredictStats:
-    """Predict every row of ``source`` with ``model`` (a LoadedModel) and write CSV to ``out`` (stdout if None)."""
+    """Predict every row of ``source`` with ``model`` (a LoadedModel) and write CSV to ``out`` (stdout if None);
+    ``threshold``: a binary model's cut instead of its card's."""
     if proba and not model.is_classifier:
         raise TunerError("--proba is for classification models; this model does regression")
     if chunk_rows < 1:
@@ -178,7 +180,7 @@ def predict_file(
         for chunk in chunks:
             if len(chunk) == 0:
                 continue
-            result = model.predict_batch(chunk, proba=proba, row_offset=stats.rows)
+            result = model.predict_batch(chunk, proba=proba, row_offset=stats.rows, threshold=threshold)
             for text in result.notes:
                 note(text)
             output_frame(model, result).to_csv(fh, header=header, index=False)

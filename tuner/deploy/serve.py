@@ -327,6 +327,10 @@ def create_app(model: LoadedModel, *, token: str | None = None, max_body_bytes: 
             return unprocessable([{"type": "model_attributes_type", "loc": ["body", "records"],
                                    "msg": 'the body must be an object {"records": [{column: value, ...}, ...]}'}])
         records = payload["records"]
+        cut = None if mlflow else payload.get("threshold")  # a binary model's cut for this request only
+        if cut is not None and (isinstance(cut, bool) or not isinstance(cut, (int, float))):
+            return unprocessable([{"type": "float_type", "loc": ["body", "threshold"],
+                                   "msg": "threshold must be a number between 0 and 1"}])
         errors = [{"type": "missing" if e.column else "dict_type",
                    "loc": ["body", "records", e.row] + ([e.column] if e.column else []),
                    "msg": "Field required (every record needs every column; null for a missing value)"
@@ -340,7 +344,7 @@ def create_app(model: LoadedModel, *, token: str | None = None, max_body_bytes: 
                        "msg": str(e)} for e in inputs.column_errors(frame, schema)]
             if errors:
                 return unprocessable(errors)
-            result = model.predict_batch(frame, proba=model.is_classifier)
+            result = model.predict_batch(frame, proba=model.is_classifier, threshold=cut)
         except TunerError as exc:
             return unprocessable([{"type": "value_error", "loc": ["body", "records"], "msg": str(exc)}])
         except (ValueError, TypeError, OverflowError, KeyError, IndexError) as exc:

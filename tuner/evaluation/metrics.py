@@ -99,6 +99,19 @@ class Splits:
         return self._confusion
 
 
+class Counts:
+    """Confusion matrices alone, (n, K, K) weighted counts, for the label metrics (which read only
+    ``confusion()``): a threshold sweep scores one matrix per candidate cut without a row per cut."""
+
+    def __init__(self, confusion: np.ndarray):
+        self._confusion = np.asarray(confusion, dtype=float)
+        self.n, self.k = self._confusion.shape[0], self._confusion.shape[1]
+        self._prf = None
+
+    def confusion(self) -> np.ndarray:
+        return self._confusion
+
+
 def _ratio(num, den):
     num, den = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
     return np.divide(num, den, out=np.zeros_like(num), where=den > 0)  # zero_division=0
@@ -371,7 +384,7 @@ DEFAULT_METRIC = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "
 
 
 def _known() -> str:
-    return ", ".join([*METRICS, "f_beta@BETA", "top_k_accuracy@K"])
+    return ", ".join([*METRICS, "f_beta@BETA", "top_k_accuracy@K", "package.module:function"])
 
 
 def get_metric(name: str, task: str | None = None) -> Metric:
@@ -381,6 +394,11 @@ def get_metric(name: str, task: str | None = None) -> Metric:
         return _REGRESSION_COSINE
     if name in METRICS:
         return METRICS[name]
+    if ":" in name:  # a user's own, by reference (tuner.evaluation.custom_metric)
+        from tuner.evaluation import custom_metric
+
+        d = custom_metric.load(name)
+        return Metric(d.name, d.greater_is_better, d.tasks, d.needs, d.per_split)
     base, at, value = name.partition("@")
     metric = METRICS.get(base) or _PARAMETRISED.get(base)
     if metric is None:
@@ -406,7 +424,7 @@ def get_metric(name: str, task: str | None = None) -> Metric:
 def metrics_for(task: str, metric: str | None = None) -> list[Metric]:
     """Every metric of ``task``; with ``metric`` (the run's), that one too when it has a parameter."""
     out = [m for m in METRICS.values() if task in m.tasks] + ([_REGRESSION_COSINE] if task == "regression" else [])
-    if metric and "@" in metric:
+    if metric and metric not in METRICS and metric != _REGRESSION_COSINE.name:  # NAME@VALUE, module:function
         extra = get_metric(metric, task)
         if task in extra.tasks and all(m.name != extra.name for m in out):
             out.append(extra)
@@ -431,7 +449,7 @@ def score_splits(task: str, splits: list[tuple], n_classes: int,
         return []
     s = Splits(splits, n_classes)
     out: list[dict[str, float]] = [{} for _ in splits]
-    wanted = metrics_for(task, metric or next((n for n in names or () if "@" in n), None))
+    wanted = metrics_for(task, metric or next((n for n in names or () if n not in METRICS), None))
     for m in wanted:
         if names is not None and m.name not in names:
             continue

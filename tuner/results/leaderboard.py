@@ -19,6 +19,7 @@ from tuner.evaluation import stats
 from tuner.evaluation.metrics import get_metric, metrics_for
 from tuner.models.ensemble import NAME as ENSEMBLE
 from tuner.results.ensemble import row as ensemble_row
+from tuner.results.ensemble import run_study as ensemble_run_study
 from tuner.results.ensemble import selection as ensemble_selection
 from tuner.storage.runs import load_family_study
 
@@ -138,6 +139,10 @@ def build(storage, config: RunConfig, metric: str | None = None, *, studies: dic
         if blended is not None:
             attach_refit_scores(blended, stored_refit_scores(*refit_scores_place(storage, config, blended)))
             rows.append(blended)
+    if config.task == "binary":
+        from tuner.results import decision
+
+        decision.attach(ensemble_run_study(storage, config), config, rows, trials_by_family)
     ranked = [r for r in rows if r["status"] == "ok"]
     ranked.sort(key=lambda r: r["metrics"][metric]["mean"], reverse=greater)
     for i, r in enumerate(ranked, 1):
@@ -173,6 +178,11 @@ def to_frame(rows: list[dict], config: RunConfig) -> pd.DataFrame:
                 rec[f"test_{m.name}"] = r["test_scores"].get(m.name)
             if "overfitting" in r:
                 rec[f"overfitting_{m.name}"] = r["overfitting"].get(m.name)
+        if config.task == "binary":
+            cut = r.get("threshold") or {}
+            rec["threshold"] = cut.get("threshold")
+            for name, v in (cut.get("cv") or {}).items():  # label metrics at the model's cut, cross-fitted
+                rec[f"{name}_at_threshold"] = v["mean"]
         rec["fit_time_s"] = r.get("fit_time_s")
         rec["predict_time_ms_per_1k"] = r.get("predict_time_ms_per_1k")
         rec.update({f"trials_{k}": v for k, v in r["trials"].items()})
@@ -222,6 +232,11 @@ def notes(rows: list[dict], config: RunConfig, metric: str | None = None) -> lis
     if any("test_scores" in r for r in rows):
         out.append(f"test: each family's best refit on the training part and scored on the held-out "
                    f"{config.test_size:g} of the rows, looked at once after tuning; it does not change the ranking.")
+    cut = next((r["threshold"] for r in rows if r.get("threshold")), None)
+    if cut is not None:
+        out.append(f"threshold: the probability of {config.classes[1]!r} from which the model answers it, chosen for "
+                   f"{cut['metric']} on out-of-fold predictions ('0.5' = no cut beat the most probable class on "
+                   f"held-back folds); '{cut['metric']} at cut': each fold scored at a cut chosen on the other folds.")
     if any("overfitting" in r for r in rows):
         out.append("train−CV: mean score on each fold's own training rows minus the CV score; "
                    "a training score far better than the CV score means overfitting.")
@@ -235,8 +250,10 @@ def display_rows(rows: list[dict], config: RunConfig, metric: str | None = None)
     with_status = any(r["status"] != "ok" for r in rows)
     with_test = any("test_scores" in r for r in rows)
     with_gap = any("overfitting" in r for r in rows)
+    cut_metric = next((r["threshold"]["metric"] for r in rows if r.get("threshold")), None)
     header = (["rank", "model", f"{metric} (CV)", "vs leader"] + ([f"{metric} (test)"] if with_test else [])
-              + ([f"train−CV {metric}"] if with_gap else []) + names[1:]
+              + ([f"train−CV {metric}"] if with_gap else [])
+              + (["threshold", f"{cut_metric} at cut"] if cut_metric else []) + names[1:]
               + ["fit s/fold", "trials c/p/f"] + (["status"] if with_status else []))
     body = []
     for r in rows:
@@ -245,12 +262,20 @@ def display_rows(rows: list[dict], config: RunConfig, metric: str | None = None)
              stats.verdict(r)]
             + ([format_score((r.get("test_scores") or {}).get(metric), None)] if with_test else [])
             + ([_fmt_gap((r.get("overfitting") or {}).get(metric))] if with_gap else [])
+            + (_cut_cells(r.get("threshold"), cut_metric) if cut_metric else [])
             + [format_score(r["metrics"][n]["mean"], r["metrics"][n]["std"]) for n in names[1:]]
             + [f"{r['fit_time_s']:.2f}" if r.get("fit_time_s") is not None else "—",
                trial_counts(r)]
             + (["" if r["status"] == "ok" else r["status"]] if with_status else [])
         )
     return header, body
+
+
+def _cut_cells(cut: dict | None, name: str) -> list[str]:
+    if not cut:
+        return ["—", "—"]
+    at = (cut.get("cv") or {}).get(name) or {}
+    return ["0.5" if cut["threshold"] is None else f"{cut['threshold']:.3f}", format_score(at.get("mean"), at.get("std"))]
 
 
 def to_markdown(rows: list[dict], config: RunConfig, metric: str | None = None) -> str:
@@ -313,6 +338,11 @@ def terminal_columns(rows: list[dict], config: RunConfig, metric: str | None = N
     if any("test_scores" in r for r in rows):
         cols.append(Column(f"{metric} (test)", [format_score((r.get("test_scores") or {}).get(metric), None)
                                                 for r in rows]))
+    cut_metric = next((r["threshold"]["metric"] for r in rows if r.get("threshold")), None)
+    if cut_metric:
+        cells = [_cut_cells(r.get("threshold"), cut_metric) for r in rows]
+        cols.append(Column("threshold", [c[0] for c in cells], short_header="cut"))
+        cols.append(Column(f"{cut_metric} at cut", [c[1] for c in cells], short=[c[1].split(" ±")[0] for c in cells]))
     for m in metrics_for(config.task, config.metric):
         if m.name != metric:
             cols.append(Column(m.name, score(m.name), short=mean(m.name)))

@@ -11,6 +11,7 @@ import search_spaces
 from tuner.config import RunConfig, now_iso, plugin_refs, resolve_families
 from tuner.data import preprocessing
 from tuner.data.dataset import Dataset
+from tuner.evaluation import custom_metric, threshold
 from tuner.evaluation.estimator import space_context
 from tuner.evaluation.folds import folds_for_run
 from tuner.evaluation.metrics import check_metric
@@ -45,7 +46,7 @@ def default_cv_repeats(n_rows: int, clocked: bool) -> int:
 def make_config(ds: Dataset, *, run: str, metric: str | None, models: list[str] | None, cv: int | None,
                 seed: int | None, cv_repeats: int | None = None, existing: RunConfig | None = None,
                 test_size: float | None = None, clocked: bool = False, gap: int | None = None,
-                space=None) -> RunConfig:
+                space=None, threshold_metric: str | None = None) -> RunConfig:
     """Validate the options against the data; options left as None inherit from an existing run.
 
     ``clocked``: the run starts with a timeout and no trial count (``default_cv_repeats``).
@@ -53,6 +54,8 @@ def make_config(ds: Dataset, *, run: str, metric: str | None, models: list[str] 
     ``cv``, a grouped run has at most as many folds as groups. ``space``: a ``--space`` file or
     dict of overrides (``tuner.search.space_file``), checked against the families here."""
     metric_obj = check_metric(metric or (existing.metric if existing and existing.task == ds.task else None), ds.task)
+    if custom_metric.is_reference(metric_obj.name):
+        custom_metric.check(metric_obj.name, ds.task, weighted=ds.weights is not None)
     families = resolve_families(models, ds.task)
     if existing is not None and models is None:
         families = list(existing.families)
@@ -75,6 +78,8 @@ def make_config(ds: Dataset, *, run: str, metric: str | None, models: list[str] 
         created_at=existing.created_at if existing else now_iso(), tuner_version=_version(),
         groups=ds.group_column, time_column=ds.time_column, n_groups=ds.n_groups, weights=ds.weight_column,
         gap=gap if gap is not None else (existing.gap if existing else 0),
+        threshold_metric=threshold.check(threshold_metric, ds.task) if threshold_metric
+        else (existing.threshold_metric if existing and existing.task == ds.task else ""),
     )
     folds_for_run(config, ds)  # fold errors before writing
     if space is not None:
@@ -119,7 +124,7 @@ def schema_of(config: RunConfig):
 
 def start_run(storage, ds: Dataset, *, run: str, metric=None, models=None, cv=None, seed=None,
               cv_repeats=None, test_size=None, clocked: bool = False, gap: int | None = None,
-              space=None) -> RunConfig:
+              space=None, threshold_metric: str | None = None) -> RunConfig:
     """Create the run, or check that this call may continue it; returns the stored config.
 
     With a held-out test set, ``ds`` is the training part (``holdout.resolve_split``) and
@@ -129,7 +134,7 @@ def start_run(storage, ds: Dataset, *, run: str, metric=None, models=None, cv=No
     existing = load_config(storage, run)
     config = make_config(ds, run=run, metric=metric, models=models, cv=cv, seed=seed,
                          cv_repeats=cv_repeats, existing=existing, test_size=test_size, clocked=clocked, gap=gap,
-                         space=space)
+                         space=space, threshold_metric=threshold_metric)
     if existing is not None:
         check_compatible(existing, config)
     save_config(storage, config)

@@ -52,7 +52,8 @@ class TuningRun:
     def begin(cls, full: Dataset, *, url: str, run: str, metric=None, models=None, cv=None, seed=None,
               cv_repeats=None, test_size=None, gap=None, space=None, trials: int | None = None,
               timeout: float | None = None, n_jobs: int | None = None,
-              started_at: float | None = None, early_stop: bool | None = None) -> TuningRun:
+              started_at: float | None = None, early_stop: bool | None = None,
+              threshold_metric: str | None = None) -> TuningRun:
         """Create the run for ``full`` (all rows of the table, prepared) or check this call may
         continue it; the options are checked against the data before anything is written.
         ``early_stop`` (None: ``tuner.execution.plateau.DEFAULT``): under a clock alone, the trials
@@ -61,13 +62,14 @@ class TuningRun:
             raise TunerError("early stopping ends a run bounded by a clock alone: give a timeout and no trial count "
                              "(tuner run --timeout SECONDS --early-stop)")
         make_config(full, run=run, metric=metric, models=models, cv=cv, seed=seed, cv_repeats=cv_repeats,
-                    gap=gap, space=space)
+                    gap=gap, space=space, threshold_metric=threshold_metric)
         store = open_storage(url, create=True)
         ds, test_ds, fraction = holdout.resolve_split(store, full, run=run, test_size=test_size, seed=seed, gap=gap)
         existed = load_config(store, run) is not None
         clocked = timeout is not None and trials is None
         config = start_run(store, ds, run=run, metric=metric, models=models, cv=cv, seed=seed,
-                           cv_repeats=cv_repeats, test_size=fraction, clocked=clocked, gap=gap, space=space)
+                           cv_repeats=cv_repeats, test_size=fraction, clocked=clocked, gap=gap, space=space,
+                           threshold_metric=threshold_metric)
         return cls(store, url, config, ds, test_ds, existed, time.time() if started_at is None else started_at,
                    timeout, trials, n_jobs, clocked, plateau.DEFAULT if early_stop is None else bool(early_stop))
 

@@ -42,6 +42,8 @@ class LoadedModel:
         self.classes: list = list(card.get("classes") or [])
         self.schema = Schema.from_dict(card["schema"])
         self.version_notes = version_notes or []
+        # binary: the probability of classes[1] from which it is the label (None: the most probable class)
+        self.threshold: float | None = (card.get("decision") or {}).get("threshold") if self.task == "binary" else None
 
     def __repr__(self) -> str:
         where = f"from {self.path}" if self.path is not None else "in memory"
@@ -100,8 +102,12 @@ class LoadedModel:
                                         "pass a DataFrame or a list of records {column: value}") from None
         return frame.rename(columns=str)
 
-    def predict_batch(self, data, *, proba: bool = False, row_offset: int = 0) -> Prediction:
+    def predict_batch(self, data, *, proba: bool = False, row_offset: int = 0,
+                      threshold: float | None = None) -> Prediction:
         """Predictions (+ probabilities) and the notes about the input, without warnings.
+
+        A binary model's label is ``classes[1]`` where its probability reaches ``threshold``
+        (default: the card's ``decision``; ``tuner predict --threshold``), else ``classes[0]``.
 
         A row whose output is not a finite number (inputs far outside the training range can
         overflow a linear model) gets NaN as its prediction / probabilities, with a note.
@@ -127,6 +133,11 @@ class LoadedModel:
                 notes = notes + [_not_finite_note(bad, row_offset)]
             return Prediction(values, None, notes)
         probabilities = np.asarray(probabilities, dtype=float)
+        cut = self.check_threshold(threshold) if threshold is not None else self.threshold
+        if cut is not None:
+            from tuner.evaluation.threshold import labels as labels_at
+
+            codes = labels_at(probabilities[:, 1], cut)
         bad_rows = ~np.isfinite(probabilities).all(axis=1)
         labels = np.asarray(self.classes, dtype=object)[np.asarray(codes, dtype=int)]
         if bad_rows.any():
@@ -137,13 +148,24 @@ class LoadedModel:
             labels = labels.astype(type(self.classes[0]) if len({type(c) for c in self.classes}) == 1 else object)
         return Prediction(labels, probabilities if proba else None, notes)
 
-    def predict(self, data) -> np.ndarray:
-        """Predicted labels (classification, as in the training data) or values (regression).
+    def check_threshold(self, threshold: float) -> float:
+        """``threshold`` for this model's labels, or a ``TunerError`` saying why it cannot be one."""
+        if self.task != "binary":
+            raise TunerError(f"a threshold is for binary models; this one is {self.task} "
+                             "(its label is the most probable class)")
+        value = float(threshold)
+        if not 0.0 <= value <= 1.0:
+            raise TunerError(f"the threshold is a probability of {self.classes[1]!r}: between 0 and 1 (got {value:g})")
+        return value
+
+    def predict(self, data, threshold: float | None = None) -> np.ndarray:
+        """Predicted labels (classification, as in the training data) or values (regression);
+        ``threshold`` overrides a binary model's decision threshold (its card's ``decision``).
 
         Notes about the input (extra columns ignored, unseen categories, ...) are issued as
         :class:`tuner.data.inputs.InputWarning`; a problem that stops prediction raises ``InputError``.
         """
-        result = self.predict_batch(data)
+        result = self.predict_batch(data, threshold=threshold)
         _warn(result.notes)
         return result.predictions
 
