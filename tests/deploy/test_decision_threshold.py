@@ -106,3 +106,15 @@ def test_model_onnx_carries_the_threshold(balanced_run, tmp_path):
     labels = np.asarray(model.classes, dtype=object)[got["label"].astype(int)]
     near = np.abs(model.predict_proba(frame)["proba_bad"].to_numpy() - model.threshold) < onnx_export.TIE_MARGIN
     assert (labels == model.predict(frame))[~near].all() and (labels != "good").sum() > 0
+
+
+def test_held_out_label_scores_are_those_of_the_labels_the_model_gives(tmp_path):
+    frame = _imbalanced(1200, seed=1)
+    storage = f"sqlite:///{tmp_path / 'h.db'}"
+    board = tuner.tune(frame, target="loan", models=["logistic_regression"], trials=2, cv=4, storage=storage,
+                       run="h", pos_label="bad", test_size=0.25,
+                       space={"logistic_regression": {"class_weight": "balanced"}})
+    cut = board.loc[0, "threshold"]
+    assert cut > 0.5
+    majority = (frame["loan"] == "good").mean()
+    assert board.loc[0, "test_accuracy"] >= majority  # at the cut (at 0.5 the balanced model scores 0.93 here)

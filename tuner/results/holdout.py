@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from tuner.config import RunConfig, now_iso
 from tuner.data.dataset import Dataset, check_test_size, split_holdout
 from tuner.storage.runs import load_config
@@ -46,9 +48,10 @@ def resolve_split(storage, ds: Dataset, *, run: str, test_size: float | None, se
 
 
 def refit_and_score(config: RunConfig, family: str, params: dict, train: Dataset, test: Dataset | None,
-                    n_jobs: int = 1, fitted=None) -> dict:
+                    n_jobs: int = 1, fitted=None, threshold: float | None = None) -> dict:
     """Refit one configuration on ``train``; every metric on ``train`` and (if given) ``test``.
-    ``fitted``: this configuration already fitted on ``train`` (the run's final model): no refit."""
+    ``fitted``: this configuration already fitted on ``train`` (the run's final model): no refit;
+    ``threshold``: a binary row's decision threshold, which its labels are scored at (as it predicts)."""
     from tuner.evaluation.cross_validation import fit_quietly, predict_outputs
     from tuner.evaluation.estimator import build_estimator, space_context
     from tuner.evaluation.metrics import score_all
@@ -62,6 +65,10 @@ def refit_and_score(config: RunConfig, family: str, params: dict, train: Dataset
 
     def score(ds: Dataset) -> dict:
         pred, proba = predict_outputs(estimator, ds.X, config.task, k)
+        if threshold is not None and config.task == "binary":
+            from tuner.evaluation.threshold import labels
+
+            pred = labels(np.asarray(proba)[:, 1], threshold)
         return {m: (None if v is None or not math.isfinite(v) else float(v))
                 for m, v in score_all(config.task, ds.y, pred, proba, k, ds.weights, config.metric).items()}
 
