@@ -58,7 +58,7 @@ def reference(obj) -> str:
     if isinstance(obj, str):
         return obj
     module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
-    if qualname is None and hasattr(obj, "__class__"):  # a scorer instance: it must be a module attribute
+    if qualname is None:  # a scorer instance: it must be a module attribute
         qualname = _attribute_name(obj, module)
     if not module or module == "__main__" or not qualname or "<" in qualname:
         raise TunerError(f"the metric {obj!r} cannot be stored with the run: define it in a module that other "

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tuner.evaluation.folds import other_folds
 from tuner.evaluation.metrics import get_metric, score_splits
 
 ROUNDS = 25
@@ -85,11 +86,7 @@ def select(preds: list[np.ndarray], y: np.ndarray, w: np.ndarray | None, fold_si
     uniform = np.full(len(preds), 1.0 / len(preds))
     fold_splits = []
     for f, test in enumerate(rows):
-        if forward:
-            others = list(range(f))
-        else:
-            first = (f // folds_per_repeat) * folds_per_repeat
-            others = [g for g in range(first, first + folds_per_repeat) if g != f]
+        others = other_folds(f, folds_per_repeat, forward)
         if others:
             sel = np.concatenate([rows[g] for g in others])
             weights = greedy_weights([p[sel] for p in preds], y[sel], None if w is None else w[sel], task, n_classes,

@@ -131,4 +131,14 @@ def _check_both_classes(y: np.ndarray, folds: list[Fold], kind: str) -> None:
                                  f"which binary metrics cannot score; {fix}")
 
 
-__all__ = ["make_folds", "folds_for_run", "Fold"]
+__all__ = ["make_folds", "folds_for_run", "Fold", "other_folds"]
+
+
+def other_folds(f: int, folds_per_repeat: int, forward: bool = False) -> list[int]:
+    """The folds whose rows choose what scores fold ``f`` honestly (the ensemble's weights, a decision
+    threshold): the other folds of its repeat, or on a time-ordered run the earlier folds (none for the first)."""
+    if forward:
+        return list(range(f))
+    first = (f // folds_per_repeat) * folds_per_repeat
+    return [g for g in range(first, first + folds_per_repeat) if g != f]
+

@@ -405,7 +405,7 @@ def get_metric(name: str, task: str | None = None) -> Metric:
         raise TunerError(f"unknown metric {name!r}; choose one of: {_known()}")
     if not at:  # f_beta alone
         raise TunerError(f"metric {base!r} needs its {metric.parameter}: e.g. {base}@2 "
-                         "(recall counts twice as much as precision) or {base}@0.5".replace("{base}", base))
+                         f"(recall counts twice as much as precision) or {base}@0.5")
     if not metric.parameter:
         raise TunerError(f"metric {base!r} takes no parameter; use {base!r}")
     try:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from tuner.errors import TunerError
+from tuner.evaluation.folds import other_folds
 from tuner.evaluation.metrics import Counts, check_metric, get_metric, metrics_for, score_splits
 
 PLAIN = 0.5  # the most probable class, what the model answers without a tuned cut
@@ -113,8 +114,7 @@ def decide(y: np.ndarray, p: np.ndarray, w: np.ndarray | None, fold_sizes: list[
     folds = [np.arange(starts[f], starts[f + 1]) for f in range(len(fold_sizes))]
     tuned, plain, fold_cuts = [], [], []
     for f, test in enumerate(folds):
-        first = (f // folds_per_repeat) * folds_per_repeat
-        others = list(range(f)) if forward else [g for g in range(first, first + folds_per_repeat) if g != f]
+        others = other_folds(f, folds_per_repeat, forward)
         cut = None
         if others:
             sel = np.concatenate([folds[g] for g in others])
