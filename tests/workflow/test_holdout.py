@@ -167,9 +167,9 @@ def test_the_final_model_is_scored_as_it_is_not_refit_again(mixed_frame, storage
     calls = []
     real = holdout_scores.refit_and_score
 
-    def spy(config, family, params, train, test, n_jobs=1, fitted=None):
+    def spy(config, family, params, train, test, n_jobs=1, fitted=None, **more):
         calls.append((family, fitted is not None))
-        return real(config, family, params, train, test, n_jobs, fitted=fitted)
+        return real(config, family, params, train, test, n_jobs, fitted=fitted, **more)
 
     monkeypatch.setattr(derived, "refit_and_score", spy)
     tuner.tune(mixed_frame, target="churned", models=["logistic_regression", "random_forest"], trials=2, cv=3,
