@@ -16,6 +16,17 @@ Parameter names: the learning rate has one name per optimizer (``lr_adam``,
 order of magnitude between them and TPE should learn each on its own.
 Conditional parameters (``shape``, ``l1``, ``l2``, ``momentum``, ``nesterov``
 and the other optimizers' learning rates) are absent when they do not apply.
+
+``loss`` is one name with one set of choices per task: mse | mae | huber for regression,
+crossentropy | kl_divergence for classification (a study is one task, so they never meet).
+With the same ``label_smoothing`` the two classification losses differ by the entropy of
+the smoothed target, which does not depend on the network: they have the same gradients and
+train the same network, and only the reported loss value differs (KL is 0 at a perfect fit).
+``loss`` is suggested for classification anyway, so that a ``--space`` file can fix it
+(a space file fixes or narrows suggested parameters only); it costs a trial nothing and
+carries no signal for the sampler. ``label_smoothing`` (classification, 0 – 0.2) is the
+searched overfitting control; pruning and early stopping watch the unsmoothed log-loss,
+so trials stay comparable whatever the loss and smoothing.
 """
 
 from __future__ import annotations
@@ -31,6 +42,8 @@ SHAPES = ("constant", "funnel")
 ACTIVATIONS = ("relu", "elu", "gelu", "tanh")
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adagrad")
 REGRESSION_LOSSES = ("mse", "mae", "huber")
+CLASSIFICATION_LOSSES = ("crossentropy", "kl_divergence")
+LABEL_SMOOTHING_RANGE = (0.0, 0.2)
 PENALTIES = ("none", "l1", "l2", "l1_l2")
 
 # optimizer -> (low, high, default) learning rate, log scale
@@ -84,7 +97,10 @@ def suggest(trial, ctx: SpaceContext) -> dict:
     p["batch_size"] = trial.suggest_categorical("batch_size", _batch_sizes(ctx))
     if ctx.task == "regression":
         p["loss"] = trial.suggest_categorical("loss", list(REGRESSION_LOSSES))
-    elif ctx.class_imbalance >= IMBALANCE_FOR_CLASS_WEIGHT:
+        return p
+    p["loss"] = trial.suggest_categorical("loss", list(CLASSIFICATION_LOSSES))
+    p["label_smoothing"] = trial.suggest_float("label_smoothing", *LABEL_SMOOTHING_RANGE)
+    if ctx.class_imbalance >= IMBALANCE_FOR_CLASS_WEIGHT:
         p["class_weight"] = trial.suggest_categorical("class_weight", ["none", "balanced"])
     return p
 
@@ -119,7 +135,12 @@ def build(params: Mapping[str, Any], ctx: SpaceContext):
     if ctx.task == "regression":
         return KerasMLPRegressor(loss=params.get("loss", "mse"), **common)
     cw = params.get("class_weight", "none")
-    return KerasMLPClassifier(class_weight=None if cw == "none" else cw, **common)
+    return KerasMLPClassifier(
+        class_weight=None if cw == "none" else cw,
+        loss=params.get("loss", "crossentropy"),
+        label_smoothing=float(params.get("label_smoothing", 0.0)),
+        **common,
+    )
 
 
 def defaults(ctx: SpaceContext) -> dict:
@@ -138,7 +159,10 @@ def defaults(ctx: SpaceContext) -> dict:
     }
     if ctx.task == "regression":
         p["loss"] = "mse"
-    elif ctx.class_imbalance >= IMBALANCE_FOR_CLASS_WEIGHT:
+        return p
+    p["loss"] = "crossentropy"
+    p["label_smoothing"] = 0.0
+    if ctx.class_imbalance >= IMBALANCE_FOR_CLASS_WEIGHT:
         p["class_weight"] = "none"
     return p
 
@@ -167,7 +191,9 @@ SPACE = SearchSpace(
         "momentum": "float 0 – 0.99 (sgd)",
         "nesterov": "false | true (sgd)",
         "batch_size": "16 | 32 | 64 | 128 | 256; 32 – 512 above 5k rows, 64 – 1024 above 50k",
-        "loss": "mse | mae | huber (regression; target standardised)",
+        "loss": "mse | mae | huber (regression; target standardised); crossentropy | kl_divergence "
+        "(classification; both train the same network, only the reported loss differs)",
+        "label_smoothing": "float 0 – 0.2 (classification; targets y·(1 − ls) + ls/K; 0 by default)",
         "class_weight": f"none | balanced (classification, imbalance ≥ {IMBALANCE_FOR_CLASS_WEIGHT:g})",
         "epochs": "fixed ≤ 150 (80 > 20k rows, 40 > 100k); early stopping on a 10% validation "
         "split, patience 10 (8, 5), best weights kept",

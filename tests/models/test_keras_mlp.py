@@ -28,6 +28,7 @@ from sklearn.utils import estimator_checks as ec
 from search_spaces import SpaceContext, keras_mlp
 from tuner.models import keras_mlp as ke
 from tuner.models.keras_mlp import KerasMLPClassifier, KerasMLPRegressor
+from tuner.models.keras_mlp.classifier import CLASSIFICATION_LOSSES, MAX_LABEL_SMOOTHING
 
 pytestmark = pytest.mark.slow  # whole runs, processes, servers or a browser (pyproject.toml markers)
 
@@ -106,6 +107,8 @@ def test_space_shape_and_constants():
     assert keras_mlp.SHAPES == ke.SHAPES and keras_mlp.OPTIMIZERS == ke.OPTIMIZERS
     assert keras_mlp.ACTIVATIONS == ke.ACTIVATIONS
     assert keras_mlp.REGRESSION_LOSSES == ke.REGRESSION_LOSSES
+    assert keras_mlp.CLASSIFICATION_LOSSES == CLASSIFICATION_LOSSES
+    assert keras_mlp.LABEL_SMOOTHING_RANGE[1] < MAX_LABEL_SMOOTHING
 
 
 @pytest.mark.parametrize("ctx", CONTEXTS, ids=lambda c: f"{c.task}-{c.n_rows}-{c.class_imbalance:g}")
@@ -133,6 +136,12 @@ def test_defaults_replay_and_random_trials_build(ctx):
             assert est.learning_rate == params[f"lr_{params['optimizer']}"]
             assert (est.l1 > 0) == ("l1" in params["penalty"])
             assert (est.l2 > 0) == ("l2" in params["penalty"])
+            assert est.get_params()["loss"] == params["loss"]
+            if ctx.is_classification:
+                assert 0.0 <= params["label_smoothing"] <= 0.2
+                assert est.label_smoothing == params["label_smoothing"]
+            else:
+                assert "label_smoothing" not in params and "label_smoothing" not in est.get_params()
             for key in ("optimizer", "activation", "loss", "class_weight"):
                 if key in params:
                     seen.setdefault(key, set()).add(params[key])
@@ -140,6 +149,12 @@ def test_defaults_replay_and_random_trials_build(ctx):
     assert seen["optimizer"] == set(keras_mlp.OPTIMIZERS)
     if ctx.task == "regression":
         assert seen["loss"] == {"mse", "mae", "huber"}
+        assert "label_smoothing" not in defaults
+    else:
+        assert seen["loss"] == {"crossentropy", "kl_divergence"}
+        # the defaults train as before: Keras's built-in cross-entropy, no smoothing
+        assert defaults["loss"] == "crossentropy" and defaults["label_smoothing"] == 0.0
+        assert space.build(defaults, ctx).get_params()["label_smoothing"] == 0.0
     assert ("class_weight" in seen) == (ctx.is_classification and ctx.class_imbalance >= 3)
 
 
@@ -281,6 +296,106 @@ def test_multiclass_int_labels_class_order_and_class_weight():
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-12)
     assert set(est.predict(X)) <= {3, 7, 10}
     assert (est.predict(X) == labels).mean() > 0.6
+
+
+# ---------------------------------------------------------------------------
+# classification losses: cross-entropy or KL divergence, label smoothing
+# ---------------------------------------------------------------------------
+
+
+def _batch(k):
+    """A small batch as Keras hands it to the loss (encoded targets, network outputs) and the
+    same as numpy one-hot targets and (n, K) probabilities."""
+    rng = np.random.default_rng(k)
+    if k == 2:
+        y = np.array([0, 1, 1, 0, 1, 0], dtype=np.float32).reshape(-1, 1)
+        p = np.array([0.1, 0.8, 0.3, 0.6, 0.999, 0.02], dtype=np.float32).reshape(-1, 1)
+        return y, p, np.column_stack([1 - y[:, 0], y[:, 0]]), np.column_stack([1 - p[:, 0], p[:, 0]]).astype(float)
+    y = np.array([0, 2, 1, 2, 0, 1], dtype=np.int32).reshape(-1, 1)
+    z = rng.normal(scale=2.0, size=(6, k))
+    p = (np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)).astype(np.float32)
+    return y, p, np.eye(k)[y[:, 0]], p.astype(float)
+
+
+def _compile_loss(k, loss, label_smoothing):
+    keras, _ = ke.import_keras()
+    est = KerasMLPClassifier(loss=loss, label_smoothing=label_smoothing)
+    est.classes_ = np.arange(k)  # what fit's target encoding sets
+    fn, metrics = est._loss_and_metrics(keras)
+    assert [getattr(m, "name", m) for m in metrics] == ["accuracy", "logloss"]  # the pruning metric is untouched
+    return fn
+
+
+@pytest.mark.parametrize("k", [2, 3])
+@pytest.mark.parametrize("ls", [0.0, 0.1, 0.3])
+def test_kl_divergence_is_crossentropy_minus_target_entropy(k, ls):
+    y, p, onehot, proba = _batch(k)
+    t = onehot * (1 - ls) + ls / k  # binary: y (1 - ls) + 0.5 ls, over both classes
+    ce = -(t * np.log(proba)).sum(axis=1)
+    entropy = -(t * np.log(np.where(t > 0, t, 1.0))).sum(axis=1)
+    kl = _compile_loss(k, "kl_divergence", ls)
+    np.testing.assert_allclose(float(kl(y, p)), np.mean(ce - entropy), rtol=1e-5, atol=1e-6)
+    # row weights weigh the per-row values, as with Keras's own losses
+    w = np.array([1.0, 0.0, 2.0, 0.5, 1.0, 3.0], dtype=np.float32)
+    np.testing.assert_allclose(float(kl(y, p, sample_weight=w)), np.sum(w * (ce - entropy)) / len(w),
+                               rtol=1e-5, atol=1e-6)
+    perfect = (t[:, 1:] if k == 2 else t).astype(np.float32)  # the network predicts the smoothed target
+    assert float(kl(y, perfect)) == pytest.approx(0.0, abs=1e-5)
+
+    ce_loss = _compile_loss(k, "crossentropy", ls)
+    if ls == 0:  # exactly today's losses, so the default trains bit for bit as before
+        assert ce_loss == ("binary_crossentropy" if k == 2 else "sparse_categorical_crossentropy")
+    else:
+        np.testing.assert_allclose(float(ce_loss(y, p)), np.mean(ce), rtol=1e-5, atol=1e-6)
+        assert float(ce_loss(y, p)) > float(kl(y, p))  # by the target's entropy, the same for any network
+
+
+@pytest.mark.parametrize("loss, n_classes", [("kl_divergence", 2), ("kl_divergence", 3), ("crossentropy", 3)])
+def test_smoothed_losses_train_and_predict_probabilities(loss, n_classes, tmp_path):
+    from tuner.deploy.artifact.reader import attach_native, load_pipeline
+    from tuner.deploy.artifact.writer import write_pipeline
+
+    X, y = make_classification(n_samples=120, n_features=5, n_informative=4, n_redundant=0, n_classes=n_classes,
+                               class_sep=2.0, random_state=2)
+    pipe = Pipeline([("scale", StandardScaler()),
+                     ("model", KerasMLPClassifier(**{**FAST, "epochs": 4}, loss=loss, label_smoothing=0.1))])
+    pipe.fit(X, y)
+    model = pipe.named_steps["model"]
+    proba = pipe.predict_proba(X)
+    assert proba.shape == (len(X), n_classes) and np.isfinite(proba).all()
+    assert (proba >= 0).all() and (proba <= 1).all()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    assert (pipe.predict(X) == y).mean() > 0.6
+    # early stopping still watches the unsmoothed log-loss
+    assert model.monitor_ == "val_logloss" and len(model.history_["val_logloss"]) == model.n_epochs_
+    if loss == "kl_divergence":  # the reported loss is the cross-entropy less the smoothed target's entropy
+        assert min(model.history_["loss"]) < min(model.history_["logloss"])
+
+    back = pickle.loads(pickle.dumps(pipe))
+    np.testing.assert_array_equal(back.predict_proba(X), proba)
+    assert back.named_steps["model"].get_params()["loss"] == loss
+    info = write_pipeline(pipe, tmp_path)  # the model folder's way: skops + the network as .keras
+    assert info["format"] == "skops", info
+    card = {"pipeline": info}
+    loaded = load_pipeline(tmp_path, card, False)
+    attach_native(loaded, tmp_path, card)
+    np.testing.assert_array_equal(loaded.predict_proba(X), proba)
+
+
+@pytest.mark.parametrize("bad, name", [
+    (dict(loss="foo"), "loss"),
+    (dict(loss="mse"), "loss"),
+    (dict(label_smoothing=0.7), "label_smoothing"),
+    (dict(label_smoothing=0.5), "label_smoothing"),
+    (dict(label_smoothing=-0.1), "label_smoothing"),
+    (dict(label_smoothing=float("nan")), "label_smoothing"),
+    (dict(label_smoothing="a lot"), "label_smoothing"),
+])
+def test_bad_loss_or_label_smoothing_is_refused_in_fit_naming_it(bad, name):
+    est = KerasMLPClassifier(**bad)
+    assert est.get_params()[name] is bad[name]  # stored as given, checked in fit
+    with pytest.raises(ValueError, match=f"^{name} must be"):
+        est.fit(np.zeros((20, 2)), [0, 1] * 10)
 
 
 @pytest.mark.parametrize("loss", ["mse", "mae", "huber"])

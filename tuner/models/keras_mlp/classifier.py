@@ -1,12 +1,15 @@
 """``KerasMLPClassifier``: the Keras MLP for binary and multiclass targets.
 
-What is its own: label encoding (any sortable labels), the sigmoid / softmax output and
-cross-entropy loss, class weights, stratified validation split, and probabilities that
-stay a distribution even when the network diverged.
+What is its own: label encoding (any sortable labels), the sigmoid / softmax output, the
+training loss (cross-entropy or KL divergence, with optional label smoothing), class weights,
+stratified validation split, and probabilities that stay a distribution even when the
+network diverged.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +20,73 @@ from sklearn.utils.multiclass import check_classification_targets
 
 from tuner.models.keras_mlp.estimator import KerasMLPBase
 
+CLASSIFICATION_LOSSES = ("crossentropy", "kl_divergence")
+MAX_LABEL_SMOOTHING = 0.5  # label_smoothing is in [0, MAX_LABEL_SMOOTHING)
+
+
+def smoothed_distributions(ops, y_true, y_pred, n_classes: int, label_smoothing: float, dtype="float32"):
+    """``(t, p)``, both ``(batch, K)``: the smoothed target distribution ``y (1 - ls) + ls / K``
+    and the predicted one. Binary (``K = 2``): ``y_true`` is the 0/1 column and ``y_pred`` the one
+    sigmoid unit, spread to the two columns ``[1 - t, t]`` and ``[1 - p, p]`` (the target is then
+    ``y (1 - ls) + 0.5 ls``, as Keras's ``BinaryCrossentropy(label_smoothing=ls)`` smooths it).
+    Multiclass: ``y_true`` holds integer codes, one-hot encoded here; ``y_pred`` is the softmax."""
+    ls = float(label_smoothing)
+    if n_classes == 2:
+        y = ops.reshape(ops.cast(y_true, dtype), (-1, 1))
+        t1 = y * (1.0 - ls) + 0.5 * ls
+        p1 = ops.reshape(ops.cast(y_pred, dtype), (-1, 1))
+        return ops.concatenate([1.0 - t1, t1], axis=-1), ops.concatenate([1.0 - p1, p1], axis=-1)
+    codes = ops.reshape(ops.cast(y_true, "int32"), (-1,))
+    t = ops.one_hot(codes, n_classes, dtype=dtype) * (1.0 - ls) + ls / n_classes
+    return t, ops.cast(y_pred, dtype)
+
+
+def kl_divergence(ops, y_true, y_pred, n_classes: int, label_smoothing: float, epsilon: float, dtype="float32"):
+    """Per row ``sum_k t_k log(t_k / p_k)`` over the K classes of the smoothed target ``t`` (see
+    :func:`smoothed_distributions`), ``p`` clipped to ``[epsilon, 1]``; a class of target 0
+    adds 0. Equals the cross-entropy of ``t`` and ``p`` minus the entropy of ``t``."""
+    t, p = smoothed_distributions(ops, y_true, y_pred, n_classes, label_smoothing, dtype)
+    log_t = ops.log(ops.clip(t, epsilon, 1.0))  # t log t is 0 where t is 0: the weight t is exact
+    return ops.sum(t * (log_t - ops.log(ops.clip(p, epsilon, 1.0))), axis=-1)
+
+
+@functools.cache
+def _loss_classes(keras):
+    """The two losses Keras has no built-in for, as ``keras.losses.Loss`` subclasses (defined once
+    Keras is imported; models are loaded with ``compile=False``, so they need no registration)."""
+
+    class SmoothedKLDivergence(keras.losses.Loss):
+        """KL divergence of the (smoothed) target distribution from the predicted one."""
+
+        def __init__(self, n_classes, label_smoothing=0.0, name="kl_divergence", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.n_classes, self.label_smoothing = int(n_classes), float(label_smoothing)
+
+        def call(self, y_true, y_pred):
+            return kl_divergence(keras.ops, y_true, y_pred, self.n_classes, self.label_smoothing,
+                                 keras.config.epsilon(), self.dtype)
+
+        def get_config(self):
+            return {**super().get_config(), "n_classes": self.n_classes, "label_smoothing": self.label_smoothing}
+
+    class SparseSmoothedCrossentropy(keras.losses.Loss):
+        """Categorical cross-entropy with label smoothing on integer codes (one-hot encoded here:
+        ``SparseCategoricalCrossentropy`` has no ``label_smoothing``)."""
+
+        def __init__(self, n_classes, label_smoothing=0.0, name="categorical_crossentropy", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.n_classes, self.label_smoothing = int(n_classes), float(label_smoothing)
+
+        def call(self, y_true, y_pred):
+            codes = keras.ops.reshape(keras.ops.cast(y_true, "int32"), (-1,))
+            target = keras.ops.one_hot(codes, self.n_classes, dtype=self.dtype)
+            return keras.losses.categorical_crossentropy(target, y_pred, label_smoothing=self.label_smoothing)
+
+        def get_config(self):
+            return {**super().get_config(), "n_classes": self.n_classes, "label_smoothing": self.label_smoothing}
+
+    return SmoothedKLDivergence, SparseSmoothedCrossentropy
+
 
 class KerasMLPClassifier(ClassifierMixin, KerasMLPBase):
     """Multilayer perceptron classifier (Keras 3, TensorFlow backend).
@@ -25,6 +95,18 @@ class KerasMLPClassifier(ClassifierMixin, KerasMLPBase):
     sparse categorical cross-entropy on label-encoded integer targets. Labels
     may be any sortable values (strings, ints); ``classes_`` is sorted as by
     :class:`~sklearn.preprocessing.LabelEncoder`.
+
+    Training loss: ``loss`` and ``label_smoothing``. Smoothing trains on the target
+    distribution ``t = y (1 - ls) + ls / K`` over the K classes (binary: K = 2, as Keras's
+    ``BinaryCrossentropy(label_smoothing=ls)``), an overfitting control that pulls the
+    probabilities towards uniform. ``"kl_divergence"`` is ``sum_k t_k log(t_k / p_k)`` (binary:
+    over both classes, ``[1 - t, t]`` against ``[1 - p, p]``), which is the cross-entropy of
+    ``t`` and ``p`` minus the entropy of ``t``; the entropy does not depend on the network, so
+    the two losses have the same gradients (up to the clipping of ``p`` at Keras's epsilon)
+    and train the same network. They differ in the reported ``loss`` / ``val_loss`` only: KL
+    is 0 at a perfect fit. Early stopping and pruning watch ``logloss``, the cross-entropy
+    on the unsmoothed labels, whatever the loss, so trials stay comparable. With the defaults
+    (``"crossentropy"``, 0) the built-in Keras losses are used exactly as before.
 
     Parameters
     ----------
@@ -47,6 +129,8 @@ class KerasMLPClassifier(ClassifierMixin, KerasMLPBase):
     validation_fraction : float in [0, 1), held out of the training data (stratified
         for classifiers) for early stopping and pruning; 0 disables it.
     class_weight : None or "balanced" (classifier only).
+    loss : "crossentropy" | "kl_divergence", the training loss (see above).
+    label_smoothing : float in [0, 0.5), label smoothing of the training targets.
     random_state : int, RandomState or None; an int makes the fit reproducible on
         the same machine and thread count.
     n_jobs : int, TensorFlow threads (intra- and inter-op); set once per process.
@@ -87,6 +171,8 @@ class KerasMLPClassifier(ClassifierMixin, KerasMLPBase):
         random_state=None,
         n_jobs: int | None = 1,
         verbose: int = 0,
+        loss: str = "crossentropy",
+        label_smoothing: float = 0.0,
     ):
         super().__init__(
             hidden_layers=hidden_layers,
@@ -110,6 +196,20 @@ class KerasMLPClassifier(ClassifierMixin, KerasMLPBase):
             verbose=verbose,
         )
         self.class_weight = class_weight
+        self.loss = loss
+        self.label_smoothing = label_smoothing
+
+    def _check_params(self):
+        super()._check_params()
+        if self.loss not in CLASSIFICATION_LOSSES:
+            raise ValueError(f"loss must be one of {CLASSIFICATION_LOSSES}, got {self.loss!r}")
+        try:
+            ls = float(self.label_smoothing)
+        except (TypeError, ValueError):
+            ls = math.nan
+        if isinstance(self.label_smoothing, bool) or not 0.0 <= ls < MAX_LABEL_SMOOTHING:
+            raise ValueError(f"label_smoothing must be a float in [0, {MAX_LABEL_SMOOTHING:g}), "
+                             f"got {self.label_smoothing!r}")
 
     def fit(self, X, y, epoch_callback: Callable[[int, dict], Any] | None = None, sample_weight=None):
         """Fit the network; ``epoch_callback(epoch, logs)`` as described in :mod:`tuner.models.keras_mlp`;
@@ -142,15 +242,22 @@ class KerasMLPClassifier(ClassifierMixin, KerasMLPBase):
         return (1, "sigmoid") if k == 2 else (k, "softmax")
 
     def _loss_and_metrics(self, keras):
-        if len(self.classes_) == 2:
-            return "binary_crossentropy", [
-                "accuracy",
-                keras.metrics.BinaryCrossentropy(name="logloss"),
-            ]
-        return "sparse_categorical_crossentropy", [
-            "accuracy",
-            keras.metrics.SparseCategoricalCrossentropy(name="logloss"),
-        ]
+        """The compile loss and metrics. ``logloss`` (early stopping, pruning) is the cross-entropy
+        on the unsmoothed labels whatever the loss; the default loss is Keras's built-in one."""
+        k = len(self.classes_)
+        ls = float(self.label_smoothing)
+        binary = k == 2
+        metrics = ["accuracy", keras.metrics.BinaryCrossentropy(name="logloss") if binary
+                   else keras.metrics.SparseCategoricalCrossentropy(name="logloss")]
+        if self.loss == "kl_divergence":
+            kl_class, _ = _loss_classes(keras)
+            return kl_class(n_classes=k, label_smoothing=ls), metrics
+        if ls == 0.0:  # today's losses, unchanged
+            return ("binary_crossentropy" if binary else "sparse_categorical_crossentropy"), metrics
+        if binary:
+            return keras.losses.BinaryCrossentropy(label_smoothing=ls), metrics
+        _, sparse_smoothed = _loss_classes(keras)
+        return sparse_smoothed(n_classes=k, label_smoothing=ls), metrics
 
     def _stratify(self, y_enc):
         return y_enc.ravel()
