@@ -63,6 +63,18 @@ def record(store, config) -> dict | None:
         return None
 
 
+def _pickled(folder: Path) -> bool:
+    """Whether a model folder holds a pickle (its card says so)."""
+    import json
+
+    try:
+        pipeline = json.loads(Path(folder, "model_card.json").read_text(encoding="utf-8")).get("pipeline") or {}
+    except (OSError, ValueError):
+        return True
+    parts = pipeline.get("members") or [pipeline]
+    return any(part.get("format") != "skops" for part in parts)
+
+
 def usable(store, config, rows: list[dict], family: str | None) -> tuple[dict | None, str]:
     """(the kept record to export, or None; why not) for the winner (``family`` None) or ``family``'s best."""
     kept = record(store, config)
@@ -72,6 +84,8 @@ def usable(store, config, rows: list[dict], family: str | None) -> tuple[dict | 
         return None, f"its kept model is not at {kept['path']} (another machine, or removed)"
     if kept.get("fingerprint") != config.fingerprint:
         return None, "its kept model was fitted on other data"
+    if _pickled(Path(kept["path"])):  # e.g. a plug-in family's classes, outside skops' allow-list
+        return None, "its kept model is a pickle, which is not loaded unasked, so it is refit"
     ok = [r for r in rows if r["status"] == "ok"]
     if family is None:
         if ok and row_key(ok[0]) == kept.get("winner_key"):
