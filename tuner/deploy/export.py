@@ -122,6 +122,7 @@ def _refit_row(config, row: dict, storage: str | None, *, n_jobs: int, data, imp
 
     train, test = load_split_for_run(config, data)
     fitted, seconds = refit(config, row["model"], row["params"], train, n_jobs=n_jobs)
+    fitted = calibrated_as_row(config, row, fitted)
     card = card_for(config, row, storage or DEFAULT_STORAGE, train, seconds)
     if importance:
         card["feature_importance"] = _importances(config, row, train, test, n_jobs)
@@ -137,6 +138,24 @@ def _importances(config, row: dict, train, test, n_jobs: int) -> dict:
     except Exception as exc:  # e.g. a fold refit that runs out of memory: the model itself is fine
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         return {"error": f"{type(exc).__name__}: {first}"[:300]}
+
+
+def calibrated_as_row(config, row: dict, fitted):
+    """``fitted`` (``row``'s configuration) behind the calibration map the row keeps, if any."""
+    from tuner.models import calibrated
+
+    return calibrated.wrap(fitted, row.get("calibration"), len(config.classes))
+
+
+def calibration_card(config, row: dict) -> dict | None:
+    """The map a classifier's probabilities go through (``tuner.models.calibrated``), with the scores that
+    chose it; None for regression."""
+    if config.task == "regression":
+        return None
+    cal = row.get("calibration")
+    if not cal:
+        return {"method": None, "why": "no out-of-fold predictions are kept for this row: its own probabilities"}
+    return {k: cal[k] for k in ("method", "parameters", "tried", "raw", "calibrated", "why", "rows")}
 
 
 def card_for(config, row: dict, storage: str, ds, seconds: float) -> dict:
@@ -172,6 +191,7 @@ def card_for(config, row: dict, storage: str, ds, seconds: float) -> dict:
             "gap": config.gap,
             "weights": config.weights or None,  # used in the refit; not needed to predict
         },
+        "calibration": calibration_card(config, row),
         "decision": decision_card(config, row),
         "refit_seconds": round(seconds, 3),
         # a plug-in family's model needs its module wherever it is loaded (and --trust-module)
@@ -191,11 +211,13 @@ def decision_card(config, row: dict) -> dict | None:
     if not cut:
         return {"threshold": None, "positive_class": config.classes[1],
                 "why": "no out-of-fold predictions kept for this row: the most probable class"}
-    return {"threshold": cut["threshold"], "positive_class": config.classes[1], "metric": cut["metric"],
-            "cv": cut["cv"], "at_plain": cut["at_plain"], "rows": cut["rows"],
+    tuned = cut.get("tuned", cut["threshold"] is not None)
+    return {"threshold": cut["threshold"], "tuned": tuned, "positive_class": config.classes[1],
+            "metric": cut["metric"], "cv": cut["cv"], "at_plain": cut["at_plain"], "rows": cut["rows"],
             "why": ("chosen on out-of-fold predictions; each fold's score at a cut chosen on the other folds"
-                    if cut["threshold"] is not None else
-                    "no cut beat the most probable class on held-back folds: the most probable class")}
+                    if tuned else "no cut beat the model's own labels on held-back folds: its most probable class"
+                    + ("" if cut["threshold"] is None else ", which its calibrated probability "
+                       f"{cut['threshold']:.3f} stands for (its uncalibrated 0.5)"))}
 
 
 def decision_line(decision: dict | None) -> str | None:
@@ -203,12 +225,12 @@ def decision_line(decision: dict | None) -> str | None:
     if not decision:
         return None
     name, positive = decision.get("metric"), decision["positive_class"]
-    if decision["threshold"] is None:
+    if decision["threshold"] is None or not decision.get("tuned", True):
         return f"labels: the most probable class ({decision['why']})"
     at, plain = ((decision["cv"].get(name) or {}).get("mean"), decision["at_plain"].get(name))
     at, plain = ("—" if v is None else f"{v:.4f}" for v in (at, plain))
     return (f"labels: {positive!r} from probability {decision['threshold']:.3f}, chosen for {name} "
-            f"({at} cross-validated at that cut, {plain} at 0.5); `tuner predict --threshold X` overrides it")
+            f"({at} cross-validated at that cut, {plain} with its own labels); `tuner predict --threshold X` overrides it")
 
 
 def _families(family: str, params: dict) -> list[str]:

@@ -70,7 +70,7 @@ def fit_and_keep(store, url: str, config, ds, rows: list[dict], *, deadline_epoc
     """Fit the final model on ``ds`` (the run's training part), inside ``deadline_epoch`` when given,
     write it to the run's folder and record it. None: the run has no completed trial."""
     from tuner.deploy import artifact, mlflow_model
-    from tuner.deploy.export import card_for, refit
+    from tuner.deploy.export import calibrated_as_row, card_for, refit
     from tuner.execution.fit_watchdog import FitTimeLimit, call_with_limit, release
 
     ok = [r for r in rows if r["status"] == "ok"]
@@ -99,6 +99,7 @@ def fit_and_keep(store, url: str, config, ds, rows: list[dict], *, deadline_epoc
             return Kept(row["model"], reason, est, 0.0, None, note=str(exc))
     except TunerError as exc:  # the refit failed where the folds did not: export refits, and says why
         return Kept(row["model"], reason, est, 0.0, None, note=str(exc))
+    fitted = calibrated_as_row(config, row, fitted)
     path = location(url, config.run)
     card = card_for(config, row, url, ds, seconds)
     card["final_fit"] = {"chosen": reason, "estimate_s": None if est is None else round(est, 3),

@@ -11,8 +11,10 @@ ONNX model contract: one input per column, named as the column, shape ``[N, 1]``
 ``float`` for numeric columns (missing = NaN), ``string`` for categorical ones
 (missing = ``""``). Outputs: ``label`` (class code 0..K-1, ``classes[code]`` in the model
 card) and ``probabilities`` ``[N, K]`` for classification; ``prediction`` ``[N, 1]`` for
-regression. A binary model with a decision threshold (the card's ``decision``) has it in the graph:
-``label`` is 1 where ``probabilities[:, 1]`` reaches it, as the native model's labels.
+regression. A calibrated model (the card's ``calibration``) has its map in the graph
+(``tuner.deploy.onnx_calibration``): ``probabilities`` are the calibrated ones. A binary model with a
+decision threshold (the card's ``decision``) has it in the graph: ``label`` is 1 where
+``probabilities[:, 1]`` reaches it, as the native model's labels.
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ import numpy as np
 import pandas as pd
 
 from tuner.deploy.artifact.layout import ONNX_FILE, installed_versions, missing_extra
+from tuner.deploy.onnx_calibration import with_calibration
 from tuner.deploy.onnx_convert import OPSET, convert, input_spec, onnx_feeds
 from tuner.deploy.onnx_custom import NotConvertible
 from tuner.deploy.onnx_ensemble import convert_ensemble
 from tuner.errors import TunerError
+from tuner.models import calibrated
 from tuner.models.ensemble import WeightedEnsemble
 
 # The ONNX model must reproduce the native predictions on this many training rows ...
@@ -125,10 +129,14 @@ def write_onnx(fitted, card: dict, X_train: pd.DataFrame, folder) -> dict:
     """Convert, verify on a sample of the training rows, write ``model.onnx``; the card's ``onnx`` entry."""
     require_onnx()
     versions = installed_versions(("onnx", "skl2onnx", "onnxmltools", "onnxruntime"))
+    model = calibrated.unwrap(fitted)
     try:
-        onx = convert_ensemble(fitted, card) if isinstance(fitted, WeightedEnsemble) else convert(fitted, card)
+        onx = convert_ensemble(model, card) if isinstance(model, WeightedEnsemble) else convert(model, card)
     except NotConvertible as exc:
         return {"status": "not converted", "reason": f"{card['family']}: {exc}", "versions": versions}
+    mapped = (card.get("calibration") or {}) if card["task"] != "regression" else {}
+    if mapped.get("method"):
+        onx = with_calibration(onx, mapped["method"], mapped["parameters"])
     if _threshold(card) is not None:
         onx = with_threshold(onx, _threshold(card))
     data = onx.SerializeToString()

@@ -142,3 +142,20 @@ def other_folds(f: int, folds_per_repeat: int, forward: bool = False) -> list[in
     first = (f // folds_per_repeat) * folds_per_repeat
     return [g for g in range(first, first + folds_per_repeat) if g != f]
 
+
+# A choice made on other folds (a decision threshold, a calibration map) is kept when its gain on
+# the held-back folds is more than this many standard errors of the per-fold gains: on pure noise a
+# search over cuts or maps still finds one that wins on some folds.
+MIN_GAIN_SE = 2.0
+
+
+def carries_over(gains) -> bool:
+    """Whether per-fold ``gains`` (positive: better; NaN ignored), each on a fold the choice was not
+    made on, beat nothing by more than ``MIN_GAIN_SE`` standard errors."""
+    gains = np.asarray(gains, dtype=float)
+    gains = gains[np.isfinite(gains)]
+    if not gains.size:
+        return False
+    error = gains.std(ddof=1) / np.sqrt(gains.size) if gains.size > 1 else 0.0
+    return bool(gains.mean() > max(MIN_GAIN_SE * error, 1e-12))
+

@@ -16,7 +16,7 @@ one nearest 0.5 wins; the cut is half-way between two neighbouring predicted val
 Honest CV: each fold is scored with the cut chosen on the other folds of its repeat (forward
 folds: on the earlier ones; the first fold keeps 0.5), as the ensemble's weights are. The cut kept
 for the model is chosen on every fold's rows, unless those cross-fitted scores are no better than
-0.5's on the same folds (by ``MIN_GAIN_SE`` standard errors of the per-fold gains): then the model keeps 0.5 (its most probable class), because a cut that
+0.5's on the same folds (by ``folds.MIN_GAIN_SE`` standard errors of the per-fold gains): then the model keeps 0.5 (its most probable class), because a cut that
 does not carry over to held-back rows is noise. ``precision`` or ``recall`` alone pull the cut to an
 end of the range (few or all positives): ``f_beta@B`` weighs the two.
 """
@@ -26,14 +26,11 @@ from __future__ import annotations
 import numpy as np
 
 from tuner.errors import TunerError
-from tuner.evaluation.folds import other_folds
+from tuner.evaluation.folds import carries_over, other_folds
 from tuner.evaluation.metrics import Counts, check_metric, get_metric, metrics_for, score_splits
 
 PLAIN = 0.5  # the most probable class, what the model answers without a tuned cut
 DEFAULT_METRIC = "accuracy"
-# A cut is kept when its cross-fitted gain over 0.5 is more than this many standard errors of the
-# per-fold gains: on pure noise a sweep still finds a cut that wins on some folds.
-MIN_GAIN_SE = 2.0
 CUSTOM_CUTS = 101  # cuts tried for a user's own label metric (``package.module:function``)
 
 
@@ -104,11 +101,13 @@ def _labels(p: np.ndarray, cut: float | None) -> np.ndarray:
 
 
 def decide(y: np.ndarray, p: np.ndarray, w: np.ndarray | None, fold_sizes: list[int], folds_per_repeat: int,
-           metric: str, *, forward: bool = False) -> dict:
+           metric: str, *, forward: bool = False, own: tuple[np.ndarray, float] | None = None) -> dict:
     """The threshold a binary row keeps, and its cross-fitted label metrics (module docstring).
 
     ``p``: the positive class' out-of-fold probability of every fold's test rows, folds one after
-    another (``fold_sizes``), ``y`` / ``w`` the same rows' codes / weights.
+    another (``fold_sizes``), ``y`` / ``w`` the same rows' codes / weights. ``own``: for probabilities
+    that went through a calibration map, (the model's own labels, the cut on ``p`` that gives them):
+    what the model answers without a tuned cut, so calibrating alone never changes its labels.
     """
     starts = np.concatenate(([0], np.cumsum(fold_sizes))).astype(int)
     folds = [np.arange(starts[f], starts[f + 1]) for f in range(len(fold_sizes))]
@@ -122,7 +121,7 @@ def decide(y: np.ndarray, p: np.ndarray, w: np.ndarray | None, fold_sizes: list[
         fold_cuts.append(cut)
         wt = None if w is None else w[test]
         tuned.append((y[test], _labels(p[test], cut), None, wt))
-        plain.append((y[test], _labels(p[test], None), None, wt))
+        plain.append((y[test], _labels(p[test], None) if own is None else own[0][test], None, wt))
     names = [m.name for m in metrics_for("binary", metric) if m.needs == "label"]
     tuned_scores = score_splits("binary", tuned, 2, names=names, metric=metric)
     plain_scores = score_splits("binary", plain, 2, names=names, metric=metric)
@@ -132,12 +131,8 @@ def decide(y: np.ndarray, p: np.ndarray, w: np.ndarray | None, fold_sizes: list[
         values = np.array([s[name] for s in scores], dtype=float)
         return float(np.nanmean(values)) if np.isfinite(values).any() else None
 
-    gains = sign * np.array([t[metric] - q[metric] for t, q in zip(tuned_scores, plain_scores)], dtype=float)
-    gains = gains[np.isfinite(gains)]
-    keep = False
-    if gains.size:  # better on held-back folds by more than the folds' noise
-        error = gains.std(ddof=1) / np.sqrt(gains.size) if gains.size > 1 else 0.0
-        keep = gains.mean() > max(MIN_GAIN_SE * error, 1e-12)
+    # better on held-back folds by more than the folds' noise
+    keep = carries_over(sign * np.array([t[metric] - q[metric] for t, q in zip(tuned_scores, plain_scores)], dtype=float))
     scores = tuned_scores if keep else plain_scores
     summary = {}
     for name in names:
@@ -146,10 +141,11 @@ def decide(y: np.ndarray, p: np.ndarray, w: np.ndarray | None, fold_sizes: list[
         summary[name] = {"mean": float(finite.mean()) if finite.size else None,
                          "std": float(finite.std(ddof=1)) if finite.size > 1 else 0.0 if finite.size else None}
     return {
-        "threshold": best_cut(y, p, w, metric) if keep else None,
+        "threshold": best_cut(y, p, w, metric) if keep else None if own is None else float(own[1]),
+        "tuned": bool(keep),  # False: the model's own labels (its most probable class before any calibration)
         "metric": metric,
         "cv": summary,  # label metrics at the cut, each fold's chosen on the other folds
-        "at_plain": {name: mean(plain_scores, name) for name in names},  # the same folds at 0.5
+        "at_plain": {name: mean(plain_scores, name) for name in names},  # the same folds, the model's own labels
         "fold_thresholds": [None if c is None else float(c) for c in fold_cuts],
         "rows": int(len(y)),
     }

@@ -48,20 +48,24 @@ def resolve_split(storage, ds: Dataset, *, run: str, test_size: float | None, se
 
 
 def refit_and_score(config: RunConfig, family: str, params: dict, train: Dataset, test: Dataset | None,
-                    n_jobs: int = 1, fitted=None, threshold: float | None = None) -> dict:
+                    n_jobs: int = 1, fitted=None, threshold: float | None = None,
+                    calibration: dict | None = None) -> dict:
     """Refit one configuration on ``train``; every metric on ``train`` and (if given) ``test``.
     ``fitted``: this configuration already fitted on ``train`` (the run's final model): no refit;
-    ``threshold``: a binary row's decision threshold, which its labels are scored at (as it predicts)."""
+    ``threshold``: a binary row's decision threshold, which its labels are scored at (as it predicts);
+    ``calibration``: the row's calibration entry, whose map its probabilities go through (as it predicts)."""
     from tuner.evaluation.cross_validation import fit_quietly, predict_outputs
     from tuner.evaluation.estimator import build_estimator, space_context
     from tuner.evaluation.metrics import score_all
     from tuner.evaluation.weights import fit_params
+    from tuner.models import calibrated
 
     k = len(config.classes)
     estimator = fitted
     if estimator is None:
         estimator = build_estimator(config, family, params, space_context(config, n_jobs))
         fit_quietly(estimator, train.X, train.y, **fit_params(estimator, train.weights))
+    estimator = calibrated.wrap(estimator, calibration, k)
 
     def score(ds: Dataset) -> dict:
         pred, proba = predict_outputs(estimator, ds.X, config.task, k)

@@ -25,6 +25,7 @@ from tuner.results import leaderboard as lb
 from tuner.storage.runs import load_family_study
 
 TITLES = {
+    "reliability": "Reliability diagram: {family}",
     "folds": "Fold scores by family: {metric}",
     "history": "Optimisation history: {family}",
     "importance": "Hyperparameter importances: {family}",
@@ -191,6 +192,28 @@ def _classification_charts(page: _Page, go, config: RunConfig, family: str, y, p
     page.figure(_title(heat, TITLES["confusion"].format(family=family)), height=max(360, 60 * len(labels) + 160))
 
 
+def _reliability(page: _Page, go, config: RunConfig, row: dict) -> None:
+    """Observed rate against predicted probability, on the winner's out-of-fold predictions: its own, and
+    through its calibration map (each fold mapped by a map fitted on the other folds)."""
+    cal = row.get("calibration")
+    if not cal or "reliability" not in cal:
+        page.para("Reliability diagram: the winner's out-of-fold predictions are not kept (a table too large to "
+                  "keep them), so its calibration was not checked.", "note")
+        return
+    what = f"probability of {config.classes[1]!r}" if len(config.classes) == 2 else "confidence (top class)"
+    fig = go.Figure()
+    for key, name in (("raw", "model's own"), ("calibrated", f"{cal['tried']} map, cross-fitted")):
+        points, ece = cal["reliability"][key], cal[key]["ece"]
+        fig.add_trace(go.Scatter(x=points["predicted"], y=points["observed"], mode="lines+markers",
+                                 name=f"{name} (ECE {ece:.3f})",
+                                 marker={"size": [6 + 30 * share for share in points["share"]]}))
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="calibrated", line={"dash": "dash", "color": "#999"}))
+    fig.update_layout(xaxis_title=f"mean predicted {what}", yaxis_title="observed rate", xaxis_range=[0, 1],
+                      yaxis_range=[0, 1.02])
+    page.figure(_title(fig, TITLES["reliability"].format(family=row["model"])))
+    page.para(f"Calibration: {cal['why']}. Marker size: share of the rows in the bin.", "note")
+
+
 def _regression_charts(page: _Page, go, config: RunConfig, family: str, y, pred) -> None:
     lo, hi = float(min(y.min(), pred.min())), float(max(y.max(), pred.max()))
     fig = go.Figure([
@@ -228,6 +251,7 @@ def _winner(page: _Page, go, config: RunConfig, rows: list[dict], data, n_jobs: 
         _regression_charts(page, go, config, row["model"], np.asarray(y, dtype=float), np.asarray(pred, dtype=float))
     else:
         _classification_charts(page, go, config, row["model"], np.asarray(y), np.asarray(pred), proba)
+        _reliability(page, go, config, row)
     _column_importances(page, go, config, row, train, test, n_jobs)
 
 

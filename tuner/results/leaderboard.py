@@ -139,7 +139,7 @@ def build(storage, config: RunConfig, metric: str | None = None, *, studies: dic
         if blended is not None:
             attach_refit_scores(blended, stored_refit_scores(*refit_scores_place(storage, config, blended)))
             rows.append(blended)
-    if config.task == "binary":
+    if config.task != "regression":
         from tuner.results import decision
 
         decision.attach(ensemble_run_study(storage, config), config, rows, trials_by_family)
@@ -180,9 +180,17 @@ def to_frame(rows: list[dict], config: RunConfig) -> pd.DataFrame:
                 rec[f"overfitting_{m.name}"] = r["overfitting"].get(m.name)
         if config.task == "binary":
             cut = r.get("threshold") or {}
-            rec["threshold"] = cut.get("threshold")
+            rec["threshold"] = cut.get("threshold")  # the cut its labels come from (None: argmax)
+            rec["threshold_tuned"] = cut.get("tuned") if cut else None
             for name, v in (cut.get("cv") or {}).items():  # label metrics at the model's cut, cross-fitted
                 rec[f"{name}_at_threshold"] = v["mean"]
+        if config.task != "regression":
+            cal = r.get("calibration") or {}
+            answered = cal.get("calibrated" if cal.get("method") else "raw") or {}
+            rec["calibration"] = cal.get("method")
+            rec["ece"] = (cal.get("raw") or {}).get("ece")  # of the model's own out-of-fold probabilities
+            for name in ("log_loss", "brier", "ece"):  # of the probabilities the model gives (cross-fitted map)
+                rec[f"calibrated_{name}"] = answered.get(name)
         rec["fit_time_s"] = r.get("fit_time_s")
         rec["predict_time_ms_per_1k"] = r.get("predict_time_ms_per_1k")
         rec.update({f"trials_{k}": v for k, v in r["trials"].items()})
@@ -235,8 +243,13 @@ def notes(rows: list[dict], config: RunConfig, metric: str | None = None) -> lis
     cut = next((r["threshold"] for r in rows if r.get("threshold")), None)
     if cut is not None:
         out.append(f"threshold: the probability of {config.classes[1]!r} from which the model answers it, chosen for "
-                   f"{cut['metric']} on out-of-fold predictions ('0.5' = no cut beat the most probable class on "
-                   f"held-back folds); '{cut['metric']} at cut': each fold scored at a cut chosen on the other folds.")
+                   f"{cut['metric']} on out-of-fold predictions ('own' = no cut beat the model's own labels, its most "
+                   f"probable class before any calibration, on held-back folds); '{cut['metric']} at cut': each fold "
+                   "scored at a cut chosen on the other folds.")
+    if any(r.get("calibration") for r in rows):
+        out.append("calibration: the map a model's probabilities go through, fitted on its out-of-fold predictions "
+                   "and kept only where it lowered the held-back folds' log loss ('—' = its own probabilities); "
+                   "ECE (expected calibration error, 10 bins): the model's own → as it answers, the map cross-fitted.")
     if any("overfitting" in r for r in rows):
         out.append("train−CV: mean score on each fold's own training rows minus the CV score; "
                    "a training score far better than the CV score means overfitting.")
@@ -251,9 +264,11 @@ def display_rows(rows: list[dict], config: RunConfig, metric: str | None = None)
     with_test = any("test_scores" in r for r in rows)
     with_gap = any("overfitting" in r for r in rows)
     cut_metric = next((r["threshold"]["metric"] for r in rows if r.get("threshold")), None)
+    with_cal = any(r.get("calibration") for r in rows)
     header = (["rank", "model", f"{metric} (CV)", "vs leader"] + ([f"{metric} (test)"] if with_test else [])
               + ([f"train−CV {metric}"] if with_gap else [])
-              + (["threshold", f"{cut_metric} at cut"] if cut_metric else []) + names[1:]
+              + (["threshold", f"{cut_metric} at cut"] if cut_metric else [])
+              + (["calibration", "ECE"] if with_cal else []) + names[1:]
               + ["fit s/fold", "trials c/p/f"] + (["status"] if with_status else []))
     body = []
     for r in rows:
@@ -263,6 +278,7 @@ def display_rows(rows: list[dict], config: RunConfig, metric: str | None = None)
             + ([format_score((r.get("test_scores") or {}).get(metric), None)] if with_test else [])
             + ([_fmt_gap((r.get("overfitting") or {}).get(metric))] if with_gap else [])
             + (_cut_cells(r.get("threshold"), cut_metric) if cut_metric else [])
+            + (_calibration_cells(r.get("calibration")) if with_cal else [])
             + [format_score(r["metrics"][n]["mean"], r["metrics"][n]["std"]) for n in names[1:]]
             + [f"{r['fit_time_s']:.2f}" if r.get("fit_time_s") is not None else "—",
                trial_counts(r)]
@@ -275,7 +291,18 @@ def _cut_cells(cut: dict | None, name: str) -> list[str]:
     if not cut:
         return ["—", "—"]
     at = (cut.get("cv") or {}).get(name) or {}
-    return ["0.5" if cut["threshold"] is None else f"{cut['threshold']:.3f}", format_score(at.get("mean"), at.get("std"))]
+    own = cut["threshold"] is None or not cut.get("tuned", True)
+    return ["own" if own else f"{cut['threshold']:.3f}", format_score(at.get("mean"), at.get("std"))]
+
+
+def _calibration_cells(cal: dict | None) -> list[str]:
+    """(map, ECE own → as answered) of a row's ``calibration`` entry."""
+    if not cal:
+        return ["—", "—"]
+    raw = cal["raw"]["ece"]
+    if not cal.get("method"):
+        return ["—", f"{raw:.3f}"]
+    return [cal["method"], f"{raw:.3f} → {cal['calibrated']['ece']:.3f}"]
 
 
 def to_markdown(rows: list[dict], config: RunConfig, metric: str | None = None) -> str:
@@ -343,6 +370,10 @@ def terminal_columns(rows: list[dict], config: RunConfig, metric: str | None = N
         cells = [_cut_cells(r.get("threshold"), cut_metric) for r in rows]
         cols.append(Column("threshold", [c[0] for c in cells], short_header="cut"))
         cols.append(Column(f"{cut_metric} at cut", [c[1] for c in cells], short=[c[1].split(" ±")[0] for c in cells]))
+    if any(r.get("calibration") for r in rows):
+        cells = [_calibration_cells(r.get("calibration")) for r in rows]
+        cols.append(Column("calibration", [c[0] for c in cells], short_header="cal."))
+        cols.append(Column("ECE", [c[1] for c in cells], short=[c[1].split(" → ")[-1] for c in cells]))
     for m in metrics_for(config.task, config.metric):
         if m.name != metric:
             cols.append(Column(m.name, score(m.name), short=mean(m.name)))

@@ -52,7 +52,8 @@ def score_best(storage, config: RunConfig, train: Dataset, test: Dataset | None,
         try:
             reuse = fitted[2] if fitted and fitted[:2] == (row["model"], row["params"]) else None
             entry = refit_and_score(config, row["model"], row["params"], train, test, n_jobs, fitted=reuse,
-                                    threshold=(row.get("threshold") or {}).get("threshold"))
+                                    threshold=(row.get("threshold") or {}).get("threshold"),
+                                    calibration=row.get("calibration"))
         except TunerError:
             raise
         except Exception as exc:  # a refit can fail where CV folds did not (e.g. memory): say why

@@ -25,6 +25,7 @@ from tuner.deploy.artifact.layout import (
 from tuner.deploy.artifact.loaded_model import LoadedModel
 from tuner.deploy.artifact.trust import is_trusted_type, skops_io
 from tuner.errors import TunerError
+from tuner.models import calibrated
 from tuner.models.ensemble import WeightedEnsemble
 
 
@@ -185,6 +186,7 @@ def load(path, *, trust_pickle: bool = False, trust_modules=()) -> LoadedModel:
         fitted = WeightedEnsemble.from_fitted(members, pipeline["weights"], card["task"], pipeline.get("classes"))
     else:
         fitted = load_member(path, card, trust_pickle, trust_modules, old)
+    fitted = calibrated.wrap(fitted, card.get("calibration"), len(card.get("classes") or ()))
     if old:
         warnings.warn(f"model folder {path} names tuner's classes by old paths ({', '.join(sorted(old))}); they "
                       f"load until tuner {model_types.REMOVED_IN}: export the model again to write the stable "

@@ -29,6 +29,7 @@ from tuner.deploy.artifact.layout import (
     sha256_file,
 )
 from tuner.deploy.artifact.trust import is_trusted_type, skops_io
+from tuner.models import calibrated
 from tuner.models.ensemble import WeightedEnsemble
 
 
@@ -37,7 +38,10 @@ def write(fitted, card: dict, out: Path, *, extra=None, trust_modules: tuple[str
 
     ``extra(tmp_dir, card)`` may add files (ONNX) before the card is written; ``trust_modules``:
     packages whose classes the user allows in the skops file (a plug-in family's). Returns the card.
+    A calibrated model is written as the model under its map: the card's ``calibration`` holds the map.
     """
+    fitted = calibrated.unwrap(fitted)
+
     def fill(tmp: Path, card: dict) -> None:
         if isinstance(fitted, WeightedEnsemble):  # each member as a model of its own, then the weights
             card["format_version"] = ENSEMBLE_FORMAT_VERSION
