@@ -35,6 +35,7 @@ from tuner.models.calibrated import apply_map
 ISOTONIC_MIN_ROWS = 2000
 ISOTONIC_MIN_MINORITY = 100
 ECE_BINS = 10
+TEMPERATURE_ROWS = 20_000  # one number to fit: a seeded sample of this many rows is plenty
 SCORES = ("log_loss", "brier", "ece")
 
 
@@ -73,6 +74,9 @@ def fit_map(method: str, y: np.ndarray, proba: np.ndarray, w: np.ndarray | None)
 def _temperature(y: np.ndarray, proba: np.ndarray, w: np.ndarray | None) -> float:
     from scipy.optimize import minimize_scalar
 
+    if len(y) > TEMPERATURE_ROWS:
+        rows = np.sort(np.random.default_rng(0).choice(len(y), TEMPERATURE_ROWS, replace=False))
+        y, proba, w = y[rows], np.asarray(proba)[rows], None if w is None else np.asarray(w)[rows]
     logp = np.log(np.maximum(np.asarray(proba, dtype=np.float64), 1e-12))
     weight = np.ones(len(y)) if w is None else np.asarray(w, dtype=float)
 
