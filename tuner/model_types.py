@@ -17,6 +17,7 @@ from __future__ import annotations
 from search_spaces.hist_gradient_boosting import HGBClassifier, HGBRegressor
 from tuner.data.categories import CategoryCodes
 from tuner.data.features import DatetimeFeatures
+from tuner.data.outliers import QuantileClip, drop_outliers
 from tuner.data.target_transforms import BoundedLog1p, BoundedYeoJohnson
 from tuner.data.text import TextTokens
 from tuner.models.xgboost_early_stopping import EarlyStoppingXGBClassifier, EarlyStoppingXGBRegressor
@@ -26,7 +27,8 @@ KERAS = "tuner.models.keras_mlp"  # KerasMLPClassifier, KerasMLPRegressor: pinne
 REMOVED_IN = "0.3.0"
 
 __all__ = ["CategoryCodes", "DatetimeFeatures", "BoundedLog1p", "BoundedYeoJohnson", "TextTokens",
-           "EarlyStoppingXGBClassifier", "EarlyStoppingXGBRegressor", "HGBClassifier", "HGBRegressor"]
+           "EarlyStoppingXGBClassifier", "EarlyStoppingXGBRegressor", "HGBClassifier", "HGBRegressor", "QuantileClip",
+           "drop_outliers"]
 
 # the dotted names older model folders recorded → the name the class has now
 OLD_PATHS: dict[str, str] = {

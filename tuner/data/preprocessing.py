@@ -1,9 +1,9 @@
 """Preprocessing fitted inside every fold: one scikit-learn (imbalanced-learn) Pipeline
 per trial, so nothing is learnt from validation rows.
 
-    impute -> encode categoricals -> scale (families that need it)
-    (encoding "native": no imputation, categories as pandas category columns for the model)
-    -> [polynomial features] -> [feature selection] -> [resampling] -> model
+    [clip numeric features at in-fold quantiles] -> impute -> encode categoricals -> scale (families
+    that need it) (encoding "native": no imputation, categories as pandas category columns for the model)
+    -> [polynomial features] -> [feature selection] -> [resampling | dropping outlying rows] -> model
     [wrapped in a target transform for regression]
 
 The searchable choices are Optuna parameters whose names start with ``prep_``; a
@@ -22,6 +22,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, PolynomialFeatu
 from search_spaces import Preprocessing, SpaceContext
 from tuner.data.categories import MAX_CODES, CategoryCodes
 from tuner.data.features import DatetimeFeatures
+from tuner.data.outliers import OUTLIER_SHARE, QuantileClip, outlier_sampler
 from tuner.data.schema import MAX_ONEHOT_CATEGORIES, Schema
 from tuner.data.target_transforms import BoundedLog1p, BoundedYeoJohnson
 from tuner.data.text import TextTokens
@@ -63,6 +64,10 @@ def _choices(ctx: SpaceContext, spec: Preprocessing, schema: Schema, y_min: floa
         choices["prep_resample"] = ["none", "oversample"] if spec.encoding == "native" else ["none", "smote", "oversample"]
     if not ctx.is_classification:
         choices["prep_target"] = ["none", "yeo_johnson"] + (["log"] if y_min >= 0 else [])
+        if spec.scale and schema.numeric:  # trees split on order: clipping only loses their tails
+            choices["prep_clip"] = [False, True]
+        if not weighted:  # a dropped row would leave its weight behind
+            choices["prep_outlier_rows"] = ["keep", "drop"]
     return choices
 
 
@@ -134,6 +139,8 @@ def column_transformer(spec: Preprocessing, schema: Schema, prep: dict | None = 
         return _native_transformer(schema)
     target_encoded = high_cardinality(schema) if (prep or {}).get("prep_high_cardinality") == "target" else []
     numeric_steps = [("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True))]
+    if (prep or {}).get("prep_clip"):
+        numeric_steps.insert(0, ("clip", QuantileClip()))
     if spec.scale:
         numeric_steps.append(("scale", StandardScaler()))
     if spec.encoding == "onehot":
@@ -193,10 +200,11 @@ def build_pipeline(model, prep: dict, ctx: SpaceContext, spec: Preprocessing, sc
     if prep.get("prep_select", "none") != "none":
         steps.append(("select", _selector(prep["prep_select"], prep.get("prep_select_percentile", 50), ctx)))
     resample = prep.get("prep_resample", "none")
-    if resample != "none":
-        from imblearn.pipeline import Pipeline as ImbPipeline  # resamples during fit only
+    drop = prep.get("prep_outlier_rows", "keep") == "drop"
+    if resample != "none" or drop:
+        from imblearn.pipeline import Pipeline as ImbPipeline  # resamples (or drops rows) during fit only
 
-        steps.append(("resample", _resampler(resample, ctx)))
+        steps.append(("resample", _resampler(resample, ctx) if resample != "none" else outlier_sampler(ctx.seed)))
         steps.append(("model", model))
         pipeline = ImbPipeline(steps)
     else:
@@ -222,6 +230,9 @@ def describe(task: str) -> dict[str, str]:
     }
     if task == "regression":
         out["prep_target"] = "none | yeo_johnson | log (log only for targets ≥ 0)"
+        out["prep_clip"] = "false | true: numeric features clipped at their in-fold 1 % / 99 % quantiles (scaled families)"
+        out["prep_outlier_rows"] = (f"keep | drop: training rows an in-fold IsolationForest flags ({OUTLIER_SHARE:.0%}) "
+                                    "left out of the fit (never scored rows; none with --weights)")
     else:
         out["prep_resample"] = (f"none | smote | oversample (imbalance ≥ {IMBALANCE_FOR_RESAMPLING:g}:1; "
                                 "no smote for native categories; none with --weights)")

@@ -44,6 +44,9 @@ def _rewrite_prep(prep):
         if name == "cat" and isinstance(trans, Pipeline):
             trans = encode_categories(trans)
         elif name == "num" and isinstance(trans, Pipeline):
+            if any(type(s).__name__ == "QuantileClip" for _, s in trans.steps):
+                raise NotConvertible("its numeric features are clipped at training quantiles (prep_clip, "
+                                     "tuner.data.outliers); that step has no ONNX converter wired in yet")
             steps = [(n, impute_with_indicator(s) if isinstance(s, SimpleImputer) else s) for n, s in trans.steps]
             trans = copy.copy(trans)
             trans.steps = steps
