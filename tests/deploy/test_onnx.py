@@ -173,3 +173,52 @@ def test_columns_with_spaces_and_symbols_keep_their_names_in_onnx(tmp_path):
     info = onnx_export.write_onnx(est, card, ds.X, tmp_path)
     assert info["status"] == "verified", info
     assert [i["name"] for i in info["inputs"]] == list(card["schema"]["numeric"]) + list(card["schema"]["categorical"])
+
+
+def test_the_quantile_clip_converts_as_it_clips():
+    """tuner's converter of prep_clip (tuner.deploy.onnx_custom): each column clipped to its fitted
+    bounds; missing values stay missing, and a column fitted without bounds (all missing) is not clipped."""
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+
+    from tuner.data.outliers import QuantileClip
+    from tuner.deploy.onnx_custom import clip_at_quantiles, register_converters
+
+    rng = np.random.default_rng(0)
+    train = np.c_[rng.normal(size=200), rng.exponential(size=200) * 100, np.full(200, np.nan)]
+    train[::7, 0] = np.nan
+    clip = QuantileClip().fit(train)
+    register_converters()
+    onx = convert_sklearn(clip_at_quantiles(clip), initial_types=[("X", FloatTensorType([None, 3]))],
+                          target_opset={"": 17, "ai.onnx.ml": 3})
+    rows = np.r_[train[:20], [[np.nan, np.inf, 5.0], [-np.inf, -1e9, np.nan], [1e9, 0.5, -np.inf]]].astype(np.float32)
+    sess = ort.InferenceSession(onx.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"X": rows})[0]
+    np.testing.assert_array_equal(got, clip.transform(rows).astype(np.float32))  # NaN where NaN
+    assert got[-3:, 0].tolist()[1:] == [np.float32(clip.low_[0]), np.float32(clip.high_[0])]
+
+
+@pytest.mark.parametrize("family", ["lasso", "svm"])
+def test_onnx_parity_with_clipped_features_and_dropped_rows(tmp_path, family):
+    """prep_clip fixed on (and prep_outlier_rows on drop, a fit-only sampler left out of the graph):
+    the export converts and ONNX predicts as the native model, also for rows far beyond the clip bounds."""
+    frame = regression_frame()
+    frame.loc[:4, "a"] = 40.0  # wild feature values for the bounds to cut
+    csv = tmp_path / "clip.csv"
+    frame.to_csv(csv, index=False)
+    storage = f"sqlite:///{tmp_path / 'tuner.db'}"
+    tuner.tune(str(csv), target="price", models=[family], trials=1, cv=2, storage=storage, run="oc",
+               space={family: {"prep_clip": True, "prep_outlier_rows": "drop"}})
+    result = export_model(tmp_path / "m", run="oc", storage=storage, onnx=True)
+    assert result.card["onnx"]["status"] == "verified", result.card["onnx"]
+    model = tuner.load(result.out)
+    pipeline = model.pipeline.regressor if hasattr(model.pipeline, "regressor") else model.pipeline
+    steps = dict(pipeline.steps)
+    assert "resample" in steps and "clip" in dict(steps["prep"].named_transformers_["num"].steps)
+    raw = pd.read_csv(csv)
+    far = raw.head(10).copy()
+    far[["a", "b", "c", "d"]] = np.sign(far[["a", "b", "c", "d"]]) * 1e3 + far[["a", "b", "c", "d"]]
+    clipped = far.copy()
+    clipped[["a", "b", "c", "d"]] = np.sign(far[["a", "b", "c", "d"]]) * 1e9  # further still: the same bounds
+    np.testing.assert_allclose(model.predict(far), model.predict(clipped))  # the native model clips
+    _check_parity(model, pd.concat([_odd_rows(raw, model), far], ignore_index=True))

@@ -2,9 +2,9 @@
 outputs of the ONNX model contract (:mod:`tuner.deploy.onnx_export`).
 
 The pipeline is rewritten for the conversion only: resampling steps dropped (they act
-during fit), preprocessing steps without a stock converter replaced by stand-ins
-(:mod:`tuner.deploy.onnx_custom`); a part with no ONNX form raises
-:class:`~tuner.deploy.onnx_custom.NotConvertible` naming it.
+during fit: SMOTE, oversampling, and the dropping of outlying rows, ``prep_outlier_rows``),
+preprocessing steps without a stock converter replaced by stand-ins (:mod:`tuner.deploy.onnx_custom`);
+a part with no ONNX form raises :class:`~tuner.deploy.onnx_custom.NotConvertible` naming it.
 """
 
 from __future__ import annotations
@@ -16,8 +16,15 @@ import numpy as np
 import pandas as pd
 
 from tuner.data.categories import CategoryCodes
+from tuner.data.outliers import QuantileClip
 from tuner.deploy.artifact.layout import model_holder, native_kind
-from tuner.deploy.onnx_custom import NotConvertible, encode_categories, impute_with_indicator, register_converters
+from tuner.deploy.onnx_custom import (
+    NotConvertible,
+    clip_at_quantiles,
+    encode_categories,
+    impute_with_indicator,
+    register_converters,
+)
 from tuner.deploy.onnx_target_inverse import inverse_nodes, target_inverse
 
 OPSET = {"": 17, "ai.onnx.ml": 3}
@@ -44,10 +51,8 @@ def _rewrite_prep(prep):
         if name == "cat" and isinstance(trans, Pipeline):
             trans = encode_categories(trans)
         elif name == "num" and isinstance(trans, Pipeline):
-            if any(type(s).__name__ == "QuantileClip" for _, s in trans.steps):
-                raise NotConvertible("its numeric features are clipped at training quantiles (prep_clip, "
-                                     "tuner.data.outliers); that step has no ONNX converter wired in yet")
-            steps = [(n, impute_with_indicator(s) if isinstance(s, SimpleImputer) else s) for n, s in trans.steps]
+            steps = [(n, impute_with_indicator(s) if isinstance(s, SimpleImputer)
+                      else clip_at_quantiles(s) if isinstance(s, QuantileClip) else s) for n, s in trans.steps]
             trans = copy.copy(trans)
             trans.steps = steps
         rebuilt.append((name, trans, cols))

@@ -1,8 +1,11 @@
-"""ONNX forms of the two preprocessing steps that have no stock skl2onnx converter, and
-the registration of every converter tuner adds (those two, and XGBoost's).
+"""ONNX forms of the three preprocessing steps that have no stock skl2onnx converter, and
+the registration of every converter tuner adds (those three, and XGBoost's).
 
 * a numeric ``SimpleImputer(add_indicator=True)`` becomes an ONNX ``Imputer`` plus
   ``IsNaN`` indicator columns;
+* ``QuantileClip`` (``prep_clip``, tuner.data.outliers) becomes two ``Where`` nodes against its
+  fitted per-column bounds (comparisons are false for NaN, so a missing value stays missing, as
+  ``np.clip`` leaves it, whatever ONNX Runtime's ``Min`` / ``Max`` do with NaN);
 * the categorical pipeline (constant imputer + one-hot / ordinal encoder) becomes one
   ``LabelEncoder`` per column, reading a missing category as the empty string (ONNX
   string tensors have no NaN).
@@ -44,6 +47,14 @@ def impute_with_indicator(imputer):
     features = imputer.indicator_.features_ if imputer.add_indicator and imputer.indicator_ is not None else []
     return _standin("TunerImputeWithIndicator", statistics_=np.asarray(imputer.statistics_, dtype=float),
                     features_=np.asarray(features, dtype=np.int64))
+
+
+def clip_at_quantiles(clip):
+    """Stand-in for a fitted ``QuantileClip``: its bounds, a column without bounds (all missing when
+    fitted: NaN) unbounded, as its ``transform`` reads it."""
+    low = np.where(np.isnan(clip.low_), -np.inf, clip.low_)
+    high = np.where(np.isnan(clip.high_), np.inf, clip.high_)
+    return _standin("TunerQuantileClip", low_=np.asarray(low, dtype=float), high_=np.asarray(high, dtype=float))
 
 
 def encode_categories(pipeline):
@@ -90,6 +101,32 @@ def _encode_shape(operator):
     op = operator.raw_operator
     n = operator.inputs[0].get_first_dimension()
     operator.outputs[0].type = FloatTensorType([n, sum(c["width"] or 1 for c in op.columns_)])
+
+
+def _clip_shape(operator):
+    from skl2onnx.common.data_types import FloatTensorType
+
+    n = operator.inputs[0].get_first_dimension()
+    operator.outputs[0].type = FloatTensorType([n, len(operator.raw_operator.low_)])
+
+
+def _clip_convert(scope, operator, container):
+    """x > high -> high, then x < low -> low, per column (bounds broadcast as [1, n_columns])."""
+    from onnx import TensorProto
+    from skl2onnx.operator_converters.common import concatenate_variables
+
+    op = operator.raw_operator
+    X = concatenate_variables(scope, operator.inputs, container)
+    width = len(op.low_)
+    current = X
+    for name, bound, compare in (("high", op.high_, "Greater"), ("low", op.low_, "Less")):
+        edge = scope.get_unique_variable_name(f"clip_{name}")
+        container.add_initializer(edge, TensorProto.FLOAT, [1, width], bound.astype(np.float32).tolist())
+        beyond = scope.get_unique_variable_name(f"beyond_{name}")
+        container.add_node(compare, [current, edge], [beyond], name=scope.get_unique_operator_name(compare))
+        out = operator.outputs[0].full_name if name == "low" else scope.get_unique_variable_name("clipped_high")
+        container.add_node("Where", [beyond, edge, current], [out], name=scope.get_unique_operator_name("Where"))
+        current = out
 
 
 def _encode_convert(scope, operator, container):
@@ -160,6 +197,7 @@ def register_converters() -> None:
 
     update_registered_converter(type(_standin("TunerImputeWithIndicator")), "TunerImputeWithIndicator",
                                 _impute_shape, _impute_convert)
+    update_registered_converter(type(_standin("TunerQuantileClip")), "TunerQuantileClip", _clip_shape, _clip_convert)
     update_registered_converter(type(_standin("TunerEncodeCategories")), "TunerEncodeCategories",
                                 _encode_shape, _encode_convert)
     try:
