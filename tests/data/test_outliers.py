@@ -43,6 +43,36 @@ def outlying_prices() -> pd.DataFrame:
     return frame
 
 
+def test_a_fold_learns_both_steps_from_its_training_rows_and_predicts_every_scored_row(outlying_prices, monkeypatch):
+    """The leak check of the two steps themselves: the detector sees the training rows of the fold
+    and nothing at predict time; the clip bounds are the training rows' quantiles, not the scored rows'."""
+    from tuner.data import outliers
+    from tuner.data.dataset import prepare
+    from tuner.evaluation.cross_validation import fit_quietly
+    from tuner.evaluation.estimator import build_estimator, space_context
+    from tuner.search.run_setup import make_config
+
+    seen = []
+
+    def spy(X, y, **kw):
+        seen.append(len(X))
+        return drop_outliers(X, y, **kw)
+
+    monkeypatch.setattr(outliers, "drop_outliers", spy)
+    ds = prepare(outlying_prices, "price")
+    config = make_config(ds, run="x", metric=None, models=["lasso"], cv=2, seed=0)
+    est = build_estimator(config, "lasso", {"alpha": 1e-3, "prep_clip": True, "prep_outlier_rows": "drop"},
+                          space_context(config, 1, n_rows=len(ds.X)))
+    scored, train = ds.X.iloc[:40], ds.X.iloc[40:]  # the wild rows (0-14) are all scored, none trained on
+    fit_quietly(est, train, ds.y[40:])
+    assert seen == [len(train)]
+    assert len(est.predict(scored)) == len(scored) and seen == [len(train)]  # nothing dropped, nothing detected
+    pipeline = est.regressor_ if hasattr(est, "regressor_") else est
+    clip = dict(pipeline.named_steps["prep"].named_transformers_["num"].steps)["clip"]
+    a = list(ds.schema.numeric).index("a")
+    assert clip.high_[a] == pytest.approx(np.quantile(train["a"], 0.99)) and clip.high_[a] < 10
+
+
 def test_a_space_file_fixes_the_outlier_steps_and_every_scored_row_is_predicted(outlying_prices, tmp_path):
     storage = f"sqlite:///{tmp_path / 'o.db'}"
     board = tuner.tune(outlying_prices, target="price", models=["lasso"], trials=3, cv=3, storage=storage, run="o",
@@ -60,11 +90,23 @@ def test_a_space_file_fixes_the_outlier_steps_and_every_scored_row_is_predicted(
 
 def test_a_space_file_can_forbid_them(outlying_prices, tmp_path):
     storage = f"sqlite:///{tmp_path / 'f.db'}"
+    space = tmp_path / "space.toml"  # the --space file itself, as the CLI reads it
+    space.write_text('[lasso]\nprep_clip = false\nprep_outlier_rows = "keep"\n', encoding="utf-8")
     tuner.tune(outlying_prices, target="price", models=["lasso"], trials=4, cv=3, storage=storage, run="f",
-               space={"lasso": {"prep_clip": False, "prep_outlier_rows": "keep"}})
+               space=str(space))
     study = optuna.load_study(study_name="f::lasso", storage=storage)
-    assert all(not t.params.get("prep_clip", False) and t.params.get("prep_outlier_rows", "keep") == "keep"
-               for t in study.trials)
+    assert study.trials and all(t.params["prep_clip"] is False and t.params["prep_outlier_rows"] == "keep"
+                                for t in study.trials)
+
+
+@pytest.mark.parametrize("space, says", [
+    ({"random_forest": {"prep_clip": True}}, "has no parameter 'prep_clip'"),  # trees are not clipped
+    ({"lasso": {"prep_outlier_rows": "trim"}}, "'trim' is not one of its choices 'keep', 'drop'"),
+])
+def test_a_space_file_is_refused_where_the_steps_do_not_apply(outlying_prices, tmp_path, space, says):
+    with pytest.raises(tuner.TunerError, match=says):
+        tuner.tune(outlying_prices, target="price", models=list(space), trials=1, cv=2,
+                   storage=f"sqlite:///{tmp_path / 'r.db'}", run="r", space=space)
 
 
 def test_dropping_rows_does_not_leak_on_noise(tmp_path):
