@@ -1,9 +1,9 @@
 """Export a fitted pipeline to ONNX, verified against the native model before it is written.
 
 Converting is :mod:`tuner.deploy.onnx_convert` (skl2onnx for the scikit-learn parts,
-onnxmltools for the XGBoost booster, :mod:`tuner.deploy.onnx_custom` for the two
-preprocessing steps without a stock converter, :mod:`tuner.deploy.onnx_target_inverse`
-for a regression target transform). This module checks ONNX Runtime's outputs against
+onnxmltools for the XGBoost booster, :mod:`tuner.deploy.onnx_custom` for the
+preprocessing steps without a stock converter (the imputer with indicator, the category encoders,
+the quantile clip), :mod:`tuner.deploy.onnx_target_inverse` for a regression target transform). This module checks ONNX Runtime's outputs against
 the native pipeline's on a sample of training rows plus rows with unseen and missing
 values, and writes ``model.onnx`` only when they agree within the tolerances below.
 
