@@ -4,8 +4,9 @@ Class-balanced weights, SMOTE and over-sampling are searched because they help a
 rare class; each one also inflates that class' probabilities. A row of the leaderboard is
 calibrated on its out-of-fold predictions (every row was scored by a model that never saw it):
 
-- binary: ``isotonic`` from ``ISOTONIC_MIN_ROWS`` rows with at least ``ISOTONIC_MIN_MINORITY`` of
-  the rarer class (a step function needs many rows per step), ``sigmoid`` (Platt scaling) below;
+- binary: ``sigmoid`` (Platt scaling, two numbers), and from ``ISOTONIC_MIN_ROWS`` rows with at least
+  ``ISOTONIC_MIN_MINORITY`` of the rarer class also ``isotonic`` (a step function needs many rows per
+  step); the one with the lower cross-fitted log loss;
 - multiclass: ``temperature`` scaling (one number, so it keeps every row's most probable class).
 
 The maps themselves are ``tuner.models.calibrated``'s; fitting them uses scikit-learn's public
@@ -16,9 +17,11 @@ already fitted model it would calibrate on the rows that model was trained on.
 
 Honest CV, as the decision threshold's (``tuner.evaluation.threshold``): each fold's predictions
 are mapped by a map fitted on the other folds (forward folds: the earlier ones; the first keeps
-its raw probabilities), and the map is kept only when those cross-fitted log losses beat the raw
-ones by ``folds.MIN_GAIN_SE`` standard errors of the per-fold gains. A model already calibrated
-keeps its probabilities. Reported with it: log loss, Brier score and expected calibration error
+its raw probabilities), and the map is kept when those cross-fitted log losses are lower than the
+raw ones on average. A map is one or two numbers (or a monotone step function) scored on other rows
+than it was fitted on, so no margin is asked for beyond that: unlike a sweep over cuts, there is no
+search that finds noise. A model already calibrated keeps its probabilities, or gets a map that
+barely moves them. Reported with it: log loss, Brier score and expected calibration error
 (``ece``, ``ECE_BINS`` equal-width bins) of the raw and the calibrated predictions.
 """
 
@@ -28,7 +31,7 @@ import warnings
 
 import numpy as np
 
-from tuner.evaluation.folds import carries_over, other_folds
+from tuner.evaluation.folds import other_folds
 from tuner.evaluation.metrics import score_splits
 from tuner.models.calibrated import apply_map
 
@@ -39,12 +42,13 @@ TEMPERATURE_ROWS = 20_000  # one number to fit: a seeded sample of this many row
 SCORES = ("log_loss", "brier", "ece")
 
 
-def method_for(y: np.ndarray, n_classes: int) -> str:
-    """The map a row's ``y`` (class codes) gets fitted: by the task and the rows there are."""
+def methods_for(y: np.ndarray, n_classes: int) -> list[str]:
+    """The maps tried on a row's ``y`` (class codes): by the task and the rows there are."""
     if n_classes > 2:
-        return "temperature"
+        return ["temperature"]
     minority = int(min(np.sum(y == 0), np.sum(y == 1)))
-    return "isotonic" if len(y) >= ISOTONIC_MIN_ROWS and minority >= ISOTONIC_MIN_MINORITY else "sigmoid"
+    big = len(y) >= ISOTONIC_MIN_ROWS and minority >= ISOTONIC_MIN_MINORITY
+    return ["sigmoid", "isotonic"] if big else ["sigmoid"]
 
 
 def fit_map(method: str, y: np.ndarray, proba: np.ndarray, w: np.ndarray | None) -> dict | None:
@@ -159,12 +163,19 @@ def decide(y: np.ndarray, proba: np.ndarray, w: np.ndarray | None, fold_sizes: l
     """
     y = np.asarray(y, dtype=np.int64)
     proba = np.asarray(proba, dtype=np.float64)
-    method = method_for(y, proba.shape[1])
-    mapped = cross_fitted(y, proba, w, fold_sizes, folds_per_repeat, method, forward=forward)
     starts = np.concatenate(([0], np.cumsum(fold_sizes))).astype(int)
-    gains = [_log_loss(y[a:b], proba[a:b], None if w is None else w[a:b])
-             - _log_loss(y[a:b], mapped[a:b], None if w is None else w[a:b]) for a, b in zip(starts[:-1], starts[1:])]
-    keep = carries_over(np.asarray(gains, dtype=float))
+    folds = list(zip(starts[:-1], starts[1:]))
+
+    def gains(mapped: np.ndarray) -> np.ndarray:  # per fold: how much the map lowered its log loss
+        return np.array([_log_loss(y[a:b], proba[a:b], None if w is None else w[a:b])
+                         - _log_loss(y[a:b], mapped[a:b], None if w is None else w[a:b]) for a, b in folds])
+
+    tried = {m: cross_fitted(y, proba, w, fold_sizes, folds_per_repeat, m, forward=forward)
+             for m in methods_for(y, proba.shape[1])}
+    gained = {m: gains(mapped) for m, mapped in tried.items()}
+    method = max(tried, key=lambda m: np.nanmean(gained[m]) if np.isfinite(gained[m]).any() else -np.inf)
+    mapped = tried[method]
+    keep = bool(np.isfinite(gained[method]).any() and np.nanmean(gained[method]) > 0)
     parameters = fit_map(method, y, proba, w) if keep else None
     keep = parameters is not None
     entry = {
@@ -174,8 +185,8 @@ def decide(y: np.ndarray, proba: np.ndarray, w: np.ndarray | None, fold_sizes: l
         "raw": _scores(y, proba, w),
         "calibrated": _scores(y, mapped, w),
         "why": (f"{method} map fitted on the out-of-fold predictions; it lowered the held-back folds' log loss"
-                if keep else f"the {method} map did not lower the held-back folds' log loss beyond their noise: "
-                "the model's own probabilities are kept"),
+                if keep else f"no map ({', '.join(tried)}) lowered the held-back folds' log loss: the model's own "
+                "probabilities are kept"),
         "rows": int(len(y)),
         "reliability": {"raw": reliability(y, proba, w), "calibrated": reliability(y, mapped, w)},
     }
@@ -189,5 +200,5 @@ def _log_loss(y, proba, w) -> float:
     return float(np.average(-np.log(np.clip(picked, 1e-15, 1.0)), weights=w))
 
 
-__all__ = ["ISOTONIC_MIN_ROWS", "ISOTONIC_MIN_MINORITY", "ECE_BINS", "method_for", "fit_map", "ece", "reliability",
+__all__ = ["ISOTONIC_MIN_ROWS", "ISOTONIC_MIN_MINORITY", "ECE_BINS", "methods_for", "fit_map", "ece", "reliability",
            "cross_fitted", "decide"]
