@@ -209,6 +209,7 @@ def report(
         "--n-jobs", help="Threads a model may use for the winner's refit [default: every core].")] = None,
 ) -> None:
     """Write a self-contained HTML report: leaderboard, fold scores, optimisation history, importances, winner's curves."""
+    from tuner.cli.activity import Activity
     from tuner.results.html_report import write_report
     from tuner.storage.runs import open_storage
 
@@ -218,7 +219,10 @@ def report(
     from tuner.workflow.derived import ensure_scores
 
     threads = refit_threads(n_jobs)
-    path = write_report(store, config, out_file, n_jobs=threads, note=ensure_scores(store, config, n_jobs=threads))
+    with Activity(err) as step:  # on a terminal only: what it is doing, with estimates
+        step("bringing the run's ensemble and held-out scores up to date", None)
+        note = ensure_scores(store, config, n_jobs=threads)
+        path = write_report(store, config, out_file, n_jobs=threads, note=note, on_step=step)
     err.print(f"wrote {path} (self-contained; open it in any browser, no network needed)")
 
 
@@ -280,6 +284,7 @@ def export(
     mlflow: MlflowOpt = None,
 ) -> None:
     """Refit the winner (or --model's best) on all training rows and write a model folder."""
+    from tuner.cli.activity import Activity
     from tuner.deploy.export import export_model
     from tuner.storage.runs import open_storage
 
@@ -290,8 +295,9 @@ def export(
         check(mlflow)  # before the refit
     if run_name is None:  # the same choice as every command taking --run, said the same way
         run_name = choose_run(open_storage(storage, create=False), None, storage).run
-    result = export_model(out_dir, run=run_name, storage=storage, family=model, onnx=onnx,
-                          n_jobs=refit_threads(n_jobs), importance=importance, trust_modules=trust_module or ())
+    with Activity(err) as step:  # on a terminal only: the refit, importances, ONNX check, with estimates
+        result = export_model(out_dir, run=run_name, storage=storage, family=model, onnx=onnx, on_step=step,
+                              n_jobs=refit_threads(n_jobs), importance=importance, trust_modules=trust_module or ())
     card = result.card
     row = card["leaderboard_row"]
     m = row["metrics"][card["metric"]]
@@ -369,13 +375,17 @@ def predict(
     trust_module: TrustModuleOpt = None,
 ) -> None:
     """Predict every row of DATA; CSV with `prediction` (+ probabilities), rows in input order."""
+    from tuner.cli.activity import Activity, Counting
     from tuner.deploy.predict import predict_file
 
     model = _load_model(model_dir, trust_pickle, trust_module)
     if threshold is not None:
         model.check_threshold(threshold)  # before any row is read
-    stats = predict_file(model, data, out_file, proba=proba, chunk_rows=chunk_rows, threshold=threshold,
-                         on_note=lambda text: err.print(f"note: {text}", markup=False))
+    # a spinner with the rows done, on a terminal, unless the CSV itself goes to that terminal
+    with Activity(err, transient=True, enabled=err.is_terminal and (out_file is not None or not out.is_terminal)) as step:
+        step(f"predicting the rows of {data} ({chunk_rows} at a time)", None)
+        stats = predict_file(Counting(model, step), data, out_file, proba=proba, chunk_rows=chunk_rows,
+                             threshold=threshold, on_note=lambda text: err.print(f"note: {text}", markup=False))
     if out_file is not None:
         err.print(f"wrote {stats.rows} prediction(s) to {out_file} in {stats.seconds:.2f}s")
 

@@ -115,26 +115,39 @@ def refit_best(*, run: str | None = None, storage: str | None = None, family: st
     return _refit_row(config, row, storage, n_jobs=n_jobs, data=data, importance=importance)
 
 
-def _refit_row(config, row: dict, storage: str | None, *, n_jobs: int, data, importance: bool) -> ExportResult:
+def _refit_row(config, row: dict, storage: str | None, *, n_jobs: int, data, importance: bool,
+               on_step=None) -> ExportResult:
     """``refit_best`` once the row is chosen."""
     from tuner.data.dataset import load_split_for_run
+    from tuner.results.importance import fit_estimate_s
     from tuner.storage.runs import DEFAULT_STORAGE
 
+    step = on_step or _no_step
+    step(f"reading the run's data ({config.source})", None)
     train, test = load_split_for_run(config, data)
+    step(f"refitting {row['model']} on all {len(train.X)} training rows", fit_estimate_s(config, row, whole=True))
     fitted, seconds = refit(config, row["model"], row["params"], train, n_jobs=n_jobs)
     fitted = calibrated_as_row(config, row, fitted)
     card = card_for(config, row, storage or DEFAULT_STORAGE, train, seconds)
     if importance:
-        card["feature_importance"] = _importances(config, row, train, test, n_jobs)
+        card["feature_importance"] = _importances(config, row, train, test, n_jobs, on_step)
     return ExportResult(None, card, fitted, seconds, train)
 
 
-def _importances(config, row: dict, train, test, n_jobs: int) -> dict:
+def _no_step(text: str, estimate_s: float | None = None) -> None:
+    """The ``on_step`` of a caller that shows nothing."""
+
+
+ONNX_STEP = ("converting to ONNX and checking model.onnx against the native model (a few seconds)", None)
+
+
+def _importances(config, row: dict, train, test, n_jobs: int, on_step=None) -> dict:
     """The card's permutation importances, or why there are none (never a failed export)."""
     from tuner.results.importance import permutation_importances
 
     try:
-        return permutation_importances(config, row["model"], row["params"], train, test, n_jobs=n_jobs)
+        return permutation_importances(config, row["model"], row["params"], train, test, n_jobs=n_jobs,
+                                       on_step=on_step, row=row)
     except Exception as exc:  # e.g. a fold refit that runs out of memory: the model itself is fine
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         return {"error": f"{type(exc).__name__}: {first}"[:300]}
@@ -240,13 +253,15 @@ def _families(family: str, params: dict) -> list[str]:
 
 def export_model(
     out: str | Path, *, run: str | None = None, storage: str | None = None, family: str | None = None,
-    onnx: bool = False, n_jobs: int = 1, data=None, importance: bool = False, trust_modules=(),
+    onnx: bool = False, n_jobs: int = 1, data=None, importance: bool = False, trust_modules=(), on_step=None,
 ) -> ExportResult:
     """Refit the run's winner (or ``family``'s best) and write the artifact folder ``out``
     (``data``: the run's table, for a run made from an in-memory DataFrame); the card holds its
     permutation importances with ``importance=True``. The run's kept final model
     (``tuner.deploy.kept_model``) is written as it is, without a refit, while it is the one asked for. ``trust_modules``: packages whose classes
-    (a plug-in family's) may go in the skops file; loading needs the same permission."""
+    (a plug-in family's) may go in the skops file; loading needs the same permission. ``on_step(text,
+    estimate_s)``: called as each step starts (reading the data, the refit, the importances, ONNX),
+    with an estimate in seconds or None; a plain callable (the CLI shows it, ``tuner.cli.activity``)."""
     if onnx:  # fail before the (possibly long) refit when the extra is missing
         from tuner.deploy.onnx_export import require_onnx
 
@@ -254,8 +269,8 @@ def export_model(
     config, row, kept, why = kept_for(run=run, storage=storage, family=family)
     if kept is not None:
         return _export_kept(Path(out), config, row, kept, onnx=onnx, data=data, importance=importance,
-                            n_jobs=n_jobs, trust_modules=tuple(trust_modules or ()))
-    result = _refit_row(config, row, storage, n_jobs=n_jobs, data=data, importance=importance)
+                            n_jobs=n_jobs, trust_modules=tuple(trust_modules or ()), on_step=on_step or _no_step)
+    result = _refit_row(config, row, storage, n_jobs=n_jobs, data=data, importance=importance, on_step=on_step)
     fitted, ds, card = result.fitted, result.data, result.card
 
     from tuner.deploy import mlflow_model
@@ -265,17 +280,20 @@ def export_model(
         if onnx:
             from tuner.deploy import onnx_export
 
+            (on_step or _no_step)(*ONNX_STEP)
             card_["onnx"] = onnx_export.write_onnx(fitted, card_, ds.X, folder)
 
+    (on_step or _no_step)(f"writing {out}", None)
     card = artifact.write(fitted, card, Path(out), extra=extra, trust_modules=tuple(trust_modules or ()))
     return ExportResult(Path(out), card, fitted, result.fit_seconds, note=why)
 
 
 def _export_kept(out: Path, config, row: dict, kept: dict, *, onnx: bool, data, importance: bool, n_jobs: int,
-                 trust_modules: tuple[str, ...]) -> ExportResult:
+                 trust_modules: tuple[str, ...], on_step) -> ExportResult:
     """Write the run's kept final model to ``out`` as it is (no refit); ONNX and importances added on request."""
     from tuner.data.dataset import load_split_for_run
 
+    on_step(f"copying the run's final model of {row['model']} (no refit) to {out}", None)
     src = Path(kept["path"])
     card = artifact.read_card(src)
     card["exported_at"] = now_iso()
@@ -284,12 +302,14 @@ def _export_kept(out: Path, config, row: dict, kept: dict, *, onnx: bool, data, 
 
     def extra(folder: Path, card_: dict) -> None:
         if importance or onnx:
+            on_step(f"reading the run's data ({config.source})", None)
             train, test = load_split_for_run(config, data)
             if importance:
-                card_["feature_importance"] = _importances(config, row, train, test, n_jobs)
+                card_["feature_importance"] = _importances(config, row, train, test, n_jobs, on_step)
             if onnx:
                 from tuner.deploy import onnx_export
 
+                on_step(*ONNX_STEP)
                 card_["onnx"] = onnx_export.write_onnx(loaded[0], card_, train.X, folder)
 
     card = artifact.copy(src, card, out, extra=extra)

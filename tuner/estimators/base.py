@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import TypeVar
@@ -87,18 +88,24 @@ class _TunerEstimator(BaseEstimator):
         temporary = None if self.storage else tempfile.mkdtemp(prefix="tuner-estimator-")
         url = self.storage or f"sqlite:///{Path(temporary) / 'tuner.db'}"
         run = self.run or (f"estimator-{uuid.uuid4().hex[:8]}" if self.storage else "estimator")
+        shown, done = (_Shown(self, len(frame)) if self.progress is True else None), False
         try:
             self.leaderboard_ = api.tune(
                 frame, target=TARGET, task=self._task, metric=self.metric, models=self.models, trials=self.trials,
                 timeout=self.timeout, cv=self.cv, cv_repeats=self.cv_repeats, seed=self.seed, storage=url, run=run,
                 n_jobs=self.n_jobs, test_size=self.test_size, trial_timeout=self.trial_timeout,
                 progress=self.progress, **options)
+            if shown is not None:
+                shown.winner(url, run)
             self.model_ = api.best_model(run=run, storage=url, data=frame, n_jobs=self.n_jobs)
             store = open_storage(url, create=False)
             self._describe(store, require_config(store, run))
+            done = True
         except TunerError as exc:
             raise ValueError(str(exc)) from exc
         finally:
+            if shown is not None:
+                shown.close(self.best_model_name_ if done else None)
             if temporary is not None:
                 shutil.rmtree(temporary, ignore_errors=True)
         self.run_ = run
@@ -174,6 +181,37 @@ class _TunerEstimator(BaseEstimator):
         """Predicted labels (classification) or values (regression)."""
         check_is_fitted(self, "model_")
         return np.asarray(self.model_.predict(self._features(X)))
+
+
+class _Shown:
+    """``progress=True``: a line naming the fit before the trials (which ``tuner.tune`` shows family by
+    family, as ``tuner run`` does), the step that gets the winner, with its estimate, and a closing line."""
+
+    def __init__(self, estimator: _TunerEstimator, rows: int):
+        from tuner.cli.activity import Activity
+
+        self.name, self.rows = type(estimator).__name__, rows
+        self.started = time.monotonic()
+        self.activity = Activity(enabled=True)
+        self.activity.console.print(f"{self.name}.fit: tuning on {rows} rows × {estimator.n_features_in_} columns",
+                                    markup=False)
+
+    def winner(self, url: str, run: str) -> None:
+        from tuner.deploy.export import kept_for
+        from tuner.results.importance import fit_estimate_s
+
+        config, row, kept, _ = kept_for(run=run, storage=url, family=None)
+        if kept is not None:
+            self.activity(f"{self.name}: loading the run's final model ({row['model']})", None)
+        else:
+            self.activity(f"{self.name}: refitting the winner, {row['model']}, on all {self.rows} rows",
+                          fit_estimate_s(config, row, whole=True))
+
+    def close(self, family: str | None) -> None:
+        self.activity.close(failed=family is None)
+        if family is not None:
+            self.activity.console.print(f"{self.name}.fit: done in {time.monotonic() - self.started:.1f}s; "
+                                        f"the winner: {family}", markup=False)
 
 
 class TunerClassifier(ClassifierMixin, _TunerEstimator):

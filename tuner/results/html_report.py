@@ -232,7 +232,7 @@ def _regression_charts(page: _Page, go, config: RunConfig, family: str, y, pred)
     page.figure(_title(fig, TITLES["residuals"].format(family=family)))
 
 
-def _winner(page: _Page, go, config: RunConfig, rows: list[dict], data, n_jobs: int) -> None:
+def _winner(page: _Page, go, config: RunConfig, rows: list[dict], data, n_jobs: int, on_step) -> None:
     page.heading("The winner")
     if not rows or rows[0]["status"] != "ok":
         page.para("No family has a completed trial yet.", "note")
@@ -240,8 +240,14 @@ def _winner(page: _Page, go, config: RunConfig, rows: list[dict], data, n_jobs: 
     row = rows[0]
     try:
         from tuner.data.dataset import load_split_for_run
+        from tuner.results.importance import fit_estimate_s
 
+        on_step(f"reading the run's data ({config.source})", None)
         train, test = load_split_for_run(config, data)
+        fit = fit_estimate_s(config, row, whole=test is not None)
+        on_step(f"refitting {row['model']} " + ("on the training part" if test is not None else
+                                                f"on each of {config.cv} CV folds") + " for the winner's charts",
+                None if fit is None else fit * (1 if test is not None else config.cv))
         y, pred, proba, where = _winner_predictions(config, row, train, test, n_jobs)
     except TunerError as exc:
         page.para(f"Charts of the winner need the run's data: {exc}", "note")
@@ -252,14 +258,15 @@ def _winner(page: _Page, go, config: RunConfig, rows: list[dict], data, n_jobs: 
     else:
         _classification_charts(page, go, config, row["model"], np.asarray(y), np.asarray(pred), proba)
         _reliability(page, go, config, row)
-    _column_importances(page, go, config, row, train, test, n_jobs)
+    _column_importances(page, go, config, row, train, test, n_jobs, on_step)
 
 
-def _column_importances(page: _Page, go, config: RunConfig, row: dict, train, test, n_jobs: int) -> None:
+def _column_importances(page: _Page, go, config: RunConfig, row: dict, train, test, n_jobs: int, on_step) -> None:
     from tuner.results.importance import permutation_importances
 
     try:
-        found = permutation_importances(config, row["model"], row["params"], train, test, n_jobs=n_jobs)
+        found = permutation_importances(config, row["model"], row["params"], train, test, n_jobs=n_jobs,
+                                        on_step=on_step, row=row)
     except Exception as exc:  # a refit that fails here must not lose the rest of the report
         page.para(f"Column importances not available: {type(exc).__name__}: {exc}", "note")
         return
@@ -288,9 +295,12 @@ p.note{color:#8a5a00}dl.meta{display:grid;grid-template-columns:max-content auto
 """
 
 
-def build_report(storage, config: RunConfig, *, data=None, n_jobs: int = 1, note: str | None = None) -> str:
+def build_report(storage, config: RunConfig, *, data=None, n_jobs: int = 1, note: str | None = None,
+                 on_step=None) -> str:
     """The report of ``config``'s run as one HTML string (plotly.js inline); ``note``: shown under
-    the leaderboard (why some scores are missing: ``tuner.workflow.derived.ensure_scores``)."""
+    the leaderboard (why some scores are missing: ``tuner.workflow.derived.ensure_scores``);
+    ``on_step(text, estimate_s)``: called as each long step starts (a plain callable)."""
+    on_step = on_step or (lambda text, estimate_s=None: None)
     go, offline = _plotly()
     page = _Page()
     rows = lb.build(storage, config)
@@ -318,8 +328,9 @@ def build_report(storage, config: RunConfig, *, data=None, n_jobs: int = 1, note
     if note:
         page.para(note, "note")
     _fold_scores(page, go, rows, config, metric)
+    on_step(f"drawing the optimisation history and fANOVA importances of {len(config.families)} family(ies)", None)
     _studies(page, go, storage, config, metric)
-    _winner(page, go, config, rows, data, n_jobs)
+    _winner(page, go, config, rows, data, n_jobs, on_step)
     title = html.escape(f"tuner report — run {config.run}")
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
@@ -330,9 +341,9 @@ def build_report(storage, config: RunConfig, *, data=None, n_jobs: int = 1, note
 
 
 def write_report(storage, config: RunConfig, out: str | Path, *, data=None, n_jobs: int = 1,
-                 note: str | None = None) -> Path:
+                 note: str | None = None, on_step=None) -> Path:
     out = Path(out)
-    text = build_report(storage, config, data=data, n_jobs=n_jobs, note=note)
+    text = build_report(storage, config, data=data, n_jobs=n_jobs, note=note, on_step=on_step)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
