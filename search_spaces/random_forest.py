@@ -38,9 +38,21 @@ def build(params, ctx: SpaceContext):
     return RandomForestRegressor(**common)
 
 
+# The defaults are a cheap start (the first trial of a run under a short clock): the trees shrink
+# as the rows grow, TREE_ROWS / rows, between 50 and 200 (200 up to 2,000 rows, ~70 at 5,600, 50 from
+# 8,000), so a fold costs about the same on any table; the search still goes up to 500 trees.
+# Measured on a 7,043-row table (5 folds of 5,634 training rows, one thread): 200 trees took 3.2 s a
+# fold, more than half of a 30 s clock for the trial.
+TREE_ROWS = 400_000
+
+
+def default_trees(n_rows: int) -> int:
+    return int(min(200, max(50, round(TREE_ROWS / max(1, n_rows), -1))))
+
+
 def defaults(ctx: SpaceContext) -> dict:
     params = {
-        "n_estimators": 200,
+        "n_estimators": default_trees(ctx.n_rows),
         "max_depth": None,
         "min_samples_leaf": 1,
         "max_features": 0.5 if not ctx.is_classification else max(0.05, min(1.0, ctx.n_features**-0.5)),

@@ -247,13 +247,21 @@ def plan_lines(config, rows: list[dict], trials: Optional[int], timeout: Optiona
         else:
             lines.append("This invocation, per family: " + "; ".join(
                 f"{f} {k} kept, {o} owed + {added} added = {o + added} to run" for f, k, o in plan))
+        lines.append(COUNTING_RULE)
     if timeout is not None:
         until = time.strftime("%H:%M:%S", time.localtime(time.time() + timeout))
         lines.append(f"Clock: {timeout:g}s for this invocation (until about {until})")
     else:
         lines.append("Clock: none" + (" (--timeout SECONDS bounds an invocation, owed trials included)"
-                                      if owed_all else ""))
+                                      if owed_all else "")
+                     + "; an estimate of the time follows once the first trials have run")
     return lines
+
+
+# How --trials counts (tuner.execution.budget: a family's target is its COMPLETE trials).
+COUNTING_RULE = ("  trials counted: complete ones only; a pruned trial (stopped early as worse than the family's "
+                 "best, or by the clock) or a failed one does not count toward --trials, and another trial runs "
+                 "in its place")
 
 
 def _added(trials: Optional[int], timeout: Optional[float]) -> Optional[int]:

@@ -28,6 +28,17 @@ MAX_FAILURES_WITHOUT_RESULT = 5
 MAX_CAPPED_WITHOUT_RESULT = 2
 
 
+def too_slow(capped: int) -> str:
+    """Why a family is set aside as too slow, in the words of ``tuner run``'s note and of the
+    leaderboard's status (``tuner.results.leaderboard.family_row``)."""
+    return f"too slow for the time budget ({capped} trials stopped by the time cap)"
+
+
+def failing(failures: int) -> str:
+    """Why a family whose trials keep failing is set aside, in the same words everywhere."""
+    return f"{failures} failed trials in a row"
+
+
 @dataclass
 class FamilyState:
     name: str
@@ -55,7 +66,7 @@ class FamilyState:
         return not (self.finished or self.gave_up)
 
     def aside_reason(self) -> str:
-        return self.aside or f"{self.failures_in_a_row} failed trials in a row"
+        return self.aside or failing(self.failures_in_a_row)
 
     def set_aside(self, reason: str = "") -> None:
         self.gave_up = True
@@ -84,7 +95,7 @@ class FamilyState:
         if capped:
             self.capped += 1
             if not self.has_result() and self.capped >= MAX_CAPPED_WITHOUT_RESULT:
-                self.set_aside(f"too slow for the time budget ({self.capped} trials stopped by the time cap)")
+                self.set_aside(too_slow(self.capped))
 
     def note_top(self, value: float, greater: bool) -> bool:
         """Note a complete trial's ``value`` among the family's best; whether it is one of them."""
@@ -95,4 +106,4 @@ class FamilyState:
         return float(np.median(self.durations[-5:])) if self.durations else 0.0
 
 
-__all__ = ["FamilyState", "MAX_FAILURES_IN_A_ROW", "MAX_FAILURES_WITHOUT_RESULT", "MAX_CAPPED_WITHOUT_RESULT"]
+__all__ = ["FamilyState", "too_slow", "failing", "MAX_FAILURES_IN_A_ROW", "MAX_FAILURES_WITHOUT_RESULT", "MAX_CAPPED_WITHOUT_RESULT"]

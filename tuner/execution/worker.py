@@ -25,7 +25,7 @@ from optuna.trial import TrialState
 
 from tuner.config import RunConfig
 from tuner.execution import budget, fit_watchdog, heartbeat, plateau, write_behind
-from tuner.execution.family_state import FamilyState
+from tuner.execution.family_state import MAX_CAPPED_WITHOUT_RESULT, FamilyState, too_slow
 from tuner.execution.heartbeat import worker_id  # noqa: F401 — this process' "host:pid"
 from tuner.storage.optuna_adapter import UpdateFinishedTrialError, storage_of, trial_id
 from tuner.storage.runs import load_family_study
@@ -170,6 +170,13 @@ def _loop(driver, families, order, sched, wb, *, deadline, max_trials, on_trial,
             # already has a result; cheaper families may still fit.
             if deadline is not None and fam.has_result() and time.monotonic() + fam.expected_duration() > deadline:
                 continue
+            if deadline is not None and not fam.has_result():
+                elsewhere = _first_trial_elsewhere(wb.stored[fam.name] if wb is not None else fam.study, fam)
+                if elsewhere:  # wait for its start point rather than run a costlier configuration beside it
+                    running_elsewhere += elsewhere
+                    continue
+                if not fam.active:  # other workers' trials were stopped by the time cap: too slow
+                    continue
             if wb is not None and wb.runs_locally(fam.name):
                 trial = fam.study.ask()
                 try:
@@ -212,6 +219,32 @@ def _loop(driver, families, order, sched, wb, *, deadline, max_trials, on_trial,
                 on_wait(running_elsewhere)
             sleep_s = POLL_S if deadline is None else max(0.0, min(POLL_S, deadline - time.monotonic()))
             time.sleep(sleep_s)
+
+
+def _first_trial_elsewhere(stored: optuna.Study, fam: FamilyState) -> int:
+    """Under a clock, for a family with no result in this worker: the number of its trials
+    running in other workers (live processes), when it has no complete trial in the storage either.
+
+    A family's first trial is its cheap start point (its enqueued defaults), given more of the
+    clock (``tuner.search.trial.FIRST_TRIAL_SHARE``); another worker asking for a trial beside it
+    would get a sampled configuration, often far costlier, stopped by the time cap, and two of
+    those set the family aside before its start point has ended. A complete trial in the storage
+    (another worker's) counts as the family's result here too, and its trials stopped by the time
+    cap in the storage count toward the set-aside rule (``FamilyState.record``) in every worker."""
+    trials = stored.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING, TrialState.PRUNED))
+    complete = sum(t.state == TrialState.COMPLETE for t in trials)
+    if complete:
+        fam.completed = max(fam.completed, complete)
+        return 0
+    capped = sum(t.state == TrialState.PRUNED and str(t.user_attrs.get("stopped", "")).startswith("time cap")
+                 for t in trials)
+    if capped > fam.capped:
+        fam.capped = capped
+        if fam.capped >= MAX_CAPPED_WITHOUT_RESULT:
+            fam.set_aside(too_slow(fam.capped))
+            return 0
+    return sum(t.state == TrialState.RUNNING and not heartbeat.process_gone(t.system_attrs.get(heartbeat.WORKER_ATTR))
+               for t in trials)
 
 
 def _claim(driver, study: optuna.Study, *, look_first: bool) -> budget.Claim:

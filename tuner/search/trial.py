@@ -3,7 +3,8 @@ outcome in one place (``record``).
 
 A trial ends complete (every fold scored), pruned (behind the family's best on the folds seen:
 ``tuner.evaluation.pruning``, or per epoch: ``tuner.evaluation.epoch_pruning``), stopped (the clock
-ran out, or it would take more than ``TRIAL_SHARE`` of the clock), failed (an error, with its
+ran out, or it would take more than ``TRIAL_SHARE`` of the clock, ``FIRST_TRIAL_SHARE`` for a
+family's first trial), failed (an error, with its
 reason and traceback) or interrupted (Ctrl-C / SIGTERM: stored as failed, then raised again). The
 driver counts the outcome in the family's state (``tuner.execution.family_state``), which owns the
 rules that set a family aside.
@@ -39,6 +40,17 @@ from tuner.storage import out_of_fold, trial_writes
 # OVERRUN_SHARE of it late.
 TRIAL_SHARE = 0.25
 OVERRUN_SHARE = 0.04
+# A family's first trial (its enqueued start point, the cheap defaults) may take up to this share
+# of the clock while the family has no result and none of its trials was stopped by the cap yet:
+# a family whose one cheap configuration fits in the clock then ends with a result, instead of
+# being set aside because its first two trials each took a little over TRIAL_SHARE.
+FIRST_TRIAL_SHARE = 0.5
+
+
+def trial_share(fam) -> float:
+    """The share of the clock a trial of ``fam`` may take (``FIRST_TRIAL_SHARE`` for its first
+    trial, while it has no result and no trial of it was capped; else ``TRIAL_SHARE``)."""
+    return FIRST_TRIAL_SHARE if not fam.has_result() and not fam.capped else TRIAL_SHARE
 
 _STATES = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED, "stopped": TrialState.PRUNED,
            "failed": TrialState.FAIL, "interrupted": TrialState.FAIL}
@@ -69,7 +81,8 @@ def evaluate(driver, fam, trial: optuna.Trial, deadline: float | None, *, others
     study, space, cfg = trial.study, fam.space, driver.config
     start = time.monotonic()
     clock = driver.clock_s()
-    cap = clock * TRIAL_SHARE if clock else None
+    share = trial_share(fam)
+    cap = clock * share if clock else None
     slack = clock * OVERRUN_SHARE if clock else 0.0
     out = Outcome("failed")
     epochs = None
@@ -98,7 +111,7 @@ def evaluate(driver, fam, trial: optuna.Trial, deadline: float | None, *, others
                     raise _OutOfTime
                 if cap is not None and limited() and (now - start) + per_fold * (len(driver.folds) - i) > cap:
                     raise _OverCap(f"would take ~{per_fold * len(driver.folds):.0f}s, more than "
-                                   f"{TRIAL_SHARE:.0%} of the {clock:g}s budget")
+                                   f"{share:.0%} of the {clock:g}s budget")
             # the first fold's epochs are compared with earlier trials' (tuner.evaluation.epoch_pruning)
             fit_params = {"model__epoch_callback": epochs} if epochs is not None and i == 0 else {}
             # inside the fit too: the wait for the fold ends at the limit, whatever it runs (tuner.execution.fit_watchdog)
@@ -118,7 +131,7 @@ def evaluate(driver, fam, trial: optuna.Trial, deadline: float | None, *, others
                 model_s += time.monotonic() - fold_start  # all of it inside the model
                 if until_deadline is not None and until == until_deadline:
                     raise _OutOfTime from None
-                raise _OverCap(f"stopped inside fold {i + 1} at {cap:.0f}s, {TRIAL_SHARE:.0%} of the "
+                raise _OverCap(f"stopped inside fold {i + 1} at {cap:.0f}s, {share:.0%} of the "
                                f"{clock:g}s budget") from None
             except BaseException:  # the fold failed (or was interrupted) after time in its model
                 model_s += time.monotonic() - fold_start
@@ -175,4 +188,4 @@ def record(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> None:
                         outcome.value if outcome.state == "complete" else None, outcome.attrs, outcome.scores)
 
 
-__all__ = ["Outcome", "evaluate", "record", "TRIAL_SHARE", "OVERRUN_SHARE"]
+__all__ = ["Outcome", "evaluate", "record", "trial_share", "TRIAL_SHARE", "FIRST_TRIAL_SHARE", "OVERRUN_SHARE"]
