@@ -37,6 +37,8 @@ TITLES = {
     "columns": "Column importances: {family}",
 }
 MAX_COLUMNS_SHOWN = 25  # bars in the column-importance chart
+# fANOVA on fewer completed trials than this is mostly noise: the chart is drawn with a caveat
+IMPORTANCE_MIN_TRIALS = 10
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 
 
@@ -125,6 +127,10 @@ def _studies(page: _Page, go, storage, config: RunConfig, metric: str) -> None:
         except (ValueError, RuntimeError) as exc:
             page.para(f"{family}: importances not available ({exc}).", "note")
             continue
+        if len(complete) < IMPORTANCE_MIN_TRIALS:
+            page.para(f"{family}: importances from only {len(complete)} completed trials (fewer than "
+                      f"{IMPORTANCE_MIN_TRIALS}): fANOVA cannot tell much from so few, so read them as a rough "
+                      "hint, not a ranking; more trials (--trials) make them meaningful.", "note")
         page.figure(_title(fig, TITLES["importance"].format(family=family)), height=360)
 
 
@@ -252,13 +258,20 @@ def _winner(page: _Page, go, config: RunConfig, rows: list[dict], data, n_jobs: 
     except TunerError as exc:
         page.para(f"Charts of the winner need the run's data: {exc}", "note")
         return
-    page.para(f"{row['model']} (trial {row['trial_number']}), on the {where}.")
+    page.para(f"{_winner_name(row)}, on the {where}.")
     if config.task == "regression":
         _regression_charts(page, go, config, row["model"], np.asarray(y, dtype=float), np.asarray(pred, dtype=float))
     else:
         _classification_charts(page, go, config, row["model"], np.asarray(y), np.asarray(pred), proba)
         _reliability(page, go, config, row)
     _column_importances(page, go, config, row, train, test, n_jobs, on_step)
+
+
+def _winner_name(row: dict) -> str:
+    """The winner as the report names it: a family's best trial, or the ensemble's members."""
+    if row.get("members"):
+        return f"{row['model']}: the weighted average of {lb.ensemble_members(row)}"
+    return f"{row['model']} (trial {row['trial_number']})"
 
 
 def _column_importances(page: _Page, go, config: RunConfig, row: dict, train, test, n_jobs: int, on_step) -> None:
@@ -284,10 +297,11 @@ def _column_importances(page: _Page, go, config: RunConfig, row: dict, train, te
 
 # -- the page ------------------------------------------------------------------------------
 _CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px auto;max-width:1100px;color:#222;padding:0 16px}
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px 32px;color:#222}
+div.wide{overflow-x:auto}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:2em}h3{margin-bottom:.2em}
 table.leaderboard{border-collapse:collapse;font-size:.9em}
-table.leaderboard td,table.leaderboard th{border:1px solid #ccc;padding:4px 8px;text-align:right}
+table.leaderboard td,table.leaderboard th{border:1px solid #ccc;padding:4px 8px;text-align:right;white-space:nowrap}
 table.leaderboard td:nth-child(2),table.leaderboard td:nth-child(4){text-align:left}
 table.leaderboard tr.leader{background:#e6f4ea}table.leaderboard tr.tied{background:#f3faf5}
 p.note{color:#8a5a00}dl.meta{display:grid;grid-template-columns:max-content auto;gap:2px 12px}dt{font-weight:600}
@@ -322,7 +336,7 @@ def build_report(storage, config: RunConfig, *, data=None, n_jobs: int = 1, note
     page.raw("<dl class='meta'>" + "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>"
                                           for k, v in meta.items()) + "</dl>")
     page.heading("Leaderboard")
-    page.raw(lb.html_table(rows, config, metric))
+    page.raw("<div class='wide'>" + lb.html_table(rows, config, metric) + "</div>")
     for n in lb.notes(rows, config, metric):
         page.para(n)
     if note:

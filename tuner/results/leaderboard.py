@@ -198,7 +198,11 @@ def to_frame(rows: list[dict], config: RunConfig) -> pd.DataFrame:
         rec["best_trial"] = r.get("trial_number")
         rec["params"] = json.dumps(r.get("params", {}), default=str)
         records.append(rec)
-    return pd.DataFrame.from_records(records)
+    frame = pd.DataFrame.from_records(records)
+    for name in ("rank", "best_trial"):  # whole numbers with gaps (unranked rows, the ensemble): not floats
+        if name in frame.columns:
+            frame[name] = frame[name].astype("Int64")
+    return frame
 
 
 def format_score(mean, std) -> str:
@@ -231,12 +235,15 @@ def notes(rows: list[dict], config: RunConfig, metric: str | None = None) -> lis
         out.append(f"vs leader: corrected resampled t-test (Nadeau & Bengio 2003) on the paired fold scores, "
                    f"α = {stats.ALPHA}; 'tied' = cannot be told apart from the leader"
                    + (f" (tied group: {', '.join([rows[0]['model']] + tied)})." if tied else "."))
+        out.append(f"tied / worse: 'worse' = behind the leader with p < {stats.ALPHA}, 'tied' = p ≥ {stats.ALPHA}; "
+                   "the test reads each family's fold-by-fold differences from the leader, not its mean alone, "
+                   "so a 'worse' row can rank above a 'tied' one (a small gap on every fold is surer than a "
+                   "larger, noisier one).")
     for r in rows:
         if r["model"] == ENSEMBLE:
-            parts = ", ".join(f"{m['model']} #{m['trial_number']} ({m['weight']:.2f})" for m in r["members"])
-            out.append(f"ensemble: weighted average of {parts}; the weights scoring each fold were chosen on the "
-                       "other folds, so its CV score is as honest as a family's. Export it with "
-                       "`tuner export --model ensemble`.")
+            out.append(f"ensemble: weighted average of {ensemble_members(r)}; the weights scoring each fold were "
+                       "chosen on the other folds, so its CV score is as honest as a family's."
+                       + ("" if r.get("rank") == 1 else " Export it with `tuner export --model ensemble`."))
     if any("test_scores" in r for r in rows):
         out.append(f"test: each family's best refit on the training part and scored on the held-out "
                    f"{config.test_size:g} of the rows, looked at once after tuning; it does not change the ranking.")
@@ -251,9 +258,24 @@ def notes(rows: list[dict], config: RunConfig, metric: str | None = None) -> lis
                    "and kept only where it lowered the held-back folds' log loss ('—' = its own probabilities); "
                    "ECE (expected calibration error, 10 bins): the model's own → as it answers, the map cross-fitted.")
     if any("overfitting" in r for r in rows):
-        out.append("train−CV: mean score on each fold's own training rows minus the CV score; "
-                   "a training score far better than the CV score means overfitting.")
+        out.append(train_gap_note(metric))
     return out
+
+
+def train_gap_note(metric: str) -> str:
+    """What the train−CV column of ``metric`` means, in the metric's direction: for an error
+    (lower is better) a model that fits its training rows better has a negative gap."""
+    what = (f"train−CV: the mean {metric} on each fold's own training rows minus the CV {metric}; ")
+    if get_metric(metric).greater_is_better:
+        return what + ("a large positive gap (a training score far above the CV score) means overfitting.")
+    return what + (f"{metric} is an error (lower is better), so the gap is negative when the model fits its "
+                   "training rows better than it predicts new ones, and a large negative gap (a training error "
+                   "far below the CV error) means overfitting.")
+
+
+def ensemble_members(row: dict) -> str:
+    """The ensemble row's members as text: ``family #trial (weight)``, in the stored order."""
+    return ", ".join(f"{m['model']} #{m['trial_number']} ({m['weight']:.2f})" for m in row.get("members") or [])
 
 
 def display_rows(rows: list[dict], config: RunConfig, metric: str | None = None) -> tuple[list[str], list[list[str]]]:
