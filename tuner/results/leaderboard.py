@@ -79,10 +79,20 @@ def family_row(config: RunConfig, family: str, trials, metric: str) -> dict:
     row = {"rank": None, "model": family, "trials": counts}
     best = _best_complete(trials, metric, get_metric(metric).greater_is_better)
     if best is None:
+        # a family set aside says why in the words of tuner run's note (tuner.execution.family_state)
+        from tuner.execution import family_state as aside
+
         reasons = [t.user_attrs.get("fail_reason") for t in trials if t.state == TrialState.FAIL]
         reasons = [r for r in reasons if r]
-        if counts["failed"] and not counts["complete"]:
-            row["status"] = f"all {counts['failed']} trial(s) failed; last error: {reasons[-1] if reasons else 'unknown'}"
+        capped = sum(t.state == TrialState.PRUNED and str(t.user_attrs.get("stopped", "")).startswith("time cap")
+                     for t in trials)
+        if capped >= aside.MAX_CAPPED_WITHOUT_RESULT and not counts["complete"]:
+            row["status"] = f"set aside: {aside.too_slow(capped)}"
+        elif counts["failed"] and not counts["complete"]:
+            last = reasons[-1] if reasons else "unknown"
+            row["status"] = (f"set aside: {aside.failing(counts['failed'])}; last error: {last}"
+                             if counts["failed"] >= aside.MAX_FAILURES_WITHOUT_RESULT
+                             else f"all {counts['failed']} trial(s) failed; last error: {last}")
         else:
             row["status"] = "no completed trial yet"
         row["metrics"] = {m.name: {"mean": None, "std": None} for m in metrics_for(config.task, config.metric)}
