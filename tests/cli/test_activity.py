@@ -201,6 +201,19 @@ def test_report_shows_its_steps_on_a_terminal_and_only_its_result_through_a_pipe
     assert_no_steps(res)
 
 
+def test_predict_shows_the_rows_done_on_a_terminal_and_only_the_csv_through_a_pipe(tuned):
+    folder, url = tuned
+    tuner.export(str(folder / "m3"), run="r", storage=url)
+    code, shown = in_terminal(["predict", "m3", "t.csv", "--out", "p.csv", "--chunk-rows", "50"], folder)
+    assert code == 0, shown
+    assert re.search(r"predicting the rows of t\.csv \(50 at a time\)", shown), shown
+    assert "wrote 200 prediction(s) to p.csv" in shown
+    res = piped(["predict", "m3", "t.csv", "--chunk-rows", "50"], folder)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines()[0] == "prediction" and len(res.stdout.splitlines()) == 201
+    assert "predicting" not in res.stdout + res.stderr
+
+
 def test_the_importances_say_each_step_with_an_estimate(tuned):
     from tuner.data.dataset import load_split_for_run
     from tuner.results import leaderboard as lb
