@@ -6,7 +6,8 @@ the best score so far, and the time left on the clock. The time left is computed
 at every refresh, for every family alike (``time_left``), never from when a family last reported.
 Under trial counts a line under the table estimates the time the rest will take (``estimate_s``),
 from the seconds each family's trials have taken so far; it appears once the first trial has
-completed and is updated after every trial.
+completed and is updated after every trial. Off a terminal nothing is drawn: pipes and logs get
+the results only (standard error stays empty).
 """
 
 from __future__ import annotations
@@ -108,7 +109,6 @@ class RunProgress:
         self.states: dict[str, dict[str, int]] = {f: {} for f in families}
         self.seconds: dict[str, float] = {f: 0.0 for f in families}
         self._last = _clock()
-        self._said = False  # not on a terminal: the estimate is printed once, as a line
         self._tasks = {f: self._progress.add_task(f, total=self.totals[f], status="waiting") for f in families}
 
     def __enter__(self):
@@ -146,6 +146,3 @@ class RunProgress:
                 f"estimate: about {duration_text(left)} more for {owed} complete trial{'s' if owed != 1 else ''} "
                 "still owed (from the trials so far; pruned and failed trials do not count toward --trials)"
                 if owed else "estimate: every family has its complete trials")
-            if not self.enabled and not self._said and owed and all(self.states[f] for f in self.totals):
-                self._said = True  # a log gets it once, when every family has run a trial
-                self.console.print(self._progress.estimate_line, soft_wrap=True, markup=False)

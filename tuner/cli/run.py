@@ -254,7 +254,7 @@ def plan_lines(config, rows: list[dict], trials: Optional[int], timeout: Optiona
     else:
         lines.append("Clock: none" + (" (--timeout SECONDS bounds an invocation, owed trials included)"
                                       if owed_all else "")
-                     + "; an estimate of the time follows once the first trials have run")
+                     + "; on a terminal the progress estimates the time left once a trial has completed")
     return lines
 
 
