@@ -202,7 +202,7 @@ class _Shown:
 
         config, row, kept, _ = kept_for(run=run, storage=url, family=None)
         if kept is not None:
-            self.activity(f"{self.name}: loading the run's final model ({row['model']})", None)
+            self.activity(f"{self.name}: loading the run's final model ({row['model']}) and its trials", None)
         else:
             self.activity(f"{self.name}: refitting the winner, {row['model']}, on all {self.rows} rows",
                           fit_estimate_s(config, row, whole=True))
