@@ -165,18 +165,21 @@ def _loop(driver, families, order, sched, wb, *, deadline, max_trials, on_trial,
             return outcome
         ran = None
         running_elsewhere = 0
+        elsewhere: dict[str, int] = {}  # under a clock: first trials of families without a result, run by others
+        if deadline is not None:
+            for fam in active:  # before the order: another worker's first result makes a family tried
+                if not fam.has_result():
+                    elsewhere[fam.name] = _first_trial_elsewhere(wb.stored[fam.name] if wb is not None else fam.study,
+                                                                 fam)
+            active = [f for f in active if f.active]  # other workers' time-capped trials may set one aside
         for fam in sched.order(active):
             # Do not start a trial that is expected to overrun the budget once the family
             # already has a result; cheaper families may still fit.
             if deadline is not None and fam.has_result() and time.monotonic() + fam.expected_duration() > deadline:
                 continue
-            if deadline is not None and not fam.has_result():
-                elsewhere = _first_trial_elsewhere(wb.stored[fam.name] if wb is not None else fam.study, fam)
-                if elsewhere:  # wait for its start point rather than run a costlier configuration beside it
-                    running_elsewhere += elsewhere
-                    continue
-                if not fam.active:  # other workers' trials were stopped by the time cap: too slow
-                    continue
+            if elsewhere.get(fam.name):  # wait for its start point rather than run a costlier configuration beside it
+                running_elsewhere += elsewhere[fam.name]
+                continue
             if wb is not None and wb.runs_locally(fam.name):
                 trial = fam.study.ask()
                 try:
