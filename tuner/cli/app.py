@@ -102,7 +102,11 @@ def leaderboard(
             return
         text = tt.render(trials_rows, config, fmt.value, metric)
     else:
-        note = ensure_scores(store, config, metric)  # a best trial new since the run: score it once
+        from tuner.cli.activity import Activity
+
+        with Activity(err, transient=True) as step:  # a spinner on a terminal while new best trials are scored
+            step("bringing the run's ensemble and held-out scores up to date", None)
+            note = ensure_scores(store, config, metric)  # a best trial new since the run: score it once
         if note:
             err.print(f"note: {note}")
         rows = lb.build(store, config, metric)
