@@ -76,6 +76,10 @@ def native_outputs(fitted, model, raw: pd.DataFrame):
 
     X, _ = model.prepare(raw)
     codes, proba = predict_outputs(fitted, X, model.task, len(model.classes))
+    if model.task == "binary" and model.threshold is not None:  # labels at its decision threshold
+        from tuner.evaluation.threshold import labels
+
+        codes = labels(proba[:, 1], model.threshold)
     if model.is_classifier:
         return np.asarray(model.classes, dtype=object)[codes], proba
     return codes, None
