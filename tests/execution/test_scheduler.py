@@ -213,3 +213,20 @@ def test_a_family_without_a_result_waits_for_its_first_trial_running_elsewhere()
                                                          user_attrs={"stopped": "time cap: would take ~9s"}))
     assert _first_trial_elsewhere(capped.study, capped) == 0
     assert not capped.active and capped.aside_reason() == too_slow(MAX_CAPPED_WITHOUT_RESULT)
+
+
+@pytest.mark.slow
+def test_every_default_family_completes_a_trial_on_a_small_table_at_30_seconds(tmp_path):
+    """#35: a clocked run on a small table ends with a complete trial in every default family
+    (structure only: statuses, counts, no trial started after the deadline; never the wall time)."""
+    import search_spaces
+
+    url = f"sqlite:///{tmp_path / 'small.db'}"
+    board = tuner.tune("builtin:breast_cancer", target="target", timeout=30, storage=url, run="small")
+    families = search_spaces.default_family_names("binary")
+    rows = board.set_index("model")
+    for family in families:
+        study = optuna.load_study(study_name=f"small::{family}", storage=url)
+        assert _started_before_the_deadline(url, "small", study), family
+        assert any(t.state == TrialState.COMPLETE for t in study.trials), (family, rows.loc[family, "status"])
+        assert rows.loc[family, "status"] == "ok"
