@@ -194,3 +194,20 @@ def test_tune_is_quiet_by_default_and_progress_shows_on_request(tmp_path, capfd,
     captured = capfd.readouterr()
     assert captured.out == "" and "lasso" in captured.err and "best rmse" in captured.err
     assert list(shown.columns) == list(quiet.columns) and len(shown) == len(quiet) == 1
+
+
+def test_the_run_choice_is_said_before_the_table_it_describes(store_url):
+    table = invoke("leaderboard", "--storage", store_url)
+    assert table.exit_code == 0
+    said = table.output.index("(the most recent of 2 runs")
+    assert said < table.output.index("ranked by cross-validated"), table.output
+    assert table.output.count("(the most recent of 2 runs") == 1
+
+
+def test_bare_tuner_lists_every_command():
+    import typer.main
+
+    from tuner.cli.app import SHORT_HELP
+
+    listed = SHORT_HELP.split("Commands: ", 1)[1].split("\n", 1)[0].split(", ")
+    assert sorted(listed) == sorted(typer.main.get_command(app).commands)

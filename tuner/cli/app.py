@@ -23,6 +23,7 @@ from tuner.cli.common import (
     err,
     out,
     print_fitted,
+    say_chosen_run,
     table_width,
     user_errors,
 )
@@ -48,7 +49,7 @@ Quick start (a built-in demo; any CSV/TSV/Parquet file works the same way):
   tuner run builtin:breast_cancer --target target --trials 5
 
 Then: tuner leaderboard | tuner export --out model | tuner predict model DATA | tuner report --out report.html
-Commands: run, leaderboard, runs, export, predict, serve, report, worker, spaces, dashboard
+Commands: run, leaderboard, runs, export, predict, serve, report, importance, worker, spaces, dashboard
 More: tuner --help (every command), tuner COMMAND --help (its options)."""
 
 
@@ -98,16 +99,19 @@ def leaderboard(
     if top_trials is not None:
         trials_rows = tt.build(store, config, metric, top_trials)
         if fmt == Format.table:
+            say_chosen_run()
             out.print(tt.to_rich_table(trials_rows, config, metric))
             return
         text = tt.render(trials_rows, config, fmt.value, metric)
     else:
         from tuner.cli.activity import Activity
 
+        say_chosen_run(if_shown=True)
         with Activity(err, transient=True) as step:  # a spinner on a terminal while new best trials are scored
             step("bringing the run's ensemble and held-out scores up to date", None)
             note = ensure_scores(store, config, metric)  # a best trial new since the run: score it once
         if note:
+            say_chosen_run()
             err.print(f"note: {note}")
         rows = lb.build(store, config, metric)
         if fmt == Format.table:
@@ -115,6 +119,7 @@ def leaderboard(
             print_fitted(lb.fitted_table(rows, config, metric, width=table_width(wide), wide_hint=hint), wide)
             return
         text = lb.render(rows, config, fmt.value, metric)
+    say_chosen_run()
     if out_file is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     else:
@@ -223,10 +228,12 @@ def report(
     from tuner.workflow.derived import ensure_scores
 
     threads = refit_threads(n_jobs)
+    say_chosen_run(if_shown=True)  # before the steps shown below
     with Activity(err) as step:  # on a terminal only: what it is doing, with estimates
         step("bringing the run's ensemble and held-out scores up to date", None)
         note = ensure_scores(store, config, n_jobs=threads)
         path = write_report(store, config, out_file, n_jobs=threads, note=note, on_step=step)
+    say_chosen_run()
     err.print(f"wrote {path} (self-contained; open it in any browser, no network needed)")
 
 
@@ -299,9 +306,11 @@ def export(
         check(mlflow)  # before the refit
     if run_name is None:  # the same choice as every command taking --run, said the same way
         run_name = choose_run(open_storage(storage, create=False), None, storage).run
+    say_chosen_run(if_shown=True)  # before the steps shown below
     with Activity(err) as step:  # on a terminal only: the refit, importances, ONNX check, with estimates
         result = export_model(out_dir, run=run_name, storage=storage, family=model, onnx=onnx, on_step=step,
                               n_jobs=refit_threads(n_jobs), importance=importance, trust_modules=trust_module or ())
+    say_chosen_run()
     card = result.card
     row = card["leaderboard_row"]
     m = row["metrics"][card["metric"]]

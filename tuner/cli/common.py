@@ -31,15 +31,24 @@ def user_errors(fn):
 
             err.print(f"[bold red]Error:[/] {escape(str(exc))}", markup=True)
             raise typer.Exit(exc.exit_code) from None
-        for line in _said:  # which run a command chose, once it worked
-            err.print(line, markup=False)
-        _said.clear()
+        say_chosen_run()  # a command that printed nothing says it now, once it worked
         return result
 
     return wrapper
 
 
 _said: list[str] = []
+
+
+def say_chosen_run(*, if_shown: bool = False) -> None:
+    """Say on stderr which run the command chose (once), before the output it describes; a command
+    that fails before printing anything says only its error (one line). ``if_shown``: only when
+    stderr is a terminal (where the steps of a long command are shown: the run is said before them)."""
+    if if_shown and not err.is_terminal:
+        return
+    for line in _said:
+        err.print(line, markup=False)
+    _said.clear()
 
 
 def quiet_libraries() -> None:
@@ -67,6 +76,7 @@ def table_width(wide: bool = False) -> int | None:
 def print_fitted(fitted, wide: bool = False) -> None:
     """Print a ``tuner.results.table.Fitted`` built for ``table_width(wide)``: on a terminal as it is;
     for --wide, a pipe or a file at the width its full layout needs (one stable layout)."""
+    say_chosen_run()
     if table_width(wide) is not None:
         out.print(fitted.renderable)
         return
@@ -86,7 +96,7 @@ def choose_run(store, run_name: str | None, url: str | None, data: str | None = 
 
 
 __all__ = ["out", "err", "user_errors", "quiet_libraries", "StorageOpt", "RunOpt", "WideOpt", "TrialTimeoutOpt",
-           "table_width", "print_fitted", "choose_run"]
+           "table_width", "print_fitted", "choose_run", "say_chosen_run"]
 
 
 MlflowOpt = Annotated[Optional[str], typer.Option(

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from tuner.cli.common import RunOpt, StorageOpt, choose_run, err, out, quiet_libraries, user_errors
+from tuner.cli.common import RunOpt, StorageOpt, choose_run, err, out, quiet_libraries, say_chosen_run, user_errors
 from tuner.errors import TunerError
 
 
@@ -45,11 +45,13 @@ def importance(
         store = open_storage(storage, create=False)
         config = choose_run(store, run_name, storage)
         row = choose_row(lb.build(store, config), model, config.run)
+        say_chosen_run(if_shown=True)  # before the steps shown below
         with Activity(err) as step:  # on a terminal only: each refit and each fold's shuffles, with estimates
             step(f"reading the run's data ({config.source})", None)
             train, test = load_split_for_run(config)
             result = permutation_importances(config, row["model"], row["params"], train, test,
                                              n_jobs=refit_threads(n_jobs), repeats=repeats, on_step=step, row=row)
+    say_chosen_run()
     if as_json:
         out.print(json.dumps(result, indent=2), markup=False, soft_wrap=True)
         return
