@@ -18,6 +18,8 @@ from tuner.evaluation.cross_validation import predict_outputs
 from tuner.evaluation.estimator import build_estimator, space_context
 from tuner.evaluation.folds import make_folds
 from tuner.evaluation.metrics import score_all
+from tuner.evaluation.threshold import labels as threshold_labels
+from tuner.models import calibrated
 from tuner.results import leaderboard as lb
 from tuner.storage.runs import open_storage, require_config
 from tuner.workflow import derived
@@ -80,7 +82,11 @@ def test_tuning_sees_only_the_training_part_and_test_scores_equal_an_independent
     for r in rows:
         est = build_estimator(config, r["model"], r["params"], space_context(config))
         est.fit(full.X.iloc[idx_train], full.y[idx_train])
+        est = calibrated.wrap(est, r.get("calibration"), 2)  # as the row's model answers: through its map ...
         pred, proba = predict_outputs(est, full.X.iloc[idx_test], "binary", 2)
+        cut = (r.get("threshold") or {}).get("threshold")
+        if cut is not None:  # ... and labelled at its decision threshold
+            pred = threshold_labels(proba[:, 1], cut)
         expected = score_all("binary", full.y[idx_test], pred, proba, 2)
         assert set(r["test_scores"]) == set(expected)  # every metric of the task
         for name, value in expected.items():

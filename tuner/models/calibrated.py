@@ -17,6 +17,7 @@ PR-AUC) does not change; its probabilities, labels at 0.5, log loss and Brier sc
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 METHODS = ("sigmoid", "isotonic", "temperature")
@@ -39,7 +40,7 @@ def apply_map(method: str, parameters: dict, proba: np.ndarray) -> np.ndarray:
         return e / e.sum(axis=1, keepdims=True)
     p = proba[:, 1]
     if method == "sigmoid":
-        q = 1.0 / (1.0 + np.exp(-(float(parameters["a"]) * _logit(p) + float(parameters["b"]))))
+        q = expit(float(parameters["a"]) * _logit(p) + float(parameters["b"]))
     elif method == "isotonic":
         q = np.clip(np.interp(p, parameters["x"], parameters["y"]), EPS, 1 - EPS)
     else:
