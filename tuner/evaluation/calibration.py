@@ -93,10 +93,9 @@ def _temperature(y: np.ndarray, proba: np.ndarray, w: np.ndarray | None) -> floa
     return float(np.exp(minimize_scalar(loss, bounds=(-3.0, 3.0), method="bounded").x))
 
 
-def ece(y: np.ndarray, proba: np.ndarray, w: np.ndarray | None = None, bins: int = ECE_BINS) -> float:
-    """Expected calibration error: over equal-width bins of the predicted probability, the (weighted)
-    share of rows in the bin times |observed rate - mean predicted probability|. Binary: of the positive
-    class; multiclass: of each row's most probable class (its confidence against its accuracy)."""
+def _binned(y, proba, w, bins: int):
+    """Per equal-width bin of the predicted probability (binary: of the positive class; multiclass: of
+    each row's most probable class): (weighted rows, sum of predictions, sum of outcomes)."""
     proba = np.asarray(proba, dtype=np.float64)
     y = np.asarray(y, dtype=np.int64)
     if proba.shape[1] == 2:
@@ -105,25 +104,24 @@ def ece(y: np.ndarray, proba: np.ndarray, w: np.ndarray | None = None, bins: int
         conf, hit = proba.max(axis=1), (proba.argmax(axis=1) == y).astype(float)
     weight = np.ones(len(y)) if w is None else np.asarray(w, dtype=float)
     b = np.minimum((conf * bins).astype(np.int64), bins - 1)
-    mass = np.bincount(b, weight, bins)
-    gap = np.abs(np.bincount(b, weight * hit, bins) - np.bincount(b, weight * conf, bins))
+    return np.bincount(b, weight, bins), np.bincount(b, weight * conf, bins), np.bincount(b, weight * hit, bins)
+
+
+def ece(y: np.ndarray, proba: np.ndarray, w: np.ndarray | None = None, bins: int = ECE_BINS) -> float:
+    """Expected calibration error: over equal-width bins of the predicted probability, the (weighted)
+    share of rows in the bin times |observed rate - mean predicted probability|. Binary: of the positive
+    class; multiclass: of each row's most probable class (its confidence against its accuracy)."""
+    mass, predicted, observed = _binned(y, proba, w, bins)
     total = mass.sum()
-    return float(gap.sum() / total) if total > 0 else float("nan")
+    return float(np.abs(observed - predicted).sum() / total) if total > 0 else float("nan")
 
 
 def reliability(y: np.ndarray, proba: np.ndarray, w: np.ndarray | None = None, bins: int = ECE_BINS) -> dict:
     """The reliability diagram's points (as ``ece`` bins them): per non-empty bin, its mean predicted
     probability, observed rate and share of the rows."""
-    proba = np.asarray(proba, dtype=np.float64)
-    y = np.asarray(y, dtype=np.int64)
-    conf, hit = (proba[:, 1], (y == 1).astype(float)) if proba.shape[1] == 2 else (
-        proba.max(axis=1), (proba.argmax(axis=1) == y).astype(float))
-    weight = np.ones(len(y)) if w is None else np.asarray(w, dtype=float)
-    b = np.minimum((conf * bins).astype(np.int64), bins - 1)
-    mass = np.bincount(b, weight, bins)
+    mass, predicted, observed = _binned(y, proba, w, bins)
     seen = mass > 0
-    return {"predicted": (np.bincount(b, weight * conf, bins)[seen] / mass[seen]).tolist(),
-            "observed": (np.bincount(b, weight * hit, bins)[seen] / mass[seen]).tolist(),
+    return {"predicted": (predicted[seen] / mass[seen]).tolist(), "observed": (observed[seen] / mass[seen]).tolist(),
             "share": (mass[seen] / mass.sum()).tolist()}
 
 
